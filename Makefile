@@ -1,0 +1,43 @@
+# Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+# Both create .venv and install the project into it the first time.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck pytest eval bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The main job on the embedded defaults: a prediction over the specs in fixtures/.
+run: $(STAMP)
+	$(BIN)/opensesame-predictor predict "upload a photo of the pet I just created" \
+		--spec fixtures/petstore-3.0.yaml --spec fixtures/tasks-3.1.json \
+		--spec fixtures/library-swagger-2.0.json --history "POST /pets"
+
+lint: $(STAMP)
+	$(BIN)/ruff check server tests
+	$(BIN)/ruff format --check server tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict server/opensesame_predictor
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+eval: $(STAMP)
+	$(BIN)/opensesame-predictor eval ../shared/eval/restbench-tmdb.jsonl ../shared/eval/restbench-spotify.jsonl
+
+bench: $(STAMP)
+	$(BIN)/opensesame-predictor bench --spec ../shared/eval/specs/github-2020-08.json \
+		--spec ../shared/eval/specs/stripe-2023-08.yaml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""`opensesame-predictor bench`: what loading and predicting cost, measured on this machine."""
+
+from __future__ import annotations
+
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.features import words
+from opensesame_predictor.core.models import HistoryEvent, PredictRequest
+from opensesame_predictor.core.store import SpecStore
+from opensesame_predictor.runtime import Runtime
+
+
+def bench_prompts(catalog: Catalog, count: int = 200, seed: int = 7) -> list[PredictRequest]:
+    """A fixed set of requests derived from the catalog: operation summaries with words dropped
+    and shuffled, half of them with a history of one or two earlier calls."""
+    rng = random.Random(seed)
+    operations = catalog.operations
+    requests: list[PredictRequest] = []
+    for _ in range(count):
+        op = rng.choice(operations)
+        text = words(op.summary or op.operation_id or op.path)
+        kept = [w for w in text if rng.random() > 0.3] or text
+        rng.shuffle(kept)
+        history = [
+            HistoryEvent(api_call=rng.choice(operations).key)
+            for _ in range(rng.choice((0, 0, 1, 2)))
+        ]
+        requests.append(PredictRequest(prompt=" ".join(kept), history=history))
+    return requests
+
+
+def _rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def run_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
+    """Cold load (empty store: parse + index), warm load (a new process's view of a filled
+    store: read + index), then predict latency over `requests` generated prompts."""
+    with tempfile.TemporaryDirectory(prefix="opensesame-bench-") as folder:
+        path = Path(folder) / "store.json"
+        started = time.perf_counter()
+        cold = Runtime(settings, SpecStore(path, settings.cache_ttl_seconds))
+        cold.set_sources(settings.specs, settings.workspace or None)
+        catalog = cold.load()
+        cold_ms = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        warm = Runtime(settings, SpecStore(path, settings.cache_ttl_seconds))
+        warm.set_sources(settings.specs, settings.workspace or None)
+        warm.load()
+        warm_ms = (time.perf_counter() - started) * 1000
+        if warm.store.stats.misses:
+            raise RuntimeError("the warm load missed the store; the store is not working")
+
+    if not catalog.operations:
+        raise RuntimeError(
+            "no operations loaded: " + "; ".join(f"{s.source}: {s.error}" for s in catalog.errors)
+        )
+    prompts = bench_prompts(catalog, requests)
+    predictor = warm.predictor
+    for request in prompts[:20]:  # warm-up: first calls pay for lazy imports and caches
+        predictor.predict(request)
+    latencies = []
+    for request in prompts:
+        started = time.perf_counter()
+        predictor.predict(request)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return {
+        "specs": len(catalog.spec_names()),
+        "operations": len(catalog.operations),
+        "cold_load_ms": round(cold_ms, 1),
+        "warm_load_ms": round(warm_ms, 1),
+        "predict_p50_ms": round(float(np.percentile(latencies, 50)), 3),
+        "predict_p95_ms": round(float(np.percentile(latencies, 95)), 3),
+        "requests": len(latencies),
+        "rss_mb": _rss_mb(),
+    }

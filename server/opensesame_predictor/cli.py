@@ -1,0 +1,254 @@
+"""The command line: predict | eval | bench (and the servers as they land).
+
+Logging goes to stderr before anything else runs: in the server modes stdout is the protocol's.
+Exit codes: 0 ok, 2 bad input (a spec that failed, an invalid request or eval file), 1 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from opensesame_predictor import __version__
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.catalog import Catalog, ProgressCallback
+from opensesame_predictor.core.errors import OpenSesameError
+from opensesame_predictor.core.models import PredictResult
+
+EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
+
+log = logging.getLogger("opensesame_predictor")
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("pygls").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=_stderr_console(), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int, item: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"{label} {Path(item).name}")
+
+        yield update
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "spec", None):
+        overrides["specs"] = args.spec
+    if getattr(args, "workspace", None):
+        overrides["workspace"] = args.workspace
+    if getattr(args, "log_level", None):
+        overrides["log_level"] = args.log_level
+    return Settings(**overrides)
+
+
+def _report_spec_errors(catalog: Catalog) -> bool:
+    for spec in catalog.errors:
+        print(f"error: {spec.source}: {spec.error}", file=sys.stderr)
+    for spec in catalog.specs:
+        for warning in spec.warnings:
+            print(f"warning: {spec.source}: {warning}", file=sys.stderr)
+    return bool(catalog.errors)
+
+
+def _print_table(result: PredictResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=None, show_lines=False)
+    for column in ("#", "call", "confidence", "parameters", "why"):
+        table.add_column(column, overflow="fold")
+    for p in result.predictions:
+        params = ", ".join(f"{k}={v}" for k, v in p.parameters.items())
+        table.add_row(str(p.rank), p.api_call, f"{p.confidence:.2f}", params, "; ".join(p.reasons))
+    console = Console()
+    console.print(table)
+    meta = result.metadata
+    note = " (abstains: nothing in the catalog fits well)" if meta.abstain else ""
+    console.print(f"{result.processing_time_ms:.1f} ms, {meta.processing_method}{note}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from opensesame_predictor.runtime import Runtime
+
+    settings = _settings(args)
+    if not settings.specs and not settings.workspace:
+        print("error: give at least one --spec or a --workspace", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with progress_bar("loading specs", not args.json) as progress:
+        runtime = Runtime.from_settings(settings, progress)
+    failed = _report_spec_errors(runtime.catalog)
+    if not runtime.catalog.operations:
+        return EXIT_BAD_INPUT
+    request = {
+        "prompt": args.prompt,
+        "history": args.history or [],
+        "max_predictions": args.max,
+        "temperature": args.temperature,
+    }
+    result = runtime.predictor.predict(request)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_table(result)
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from opensesame_predictor.core.evaluate import evaluate, read_cases
+    from opensesame_predictor.core.predictor import Predictor
+    from opensesame_predictor.runtime import Runtime
+
+    settings = _settings(args)
+    predictors: dict[str, Predictor] = {}
+
+    def predictor_for(location: str) -> Predictor:
+        """One predictor per spec file, shared by every case and file that names it."""
+        if location not in predictors:
+            runtime = Runtime(settings)
+            runtime.set_sources([location])
+            catalog = runtime.load()
+            if catalog.errors:
+                raise OpenSesameError(f"{location}: {catalog.errors[0].error}")
+            predictors[location] = runtime.predictor
+        return predictors[location]
+
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.files:
+        path = Path(name)
+        cases = read_cases(path)
+        for case in cases:  # spec paths are relative to the file that names them
+            case.spec = str((path.parent / case.spec).resolve())
+        with progress_bar(f"evaluating {path.name}", not args.json) as progress:
+            ticks = iter(range(1, len(cases) + 1))
+
+            def tick(
+                cb: ProgressCallback | None = progress,
+                total: int = len(cases),
+                ticks: Iterator[int] = ticks,
+            ) -> None:
+                if cb:
+                    cb(next(ticks), total, "")
+
+            metrics = evaluate(cases, predictor_for, tick)
+        results[path.name] = metrics.as_dict()
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        _print_metrics(results)
+    return EXIT_OK
+
+
+def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    columns = ("n", "top1", "recall_at_5", "mrr", "ece", "p50_ms", "p95_ms")
+    table.add_column("file", no_wrap=True)
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, metrics in results.items():
+        table.add_row(name, *(str(metrics[c]) for c in columns))
+    Console().print(table)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from opensesame_predictor.bench import run_bench
+
+    settings = _settings(args)
+    if not settings.specs and not settings.workspace:
+        print("error: give at least one --spec or a --workspace", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    numbers = run_bench(settings, args.requests)
+    if args.json:
+        print(json.dumps(numbers, indent=2))
+    else:
+        for key, value in numbers.items():
+            print(f"{key:>16}  {value}")
+    return EXIT_OK
+
+
+def _add_sources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spec", action="append", metavar="SRC", help="spec file, folder or URL (repeatable)"
+    )
+    parser.add_argument("--workspace", metavar="DIR", help="folder to search for specs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opensesame-predictor",
+        description="Which API call should I make next? Ranked from your OpenAPI specs.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    predict = commands.add_parser("predict", help="rank the next API call for a prompt")
+    predict.add_argument("prompt", help="what you want to do, in your words")
+    _add_sources(predict)
+    predict.add_argument(
+        "--history", action="append", metavar="CALL", help="a call already made, oldest first"
+    )
+    predict.add_argument("--max", type=int, default=5, help="how many predictions (1-20)")
+    predict.add_argument("--temperature", type=float, default=0.7, help="0 = peaked, 2 = flat")
+    predict.add_argument("--json", action="store_true", help="print the wire-format JSON")
+    predict.set_defaults(handler=cmd_predict)
+
+    evaluate = commands.add_parser("eval", help="measure ranking quality on JSONL cases")
+    evaluate.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    bench = commands.add_parser("bench", help="measure load and predict latency, and memory")
+    _add_sources(bench)
+    bench.add_argument("--requests", type=int, default=200, help="predict calls to time")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=cmd_bench)
+    return parser
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level or Settings().log_level)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except OpenSesameError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,65 @@
+"""One Settings object: environment variables `OPENSESAME_*`, overridden by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from opensesame_predictor.core.models import MAX_PREDICTIONS
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENSESAME_", extra="ignore")
+
+    # HTTP mode
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+
+    # store
+    database_url: str = Field(
+        default="",
+        description="TinyDB file of the spec store (a path or tinydb:///path); "
+        "empty means the user cache directory.",
+    )
+    cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+
+    # request limits and guardrails
+    max_prompt_length: int = Field(default=4096, ge=1, le=1_000_000)
+    enable_guardrails: bool = True
+    default_max_predictions: int = Field(default=5, ge=1, le=MAX_PREDICTIONS)
+
+    # spec sources
+    workspace: str = ""
+    specs: list[str] = Field(default_factory=list)
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Allow spec URLs whose host resolves to loopback, private or link-local "
+        "addresses (off by default: it guards against SSRF).",
+    )
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    fetch_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    max_spec_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
+    # optional LLM refinement
+    llm_provider: Literal["none", "placeholder", "ollama"] = "none"
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_model: str = "llama3.2"
+    llm_timeout_ms: int = Field(default=1500, ge=50)
+    llm_top_k: int = Field(default=10, ge=1, le=MAX_PREDICTIONS)
+
+    log_level: str = "WARNING"
+
+    def database_path(self) -> Path:
+        """Where the TinyDB file of the store lives."""
+        url = self.database_url.strip()
+        if url.startswith("tinydb://"):
+            url = url.removeprefix("tinydb://")
+        if url:
+            return Path(url).expanduser()
+        cache_dir = Path(platformdirs.user_cache_dir("opensesame-predictor", appauthor=False))
+        return cache_dir / "store.json"

@@ -1,0 +1,1 @@
+"""The prediction core. It imports no protocol library: adapters wrap it."""

@@ -1,0 +1,452 @@
+"""The workspace's specs as one searchable catalog: discovery, loading through the store,
+namespacing, matching concrete calls to operations, and reloading when a source changes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz, process
+
+from opensesame_predictor.core.errors import InvalidRequest, SpecError
+from opensesame_predictor.core.fetch import FetchPolicy, fetch, is_url
+from opensesame_predictor.core.models import HTTP_METHODS, Operation, SpecSummary
+from opensesame_predictor.core.specs import ParsedSpec, parse_spec, parse_text
+from opensesame_predictor.core.store import SpecStore, StoredSpec
+
+log = logging.getLogger(__name__)
+
+SPEC_SUFFIXES = (".json", ".yaml", ".yml")
+SKIPPED_DIRS = {"node_modules", "__pycache__", "venv", "site-packages", "dist", "build", "target"}
+MAX_DISCOVERED_FILES = 5000
+MAX_DISCOVERY_DEPTH = 8
+_HEAD_BYTES = 16384
+_SPEC_MARKER = re.compile(rb"""^\s*\{?\s*["']?(?:openapi|swagger)["']?\s*:""", re.MULTILINE)
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def discover(directory: Path, max_bytes: int = 64 * 1024 * 1024) -> list[Path]:
+    """Spec files under `directory`: `openapi*`/`swagger*` files, and any JSON/YAML file whose
+    first bytes show a top-level `openapi` or `swagger` key. Hidden and vendored folders are
+    skipped."""
+    found: list[Path] = []
+    scanned = 0
+    root_depth = len(directory.parts)
+    for current, dirs, files in os.walk(directory):
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in SKIPPED_DIRS
+            and len(Path(current).parts) - root_depth < MAX_DISCOVERY_DEPTH
+        )
+        for name in sorted(files):
+            path = Path(current) / name
+            if not name.lower().endswith(SPEC_SUFFIXES) or name.startswith("."):
+                continue
+            scanned += 1
+            if scanned > MAX_DISCOVERED_FILES:
+                log.warning(
+                    "stopped discovery after %d files in %s", MAX_DISCOVERED_FILES, directory
+                )
+                return found
+            if name.lower().startswith(("openapi", "swagger")):
+                found.append(path)
+                continue
+            try:
+                if path.stat().st_size > max_bytes:
+                    continue
+                with path.open("rb") as handle:
+                    head = handle.read(_HEAD_BYTES)
+            except OSError:
+                continue
+            if _SPEC_MARKER.search(head):
+                found.append(path)
+    return found
+
+
+@dataclass(frozen=True)
+class SpecSource:
+    """Where one spec comes from: a local file (with the folder its $refs may not leave)
+    or a URL."""
+
+    location: str
+    root: Path | None = None
+
+    @property
+    def is_url(self) -> bool:
+        return is_url(self.location)
+
+    @property
+    def name_hint(self) -> str:
+        if self.is_url:
+            parts = urlsplit(self.location)
+            stem = Path(parts.path).stem or parts.hostname or "remote"
+            generic = stem.lower() in {"openapi", "swagger", "api", "spec", "v1", "v2", "v3"}
+            return (parts.hostname or stem) if generic else stem
+        path = Path(self.location)
+        generic = path.stem.lower() in {"openapi", "swagger", "api", "spec", "index"}
+        return path.parent.name if generic and path.parent.name else path.stem
+
+
+def resolve_sources(specs: Iterable[str], workspace: str | Path | None = None) -> list[SpecSource]:
+    """Files, folders and URLs named by the user, plus what a workspace folder holds."""
+    sources: list[SpecSource] = []
+    seen: set[str] = set()
+
+    def add(source: SpecSource) -> None:
+        if source.location not in seen:
+            seen.add(source.location)
+            sources.append(source)
+
+    for spec in specs:
+        if is_url(spec):
+            add(SpecSource(spec))
+            continue
+        path = Path(spec.removeprefix("file://")).expanduser().resolve()
+        if path.is_dir():
+            for found in discover(path):
+                add(SpecSource(str(found), path))
+        else:
+            add(SpecSource(str(path), path.parent))
+    if workspace:
+        root = Path(workspace).expanduser().resolve()
+        if not root.is_dir():
+            raise SpecError(str(workspace), "workspace is not a directory")
+        for found in discover(root):
+            add(SpecSource(str(found), root))
+    return sources
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()
+    return slug or "spec"
+
+
+@dataclass
+class LoadedSpec:
+    summary: SpecSummary
+    parsed: ParsedSpec | None
+    signature: tuple[tuple[str, int, int], ...] = ()  # (file, mtime_ns, size) of local files
+
+
+def _file_signature(paths: Iterable[str]) -> tuple[tuple[str, int, int], ...]:
+    signature = []
+    for name in paths:
+        try:
+            stat = os.stat(name)
+            signature.append((name, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            signature.append((name, -1, -1))
+    return tuple(signature)
+
+
+class SpecLoader:
+    """Loads one source through the store: parse on a miss, revalidate URLs, serve stale
+    entries when a refetch fails."""
+
+    def __init__(self, store: SpecStore, policy: FetchPolicy, max_spec_bytes: int) -> None:
+        self.store = store
+        self.policy = policy
+        self.max_spec_bytes = max_spec_bytes
+
+    def load(self, source: SpecSource, name: str) -> LoadedSpec:
+        summary = SpecSummary(name=name, source=source.location)
+        try:
+            if source.is_url:
+                parsed = self._load_url(source, name, summary)
+                signature: tuple[tuple[str, int, int], ...] = ()
+            else:
+                parsed, signature = self._load_file(source, name)
+        except SpecError as exc:
+            summary.error = exc.reason
+            log.info("spec %s failed to load: %s", source.location, exc.reason)
+            return LoadedSpec(summary, None)
+        summary.title = parsed.title
+        summary.version = parsed.version
+        summary.operations = len(parsed.operations)
+        summary.warnings.extend(parsed.warnings)
+        return LoadedSpec(summary, parsed, signature)
+
+    def _read(self, location: str) -> bytes:
+        path = Path(location)
+        try:
+            size = path.stat().st_size
+            if size > self.max_spec_bytes:
+                raise SpecError(location, f"file is larger than {self.max_spec_bytes} bytes")
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise SpecError(location, "file not found") from None
+        except IsADirectoryError:
+            raise SpecError(location, "is a directory, not a spec file") from None
+        except OSError as exc:
+            raise SpecError(location, exc.strerror or str(exc)) from None
+
+    def _file_hash(self, content: bytes, files: Iterable[str]) -> str:
+        digest = hashlib.sha256(content)
+        for name in files:
+            digest.update(name.encode())
+            try:
+                digest.update(Path(name).read_bytes())
+            except OSError:
+                digest.update(b"<missing>")
+        return digest.hexdigest()
+
+    def _load_file(
+        self, source: SpecSource, name: str
+    ) -> tuple[ParsedSpec, tuple[tuple[str, int, int], ...]]:
+        content = self._read(source.location)
+        cached = self.store.get(source.location)
+        if cached is not None:
+            content_hash = self._file_hash(content, cached.parsed.files)
+            if content_hash == cached.content_hash and self.store.is_fresh(cached):
+                parsed = self._renamed(cached.parsed, name)
+                return parsed, _file_signature([source.location, *parsed.files])
+        doc = parse_text(content, source.location)
+        parsed = parse_spec(doc, source.location, name, Path(source.location), source.root)
+        content_hash = self._file_hash(content, parsed.files)
+        self.store.put(
+            StoredSpec(
+                source=source.location,
+                content_hash=content_hash,
+                stored_at=self.store.clock(),
+                parsed=parsed,
+            )
+        )
+        return parsed, _file_signature([source.location, *parsed.files])
+
+    def _load_url(self, source: SpecSource, name: str, summary: SpecSummary) -> ParsedSpec:
+        cached = self.store.get(source.location)
+        if cached is not None and self.store.is_fresh(cached):
+            return self._renamed(cached.parsed, name)
+        try:
+            result = fetch(
+                source.location,
+                self.policy,
+                etag=cached.etag if cached else None,
+                last_modified=cached.last_modified if cached else None,
+            )
+            if result.content is None:
+                if cached is None:  # a 304 for something we never had
+                    raise SpecError(source.location, "server answered 304 to a first request")
+                return self._renamed(self.store.touch(cached).parsed, name)
+            content_hash = hashlib.sha256(result.content).hexdigest()
+            if cached is not None and cached.content_hash == content_hash:
+                return self._renamed(self.store.touch(cached).parsed, name)
+            parsed = parse_spec(parse_text(result.content, source.location), source.location, name)
+        except SpecError as exc:
+            if cached is None:
+                raise
+            self.store.stats.stale_served += 1
+            warning = f"serving the stored copy: refetch failed ({exc.reason})"
+            summary.warnings.append(warning)
+            log.warning("spec %s: %s", source.location, warning)
+            return self._renamed(cached.parsed, name)
+        self.store.put(
+            StoredSpec(
+                source=source.location,
+                content_hash=content_hash,
+                stored_at=self.store.clock(),
+                etag=result.etag,
+                last_modified=result.last_modified,
+                parsed=parsed,
+            )
+        )
+        return parsed
+
+    @staticmethod
+    def _renamed(parsed: ParsedSpec, name: str) -> ParsedSpec:
+        if all(op.spec == name for op in parsed.operations):
+            return parsed
+        operations = [op.model_copy(update={"spec": name}) for op in parsed.operations]
+        return parsed.model_copy(update={"operations": operations})
+
+
+def _template_regex(path: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(path))
+    return re.compile(f"^{pattern}/?$")
+
+
+def split_call(api_call: str, method: str | None = None) -> tuple[str | None, str]:
+    """`GET /users/42`, `/users/42` or `https://host/v1/users/42?x=1` -> (method, path)."""
+    text = api_call.strip()
+    head, _, rest = text.partition(" ")
+    if head.upper() in HTTP_METHODS and rest.strip():
+        method = method or head.upper()
+        text = rest.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        text = parts.path or "/"
+    text = text.split("?", 1)[0].split("#", 1)[0]
+    if not text.startswith("/"):
+        text = "/" + text
+    return (method.upper() if method else None), text
+
+
+class Catalog:
+    """An immutable snapshot of the loaded specs and their operations."""
+
+    def __init__(self, loaded: list[LoadedSpec], generation: int = 0) -> None:
+        self.generation = generation
+        self.loaded = loaded
+        self.specs = [item.summary for item in loaded]
+        self.server_paths: dict[str, list[str]] = {}
+        self.operations: list[Operation] = []
+        for item in loaded:
+            if item.parsed is not None:
+                self.server_paths[item.summary.name] = item.parsed.server_paths
+                self.operations.extend(item.parsed.operations)
+        self.by_uid = {op.uid: op for op in self.operations}
+        self.by_key: dict[str, list[Operation]] = {}
+        for op in self.operations:
+            self.by_key.setdefault(op.key, []).append(op)
+        self._templates = [(op, _template_regex(op.path)) for op in self.operations]
+        self._literal_counts = {
+            op.uid: sum(1 for s in op.path.split("/") if s and "{" not in s)
+            for op in self.operations
+        }
+        self.errors = [spec for spec in self.specs if spec.error]
+
+    def __len__(self) -> int:
+        return len(self.operations)
+
+    def spec_names(self) -> list[str]:
+        return [spec.name for spec in self.specs if spec.error is None]
+
+    def get(self, key: str, spec: str | None = None) -> Operation | None:
+        """By uid (`spec:METHOD /path`) or key (`METHOD /path`), optionally within a spec."""
+        if key in self.by_uid:
+            return self.by_uid[key]
+        method, path = split_call(key)
+        candidates = self.by_key.get(f"{method} {path}", [])
+        if spec:
+            candidates = [op for op in candidates if op.spec == spec]
+        return candidates[0] if candidates else None
+
+    def suggest(self, key: str, limit: int = 3) -> list[str]:
+        """The closest operation keys, for 'did you mean' messages."""
+        choices = list(self.by_key)
+        matches = process.extract(key, choices, scorer=fuzz.WRatio, limit=limit)
+        return [str(match[0]) for match in matches]
+
+    def match(
+        self, api_call: str, method: str | None = None, spec: str | None = None
+    ) -> Operation | None:
+        """The operation a concrete call refers to (`/users/42` -> `/users/{id}`)."""
+        method, path = split_call(api_call, method)
+        candidates = self._match_path(path, spec)
+        if not candidates:
+            for prefixes in self.server_paths.values():
+                for prefix in prefixes:
+                    if path.startswith(prefix + "/"):
+                        candidates = self._match_path(path[len(prefix) :], spec)
+                        if candidates:
+                            break
+                if candidates:
+                    break
+        if not candidates:
+            return None
+        if method:
+            candidates = [op for op in candidates if op.method == method]
+        else:
+            candidates.sort(key=lambda op: op.method != "GET")
+        return candidates[0] if candidates else None
+
+    def _match_path(self, path: str, spec: str | None) -> list[Operation]:
+        exact = [op for op in self.by_key_path(path) if spec is None or op.spec == spec]
+        if exact:
+            return exact
+        matches = [
+            op
+            for op, regex in self._templates
+            if (spec is None or op.spec == spec) and regex.match(path)
+        ]
+        matches.sort(key=lambda op: -self._literal_counts[op.uid])
+        return matches
+
+    def by_key_path(self, path: str) -> list[Operation]:
+        return [op for method in HTTP_METHODS for op in self.by_key.get(f"{method} {path}", [])]
+
+
+@dataclass
+class Workspace:
+    """The sources of a workspace and the current catalog built from them."""
+
+    loader: SpecLoader
+    sources: list[SpecSource] = field(default_factory=list)
+    catalog: Catalog = field(default_factory=lambda: Catalog([]))
+
+    def load(self, progress: ProgressCallback | None = None) -> Catalog:
+        loaded: list[LoadedSpec] = []
+        names: set[str] = set()
+        for index, source in enumerate(self.sources):
+            if progress:
+                progress(index, len(self.sources), source.location)
+            loaded.append(self.loader.load(source, self._unique_name(source, names)))
+        if progress:
+            progress(len(self.sources), len(self.sources), "")
+        self.catalog = Catalog(loaded, self.catalog.generation + 1)
+        return self.catalog
+
+    def add_source(self, source: SpecSource) -> LoadedSpec:
+        """Add one source and rebuild the catalog; the other specs are untouched."""
+        if source.location not in {s.location for s in self.sources}:
+            self.sources.append(source)
+        loaded = [item for item in self.catalog.loaded if item.summary.source != source.location]
+        names = {item.summary.name for item in loaded}
+        new = self.loader.load(source, self._unique_name(source, names))
+        self.catalog = Catalog([*loaded, new], self.catalog.generation + 1)
+        return new
+
+    def reload_if_changed(self) -> bool:
+        """Reload the file sources whose content changed; True when the catalog changed."""
+        changed = False
+        fresh: list[LoadedSpec] = []
+        by_source = {item.summary.source: item for item in self.catalog.loaded}
+        names: set[str] = set()
+        for source in self.sources:
+            item = by_source.get(source.location)
+            name = item.summary.name if item else self._unique_name(source, names)
+            names.add(name)
+            stale = (
+                item is None
+                or item.parsed is None
+                or (
+                    not source.is_url
+                    and _file_signature(s[0] for s in item.signature) != item.signature
+                )
+            )
+            if stale:
+                item = self.loader.load(source, name)
+                changed = True
+            assert item is not None
+            fresh.append(item)
+        if changed or len(fresh) != len(self.catalog.loaded):
+            self.catalog = Catalog(fresh, self.catalog.generation + 1)
+            return True
+        return False
+
+    @staticmethod
+    def _unique_name(source: SpecSource, names: set[str]) -> str:
+        base = _slug(source.name_hint)
+        name, counter = base, 2
+        while name in names:
+            name, counter = f"{base}-{counter}", counter + 1
+        names.add(name)
+        return name
+
+
+def ensure_inside(path: str, roots: Iterable[Path]) -> Path:
+    """For sources named by untrusted callers: the path must stay inside a workspace root."""
+    resolved = Path(path).expanduser().resolve()
+    for root in roots:
+        if resolved.is_relative_to(root.resolve()):
+            return resolved
+    raise InvalidRequest(f"{path!r} is outside the workspace", field="source")

@@ -1,0 +1,123 @@
+"""Evaluation on JSON Lines cases: top-1, recall@5, MRR, calibration (ECE) and latency."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from opensesame_predictor.core.catalog import split_call
+from opensesame_predictor.core.errors import InvalidRequest
+from opensesame_predictor.core.models import MAX_PREDICTIONS, HistoryEvent, PredictRequest
+from opensesame_predictor.core.predictor import Predictor
+
+
+class EvalCase(BaseModel):
+    id: str = ""
+    spec: str
+    prompt: str
+    history: list[str] = Field(default_factory=list)
+    gold: list[str] = Field(min_length=1)
+
+
+@dataclass
+class FileMetrics:
+    n: int
+    top1: float
+    recall_at_5: float
+    mrr: float
+    ece: float
+    p50_ms: float
+    p95_ms: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def read_cases(path: Path) -> list[EvalCase]:
+    """Parse a JSONL file; a bad line raises an error naming the file and the line number."""
+    cases: list[EvalCase] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidRequest(f"{path}: {exc.strerror or exc}", field="file") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            cases.append(EvalCase.model_validate(json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(
+                f"{path}:{number}: invalid JSON: {exc.msg}", field="file"
+            ) from None
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidRequest(
+                f"{path}:{number}: {where}: {first['msg']}", field="file"
+            ) from None
+    return cases
+
+
+def expected_calibration_error(confidences: list[float], hits: list[bool], bins: int = 10) -> float:
+    """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
+    if not confidences:
+        return 0.0
+    conf = np.asarray(confidences)
+    correct = np.asarray(hits, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for low, high in itertools.pairwise(edges):
+        mask = (conf > low) & (conf <= high) if low > 0 else (conf >= low) & (conf <= high)
+        if mask.any():
+            total += mask.sum() * abs(correct[mask].mean() - conf[mask].mean())
+    return float(total / len(conf))
+
+
+def _normalise(call: str) -> str:
+    method, path = split_call(call)
+    return f"{method} {path}"
+
+
+def evaluate(
+    cases: list[EvalCase],
+    predictor_for: Callable[[str], Predictor],
+    on_case: Callable[[], None] | None = None,
+) -> FileMetrics:
+    """Rank of a case = best rank of any gold operation among the top 20 (0 if none)."""
+    ranks: list[int] = []
+    confidences: list[float] = []
+    latencies: list[float] = []
+    for case in cases:
+        predictor = predictor_for(case.spec)
+        request = PredictRequest(
+            prompt=case.prompt,
+            history=[HistoryEvent(api_call=call) for call in case.history],
+            max_predictions=MAX_PREDICTIONS,
+        )
+        started = time.perf_counter()
+        result = predictor.predict(request)
+        latencies.append((time.perf_counter() - started) * 1000)
+        gold = {_normalise(g) for g in case.gold}
+        rank = next((p.rank for p in result.predictions if _normalise(p.api_call) in gold), 0)
+        ranks.append(rank)
+        confidences.append(result.predictions[0].confidence if result.predictions else 0.0)
+        if on_case:
+            on_case()
+    n = len(cases)
+    hits = [r == 1 for r in ranks]
+    return FileMetrics(
+        n=n,
+        top1=round(sum(hits) / n, 4) if n else 0.0,
+        recall_at_5=round(sum(1 for r in ranks if 1 <= r <= 5) / n, 4) if n else 0.0,
+        mrr=round(sum(1.0 / r for r in ranks if r) / n, 4) if n else 0.0,
+        ece=round(expected_calibration_error(confidences, hits), 4),
+        p50_ms=round(float(np.percentile(latencies, 50)), 3) if latencies else 0.0,
+        p95_ms=round(float(np.percentile(latencies, 95)), 3) if latencies else 0.0,
+    )

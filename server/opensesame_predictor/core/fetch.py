@@ -1,0 +1,149 @@
+"""Safe remote fetch of spec URLs.
+
+Only http and https; every hop of a redirect is re-checked; a host must resolve to public
+addresses only (unless allowed), and the connection goes to the address that was checked, so a
+second DNS answer cannot swap in a private one. Bodies are capped in size and time, and
+ETag / Last-Modified let an unchanged spec be revalidated without a download.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from opensesame_predictor.core.errors import FetchRefused, SpecError
+
+ALLOWED_SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    timeout_seconds: float = 10.0
+    max_bytes: int = 32 * 1024 * 1024
+    max_redirects: int = 5
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str
+    content: bytes | None  # None when the server answered 304 Not Modified
+    etag: str | None
+    last_modified: str | None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.content is None
+
+
+def is_url(source: str) -> bool:
+    return "://" in source and not source.startswith("file://")
+
+
+def _public_address(source: str, host: str, port: int, allow_private: bool) -> str:
+    """Resolve `host` and return an address to connect to, refusing non-public ones."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise SpecError(source, f"cannot resolve host {host!r}: {exc}") from None
+    addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if not allow_private and not ip.is_global:
+            raise FetchRefused(
+                source,
+                f"host {host!r} resolves to non-public address {ip} "
+                "(set OPENSESAME_ALLOW_PRIVATE_URLS=true to allow it)",
+            )
+    return addresses[0]
+
+
+def _check_url(source: str, url: str, policy: FetchPolicy) -> tuple[str, str, str]:
+    """Validate one hop; returns (url to connect to, Host header, TLS server name)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ALLOWED_SCHEMES:
+        raise FetchRefused(source, f"scheme {parts.scheme!r} is not allowed (http, https only)")
+    if not parts.hostname:
+        raise FetchRefused(source, "URL has no host")
+    if parts.username or parts.password:
+        raise FetchRefused(source, "URLs with credentials are not fetched")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = _public_address(source, parts.hostname, port, policy.allow_private)
+    netloc_host = f"[{address}]" if ":" in address else address
+    pinned = urlunsplit((parts.scheme, f"{netloc_host}:{port}", parts.path or "/", parts.query, ""))
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    return pinned, host_header, parts.hostname
+
+
+def fetch(
+    url: str,
+    policy: FetchPolicy,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> FetchResult:
+    """GET a spec URL under the policy; raises SpecError/FetchRefused with the reason."""
+    headers = {"Accept": "application/json, application/yaml, text/yaml, */*;q=0.5"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    current = url
+    deadline = time.monotonic() + policy.timeout_seconds * 3  # a slow drip cannot hold us
+    timeout = httpx.Timeout(policy.timeout_seconds)
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for _hop in range(policy.max_redirects + 1):
+            pinned, host_header, server_name = _check_url(url, current, policy)
+            request = client.build_request(
+                "GET",
+                pinned,
+                headers={**headers, "Host": host_header},
+                extensions={"sni_hostname": server_name},
+            )
+            try:
+                response = client.send(request, stream=True)
+            except httpx.TimeoutException:
+                raise SpecError(url, f"timed out after {policy.timeout_seconds:g} s") from None
+            except httpx.HTTPError as exc:
+                raise SpecError(url, f"fetch failed: {exc}") from None
+            try:
+                if response.is_redirect:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise SpecError(url, "redirect without a Location header")
+                    current = urljoin(current, location)
+                    continue
+                if response.status_code == 304:
+                    return FetchResult(url, None, etag, last_modified)
+                if response.status_code >= 400:
+                    raise SpecError(url, f"HTTP {response.status_code}")
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+                    raise SpecError(url, f"larger than the {policy.max_bytes} byte limit")
+                body = bytearray()
+                try:
+                    for chunk in response.iter_bytes():
+                        body.extend(chunk)
+                        if time.monotonic() > deadline:
+                            raise SpecError(url, "download took too long")
+                        if len(body) > policy.max_bytes:
+                            raise SpecError(url, f"larger than the {policy.max_bytes} byte limit")
+                except httpx.TimeoutException:
+                    raise SpecError(url, f"timed out after {policy.timeout_seconds:g} s") from None
+                except httpx.HTTPError as exc:
+                    raise SpecError(url, f"fetch failed: {exc}") from None
+                return FetchResult(
+                    url,
+                    bytes(body),
+                    response.headers.get("etag"),
+                    response.headers.get("last-modified"),
+                )
+            finally:
+                response.close()
+    raise FetchRefused(url, f"more than {policy.max_redirects} redirects")

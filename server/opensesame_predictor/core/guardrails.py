@@ -1,0 +1,92 @@
+"""Request validation and content rules, shared by every surface.
+
+Limits give errors that name the field and the limit. Injection rules name the rule that matched;
+they look for attack shapes, not for words, so "delete the last order" is fine while
+"x; rm -rf /" is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Any
+
+from pydantic import ValidationError
+
+from opensesame_predictor.core.errors import GuardrailViolation, InvalidRequest
+from opensesame_predictor.core.models import PredictRequest
+
+INJECTION_RULES: dict[str, re.Pattern[str]] = {
+    "sql_injection": re.compile(
+        r"(\bunion\b\s+(all\s+)?\bselect\b|\bdrop\s+table\b|\binsert\s+into\b.+\bvalues\b"
+        r"|'\s*or\s+'?\d+'?\s*=\s*'?\d+|\bor\s+1\s*=\s*1\b|;\s*--|\bexec(\s|\()+xp_)",
+        re.IGNORECASE,
+    ),
+    "script_injection": re.compile(
+        r"(<\s*/?\s*script\b|javascript\s*:|\bon(error|load|click)\s*=|<\s*iframe\b)",
+        re.IGNORECASE,
+    ),
+    "shell_injection": re.compile(
+        r"((;|&&|\|\||\|)\s*(rm|curl|wget|bash|sh|zsh|nc|ncat|chmod|chown|sudo|python\d?|perl)\b"
+        r"|\$\([^)]*\))",
+        re.IGNORECASE,
+    ),
+    "path_traversal": re.compile(r"(\.\.[/\\]|%2e%2e(%2f|%5c|/|\\)|/etc/passwd)", re.IGNORECASE),
+}
+
+_INVISIBLE = {"Cc", "Cf", "Co", "Cs"}
+
+
+def strip_invisible(text: str, keep_newlines: bool = True) -> str:
+    """Remove control, format (zero-width, bidi) and private-use characters."""
+    kept = []
+    for char in text:
+        if (keep_newlines and char in "\n\t") or unicodedata.category(char) not in _INVISIBLE:
+            kept.append(char)
+    return "".join(kept)
+
+
+def prompt_fingerprint(prompt: str) -> str:
+    """What logs may say of a prompt: its length and a short hash, never the text."""
+    digest = hashlib.sha256(prompt.encode("utf-8", errors="replace")).hexdigest()[:12]
+    return f"len={len(prompt)} sha256={digest}"
+
+
+def _describe(error: Any) -> tuple[str, str]:
+    field = ".".join(str(part) for part in error.get("loc", ())) or "request"
+    return field, f"{field}: {error.get('msg', 'invalid value')}"
+
+
+def parse_request(raw: Any) -> PredictRequest:
+    """Validate a request body; the error names the first bad field and its limit."""
+    if isinstance(raw, PredictRequest):
+        return raw
+    if not isinstance(raw, dict):
+        raise InvalidRequest("request must be a JSON object", field="request")
+    try:
+        return PredictRequest.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        field, message = _describe(errors[0]) if errors else ("request", "invalid request")
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more)"
+        raise InvalidRequest(message, field=field) from None
+
+
+def check_request(
+    request: PredictRequest, max_prompt_length: int, enable_guardrails: bool = True
+) -> None:
+    """The limits that depend on settings, and the injection rules."""
+    if len(request.prompt) > max_prompt_length:
+        raise InvalidRequest(
+            f"prompt: {len(request.prompt)} characters is over the limit of {max_prompt_length}",
+            field="prompt",
+        )
+    if not enable_guardrails:
+        return
+    for rule, pattern in INJECTION_RULES.items():
+        if pattern.search(request.prompt):
+            raise GuardrailViolation(
+                f"prompt refused by guardrail rule {rule!r}", rule=rule, field="prompt"
+            )

@@ -1,0 +1,165 @@
+"""The core's data: operations of a catalog, requests and results in the wire format."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
+
+MAX_HISTORY = 100
+MAX_PREDICTIONS = 20
+
+ParameterLocation = Literal["path", "query", "header", "cookie", "body"]
+ValueSource = Literal["prompt", "history", "example", "default", "placeholder"]
+
+
+class Parameter(BaseModel):
+    """One input of an operation: a path/query/header/cookie parameter or a body field."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    location: ParameterLocation
+    type: str = "string"
+    required: bool = False
+    description: str = ""
+    example: Any = None
+    default: Any = None
+    enum: list[Any] = Field(default_factory=list)
+
+
+class Link(BaseModel):
+    """An OpenAPI `links` entry: a response of this operation feeds another operation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    operation_id: str | None = None
+    operation_ref: str | None = None
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
+class Operation(BaseModel):
+    """One operation of a spec, normalised across Swagger 2.0 and OpenAPI 3.x."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: str
+    method: str
+    path: str
+    operation_id: str = ""
+    summary: str = ""
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    parameters: list[Parameter] = Field(default_factory=list)
+    body_fields: list[str] = Field(default_factory=list)
+    body_content_type: str | None = None
+    response_fields: list[str] = Field(default_factory=list)
+    response_schemas: list[str] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    deprecated: bool = False
+    security: list[str] = Field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """`METHOD /path`, the name callers use."""
+        return f"{self.method} {self.path}"
+
+    @property
+    def uid(self) -> str:
+        """`spec:METHOD /path`, unique across the specs of a catalog."""
+        return f"{self.spec}:{self.method} {self.path}"
+
+    @property
+    def path_params(self) -> list[str]:
+        return [p.name for p in self.parameters if p.location == "path"]
+
+
+class SpecSummary(BaseModel):
+    """What the catalog knows of one source: name, origin, size, and its error if it failed."""
+
+    name: str
+    source: str
+    title: str = ""
+    version: str = ""
+    operations: int = 0
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class HistoryEvent(BaseModel):
+    """A call already made. `api_call` may be `METHOD /path`, a path, or a full URL."""
+
+    model_config = ConfigDict(extra="allow")
+
+    api_call: str = Field(min_length=1, max_length=2048)
+    method: str | None = Field(default=None, max_length=16)
+    timestamp: datetime | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    response: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"api_call": value}
+        return value
+
+
+class PredictRequest(BaseModel):
+    """The request body of /predict, the MCP tool and the CLI."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(default="", description="What the caller wants to do, in their words.")
+    history: list[HistoryEvent] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY,
+        description="Calls made so far, oldest first.",
+    )
+    max_predictions: int = Field(default=5, ge=1, le=MAX_PREDICTIONS)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    spec: str | None = Field(default=None, description="Restrict predictions to one spec name.")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_is_text(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("prompt must not contain NUL characters")
+        return value
+
+
+class Prediction(BaseModel):
+    api_call: str
+    method: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    confidence: float
+    rank: int
+    path: str = ""
+    spec: str = ""
+    operation_id: str = ""
+    summary: str = ""
+    reasons: list[str] = Field(default_factory=list)
+    parameter_sources: dict[str, ValueSource] = Field(default_factory=dict)
+
+
+class PredictMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model_version: str
+    processing_time_ms: float
+    processing_method: str = "ml"
+    abstain: bool = False
+    candidates: int = 0
+    specs: list[str] = Field(default_factory=list)
+
+
+class PredictResult(BaseModel):
+    predictions: list[Prediction]
+    confidence_scores: list[float]
+    processing_time_ms: float
+    metadata: PredictMetadata

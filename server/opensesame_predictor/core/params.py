@@ -1,0 +1,135 @@
+"""Parameter values for a predicted operation, from the prompt and the history, with provenance."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from opensesame_predictor.core.models import Operation, Parameter, ValueSource
+
+_QUOTED = re.compile(r"[\"“”']([^\"“”']{1,200})[\"“”']")
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_OWNER_REPO = re.compile(r"(?<![\w/.])([A-Za-z0-9][\w.-]{0,38})/([A-Za-z0-9][\w.-]{0,99})(?![\w/])")
+_NUMBER = re.compile(r"(?<![\w.])#?(\d{1,19})(?![\w.])")
+_TOKEN_ID = re.compile(r"\b(?=[A-Za-z0-9_-]{8,64}\b)(?=[^\s]*\d)(?=[^\s]*[A-Za-z])[A-Za-z0-9_-]+\b")
+_NAME = re.compile(r"\b([A-Z][\w'’.-]*(?:\s+(?:of|the|de|van|von|and|&)?\s*[A-Z][\w'’.-]*)*)")
+_SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
+
+
+def normalise(name: str) -> str:
+    """`petId`, `pet_id` and `pet-id` compare equal."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@dataclass
+class PromptValues:
+    """Concrete values a prompt carries."""
+
+    quoted: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    owner_repo: list[tuple[str, str]] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.quoted or self.emails or self.owner_repo or self.numbers or self.tokens)
+
+
+def extract_values(prompt: str) -> PromptValues:
+    values = PromptValues()
+    values.quoted = [m.strip() for m in _QUOTED.findall(prompt) if m.strip()]
+    values.emails = _EMAIL.findall(prompt)
+    unquoted = _QUOTED.sub(" ", prompt)
+    values.owner_repo = [
+        (a, b) for a, b in _OWNER_REPO.findall(unquoted) if not (a.isdigit() and b.isdigit())
+    ]
+    values.numbers = _NUMBER.findall(unquoted)
+    values.tokens = [t for t in _TOKEN_ID.findall(unquoted) if not _EMAIL.search(t)]
+    for match in _NAME.finditer(unquoted):
+        if _SENTENCE_START.search(unquoted[: match.start()]) and " " not in match.group(1):
+            continue  # a capital that only starts a sentence is not a name
+        values.names.append(match.group(1).strip())
+    return values
+
+
+def history_values(
+    path_values: dict[str, Any], parameters: dict[str, Any], response: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Values one past call makes available, keyed by normalised name."""
+    found: dict[str, Any] = {}
+    for source in (parameters, path_values):
+        for name, value in source.items():
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                found[normalise(name)] = value
+    if isinstance(response, dict):
+        for name, value in response.items():
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                found.setdefault(normalise(name), value)
+    return found
+
+
+def _is_id(param: Parameter) -> bool:
+    name = normalise(param.name)
+    return name.endswith("id") or name in {"number", "num", "no"} or param.type == "integer"
+
+
+def _from_prompt(param: Parameter, values: PromptValues) -> Any:
+    name = normalise(param.name)
+    if "email" in name and values.emails:
+        return values.emails[0]
+    if values.owner_repo:
+        owner, repo = values.owner_repo[0]
+        if name in {"owner", "org", "user", "username", "organization"}:
+            return owner
+        if name in {"repo", "repository", "reponame"}:
+            return repo
+    if _is_id(param):
+        if values.numbers:
+            return int(values.numbers[0]) if param.type == "integer" else values.numbers[0]
+        if values.tokens and param.type != "integer":
+            return values.tokens[0]
+    searchable = {"q", "query", "search", "term", "keyword", "keywords", "name", "title", "text"}
+    if param.location in ("query", "body") and param.type == "string" and name in searchable:
+        if values.quoted:
+            return values.quoted[0]
+        if values.names:
+            return values.names[0]
+    if param.enum:
+        for candidate in values.quoted + values.names:
+            if candidate in param.enum:
+                return candidate
+    return None
+
+
+def fill(
+    op: Operation, prompt_values: PromptValues, known: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, ValueSource]]:
+    """Values for the operation's parameters: required ones always (a `{name}` placeholder when
+    nothing is known), optional ones only when the prompt or the history supplies them."""
+    values: dict[str, Any] = {}
+    sources: dict[str, ValueSource] = {}
+    for param in op.parameters:
+        if param.location in ("header", "cookie"):
+            continue
+        name = normalise(param.name)
+        value: Any = None
+        source: ValueSource | None = None
+        if name in known:
+            value, source = known[name], "history"
+        if value is None:
+            value = _from_prompt(param, prompt_values)
+            source = "prompt" if value is not None else None
+        if value is None and param.required:
+            if param.example is not None:
+                value, source = param.example, "example"
+            elif param.default is not None:
+                value, source = param.default, "default"
+            else:
+                value, source = f"{{{param.name}}}", "placeholder"
+        if value is not None and source is not None:
+            values[param.name] = value
+            sources[param.name] = source
+    return values, sources

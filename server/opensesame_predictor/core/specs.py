@@ -1,0 +1,466 @@
+"""Parse OpenAPI 3.0/3.1 and Swagger 2.0 documents (JSON or YAML) into `Operation`s.
+
+`$ref`s are resolved lazily, only where the walk needs them, and every walk is bounded (depth,
+node budget) so that cyclic schemas and YAML alias bombs cost a fixed amount of work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import BaseModel, Field
+
+from opensesame_predictor.core.errors import SpecError
+from opensesame_predictor.core.models import HTTP_METHODS, Link, Operation, Parameter
+
+try:  # the C loader is ~10x faster on multi-megabyte specs
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader  # type: ignore[assignment]
+
+MAX_SCHEMA_DEPTH = 6
+MAX_SCHEMA_NODES = 4000
+MAX_FIELDS = 400
+MAX_DESCRIPTION = 4000
+MAX_OPERATIONS = 20000
+_SCHEMA_REF = re.compile(r"#/(?:components/schemas|definitions)/([^/]+)$")
+
+
+def parse_text(data: bytes | str, source: str) -> Any:
+    """JSON or YAML text to Python data, with errors that name the source and the position."""
+    text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith(("{", "[")):
+            return json.loads(stripped)
+        return yaml.load(text, Loader=SafeLoader)
+    except json.JSONDecodeError as exc:
+        reason = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        raise SpecError(source, reason) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(source, f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise SpecError(source, "document is nested too deeply") from None
+
+
+def looks_like_openapi(doc: Any) -> bool:
+    return isinstance(doc, dict) and ("openapi" in doc or "swagger" in doc)
+
+
+class ParsedSpec(BaseModel):
+    """The normalised content of one spec: what the store keeps and the catalog indexes."""
+
+    title: str
+    version: str
+    openapi_version: str
+    server_paths: list[str]
+    operations: list[Operation]
+    warnings: list[str] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)  # other local files its $refs read
+
+
+class _Resolver:
+    """Follows `$ref`s inside the document and, for local files, into sibling files."""
+
+    def __init__(self, doc: Any, source: str, path: Path | None, root: Path | None) -> None:
+        self.source = source
+        self.root = root.resolve() if root else None
+        self.docs: dict[str, Any] = {str(path.resolve()) if path else "": doc}
+        self.root_key = next(iter(self.docs))
+
+    def resolve(self, node: Any, doc_key: str) -> tuple[Any, str, str | None]:
+        """Follow a chain of refs; returns (target, its document, the last ref followed)."""
+        last_ref: str | None = None
+        chain: set[tuple[str, str]] = set()
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            if (doc_key, ref) in chain:
+                raise SpecError(self.source, f"$ref cycle with no content at {ref!r}")
+            chain.add((doc_key, ref))
+            node, doc_key = self._follow(ref, doc_key)
+            last_ref = ref
+        return node, doc_key, last_ref
+
+    def _follow(self, ref: str, doc_key: str) -> tuple[Any, str]:
+        location, _, pointer = ref.partition("#")
+        if location:
+            doc_key = self._load_external(location, doc_key, ref)
+        node = self.docs[doc_key]
+        for raw in pointer.split("/")[1:] if pointer else []:
+            token = unquote(raw).replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and token in node:
+                node = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                node = node[int(token)]
+            else:
+                raise SpecError(self.source, f"unresolvable $ref {ref!r}")
+        return node, doc_key
+
+    def _load_external(self, location: str, doc_key: str, ref: str) -> str:
+        if not doc_key or self.root is None or urlsplit(location).scheme:
+            raise SpecError(self.source, f"external $ref {ref!r} is not followed for this source")
+        target = (Path(doc_key).parent / unquote(location)).resolve()
+        if not target.is_relative_to(self.root):
+            raise SpecError(self.source, f"$ref {ref!r} points outside the workspace")
+        key = str(target)
+        if key not in self.docs:
+            try:
+                self.docs[key] = parse_text(target.read_bytes(), str(target))
+            except OSError as exc:
+                raise SpecError(self.source, f"$ref {ref!r}: {exc.strerror or exc}") from None
+        return key
+
+
+class _SchemaWalker:
+    """Collects dotted field names and schema names of one schema, within fixed budgets."""
+
+    def __init__(self, resolver: _Resolver) -> None:
+        self.resolver = resolver
+        self.fields: list[str] = []
+        self.names: list[str] = []
+        self.budget = MAX_SCHEMA_NODES
+
+    def walk(self, schema: Any, doc_key: str, prefix: str = "", depth: int = 0) -> None:
+        self._walk(schema, doc_key, prefix, depth, frozenset())
+
+    def _walk(
+        self, schema: Any, doc_key: str, prefix: str, depth: int, active: frozenset[str]
+    ) -> None:
+        self.budget -= 1
+        if self.budget <= 0 or depth > MAX_SCHEMA_DEPTH or len(self.fields) >= MAX_FIELDS:
+            return
+        ref = schema.get("$ref") if isinstance(schema, dict) else None
+        if isinstance(ref, str):
+            if ref in active:  # a cycle: the fields above already describe it
+                return
+            active = active | {ref}
+        schema, doc_key, last_ref = self.resolver.resolve(schema, doc_key)
+        if not isinstance(schema, dict):
+            return
+        if last_ref and (m := _SCHEMA_REF.search(last_ref)) and m.group(1) not in self.names:
+            self.names.append(unquote(m.group(1)))
+        title = schema.get("title")
+        if isinstance(title, str) and title and title not in self.names and len(title) < 80:
+            self.names.append(title)
+        for combinator in ("allOf", "oneOf", "anyOf"):
+            parts = schema.get(combinator)
+            if isinstance(parts, list):
+                for part in parts[:20]:
+                    self._walk(part, doc_key, prefix, depth + 1, active)
+        items = schema.get("items")
+        if isinstance(items, dict):
+            self._walk(items, doc_key, prefix, depth + 1, active)
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            for name, sub in list(properties.items())[:MAX_FIELDS]:
+                dotted = f"{prefix}{name}"
+                if dotted not in self.fields:
+                    self.fields.append(dotted)
+                self._walk(sub, doc_key, f"{dotted}.", depth + 1, active)
+        additional = schema.get("additionalProperties")
+        if isinstance(additional, dict):
+            self._walk(additional, doc_key, prefix, depth + 1, active)
+
+
+def _text(value: Any, limit: int = MAX_DESCRIPTION) -> str:
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _schema_type(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return "string"
+    kind = schema.get("type")
+    if isinstance(kind, list):  # OpenAPI 3.1: ["string", "null"]
+        kind = next((k for k in kind if k != "null"), "string")
+    return kind if isinstance(kind, str) else ("object" if "properties" in schema else "string")
+
+
+def _small(value: Any) -> Any:
+    """Keep scalar values and short lists of them: examples are hints, and a spec's example
+    may be an alias bomb that must never be copied or serialised."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str):
+        return value[:200]
+    if (
+        isinstance(value, list)
+        and len(value) <= 10
+        and all(isinstance(v, str | int | float | bool) for v in value)
+    ):
+        return [v[:200] if isinstance(v, str) else v for v in value]
+    return None
+
+
+def _example(param: dict[str, Any], schema: Any) -> Any:
+    if "example" in param:
+        return _small(param["example"])
+    examples = param.get("examples")
+    if isinstance(examples, dict):
+        for value in examples.values():
+            if isinstance(value, dict) and "value" in value:
+                return _small(value["value"])
+    if isinstance(schema, dict):
+        if "example" in schema:
+            return _small(schema["example"])
+        if isinstance(schema.get("examples"), list) and schema["examples"]:
+            return _small(schema["examples"][0])
+    return None
+
+
+def _enum(schema: Any) -> list[Any]:
+    values = schema.get("enum") if isinstance(schema, dict) else None
+    if not isinstance(values, list):
+        return []
+    return [_small(v) for v in values[:50] if isinstance(v, str | int | float | bool)]
+
+
+def _json_media(content: Any) -> tuple[str | None, Any]:
+    """The schema of the most JSON-like media type of a `content` map."""
+    if not isinstance(content, dict) or not content:
+        return None, None
+    for media, body in content.items():
+        if isinstance(media, str) and "json" in media and isinstance(body, dict):
+            return media, body.get("schema")
+    media, body = next(iter(content.items()))
+    return str(media), body.get("schema") if isinstance(body, dict) else None
+
+
+class _OperationBuilder:
+    def __init__(self, doc: dict[str, Any], resolver: _Resolver, spec_name: str) -> None:
+        self.doc = doc
+        self.resolver = resolver
+        self.spec_name = spec_name
+        self.swagger2 = "swagger" in doc
+        base = doc.get("basePath", "") if self.swagger2 else ""
+        self.base_path = base.rstrip("/") if isinstance(base, str) else ""
+        security = doc.get("security")
+        self.default_security = self._security_names(security)
+
+    @staticmethod
+    def _security_names(security: Any) -> list[str]:
+        names: list[str] = []
+        if isinstance(security, list):
+            for requirement in security:
+                if isinstance(requirement, dict):
+                    names.extend(str(k) for k in requirement if str(k) not in names)
+        return names
+
+    def operations(self) -> Iterator[Operation]:
+        paths = self.doc.get("paths")
+        if not isinstance(paths, dict):
+            return
+        root = self.resolver.root_key
+        for raw_path, raw_item in paths.items():
+            if not isinstance(raw_path, str) or not raw_path.startswith("/"):
+                continue
+            item, item_doc, _ = self.resolver.resolve(raw_item, root)
+            if not isinstance(item, dict):
+                continue
+            shared = self._parameters(item.get("parameters"), item_doc)
+            for method in HTTP_METHODS:
+                op = item.get(method.lower())
+                if isinstance(op, dict):
+                    yield self._operation(method, self.base_path + raw_path, op, shared, item_doc)
+
+    def _parameters(self, raw: Any, doc_key: str) -> list[tuple[dict[str, Any], str]]:
+        resolved: list[tuple[dict[str, Any], str]] = []
+        for entry in raw if isinstance(raw, list) else []:
+            param, param_doc, _ = self.resolver.resolve(entry, doc_key)
+            if isinstance(param, dict) and isinstance(param.get("name"), str):
+                resolved.append((param, param_doc))
+        return resolved
+
+    def _operation(
+        self,
+        method: str,
+        path: str,
+        op: dict[str, Any],
+        shared: list[tuple[dict[str, Any], str]],
+        doc_key: str,
+    ) -> Operation:
+        merged: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+        for param, param_doc in shared + self._parameters(op.get("parameters"), doc_key):
+            merged[(str(param.get("in")), param["name"])] = (param, param_doc)
+        parameters: list[Parameter] = []
+        body = _SchemaWalker(self.resolver)
+        body_type: str | None = None
+        for (location, name), (param, param_doc) in merged.items():
+            if location == "body":  # Swagger 2.0 body parameter
+                body.walk(param.get("schema"), param_doc)
+                parameters.extend(self._body_parameters(param.get("schema"), param_doc))
+                body_type = "application/json"
+            elif location == "formData":
+                parameters.append(self._parameter(param, param_doc, "body"))
+                body.fields.append(name)
+                body_type = "application/x-www-form-urlencoded"
+            elif location in ("path", "query", "header", "cookie"):
+                parameters.append(self._parameter(param, param_doc, location))
+        if not self.swagger2 and "requestBody" in op:
+            request, request_doc, _ = self.resolver.resolve(op["requestBody"], doc_key)
+            if isinstance(request, dict):
+                body_type, schema = _json_media(request.get("content"))
+                if schema is not None:
+                    body.walk(schema, request_doc)
+                    parameters.extend(self._body_parameters(schema, request_doc))
+        response = _SchemaWalker(self.resolver)
+        links = self._responses(op.get("responses"), doc_key, response)
+        security = op.get("security")
+        return Operation(
+            spec=self.spec_name,
+            method=method,
+            path=path,
+            operation_id=_text(op.get("operationId"), 200),
+            summary=_text(op.get("summary"), 300),
+            description=_text(op.get("description")),
+            tags=[t for t in op.get("tags", []) if isinstance(t, str)][:10]
+            if isinstance(op.get("tags"), list)
+            else [],
+            parameters=parameters,
+            body_fields=body.fields,
+            body_content_type=body_type,
+            response_fields=response.fields,
+            response_schemas=response.names,
+            links=links,
+            deprecated=op.get("deprecated") is True,
+            security=self._security_names(security)
+            if security is not None
+            else self.default_security,
+        )
+
+    def _parameter(self, param: dict[str, Any], doc_key: str, location: str) -> Parameter:
+        schema: Any = param.get("schema", param)  # Swagger 2.0 keeps the type on the parameter
+        schema, _, _ = self.resolver.resolve(schema, doc_key)
+        return Parameter(
+            name=param["name"],
+            location=location,  # type: ignore[arg-type]
+            type=_schema_type(schema),
+            required=bool(param.get("required")) or location == "path",
+            description=_text(param.get("description"), 500),
+            example=_example(param, schema),
+            default=_small(schema.get("default")) if isinstance(schema, dict) else None,
+            enum=_enum(schema),
+        )
+
+    def _body_parameters(self, schema: Any, doc_key: str) -> list[Parameter]:
+        """Top-level body properties as `body` parameters, for parameter filling."""
+        schema, doc_key, _ = self.resolver.resolve(schema, doc_key)
+        if not isinstance(schema, dict):
+            return []
+        properties: dict[str, Any] = {}
+        required: set[str] = set()
+        for part in [schema, *(schema.get("allOf") or [])][:20]:
+            part, _, _ = self.resolver.resolve(part, doc_key)
+            if isinstance(part, dict) and isinstance(part.get("properties"), dict):
+                properties.update(part["properties"])
+                if isinstance(part.get("required"), list):
+                    required.update(str(r) for r in part["required"])
+        params = []
+        for name, sub in list(properties.items())[:100]:
+            sub, _, _ = self.resolver.resolve(sub, doc_key)
+            params.append(
+                Parameter(
+                    name=str(name),
+                    location="body",
+                    type=_schema_type(sub),
+                    required=name in required,
+                    description=_text(sub.get("description"), 500) if isinstance(sub, dict) else "",
+                    example=_example({}, sub),
+                    default=_small(sub.get("default")) if isinstance(sub, dict) else None,
+                    enum=_enum(sub),
+                )
+            )
+        return params
+
+    def _responses(self, raw: Any, doc_key: str, walker: _SchemaWalker) -> list[Link]:
+        if not isinstance(raw, dict):
+            return []
+        codes = sorted((str(c) for c in raw), key=lambda c: (not c.startswith("2"), c))
+        successful = [c for c in codes if c.startswith("2")] or [c for c in codes if c == "default"]
+        links: list[Link] = []
+        for code in successful:
+            response, response_doc, _ = self.resolver.resolve(raw.get(code), doc_key)
+            if not isinstance(response, dict):
+                continue
+            schema = (
+                response.get("schema") if self.swagger2 else _json_media(response.get("content"))[1]
+            )
+            if schema is not None:
+                walker.walk(schema, response_doc)
+            raw_links = response.get("links")
+            if isinstance(raw_links, dict):
+                for name, raw_link in raw_links.items():
+                    link, _, _ = self.resolver.resolve(raw_link, response_doc)
+                    if isinstance(link, dict):
+                        params = link.get("parameters")
+                        links.append(
+                            Link(
+                                name=str(name),
+                                operation_id=link.get("operationId"),
+                                operation_ref=link.get("operationRef"),
+                                parameters={str(k): str(v) for k, v in params.items()}
+                                if isinstance(params, dict)
+                                else {},
+                            )
+                        )
+        return links
+
+
+def _server_paths(doc: dict[str, Any]) -> list[str]:
+    """Path prefixes of the servers (OpenAPI 3) or basePath (Swagger 2), to match full URLs."""
+    paths: list[str] = []
+    servers = doc.get("servers")
+    if isinstance(servers, list):
+        for server in servers:
+            url = server.get("url") if isinstance(server, dict) else None
+            if isinstance(url, str):
+                prefix = urlsplit(url).path.rstrip("/")
+                if prefix and "{" not in prefix and prefix not in paths:
+                    paths.append(prefix)
+    return paths
+
+
+def parse_spec(
+    doc: Any,
+    source: str,
+    spec_name: str,
+    path: Path | None = None,
+    root: Path | None = None,
+) -> ParsedSpec:
+    """Turn a loaded document into operations. `root` bounds where external refs may point."""
+    if not looks_like_openapi(doc):
+        raise SpecError(
+            source, "not an OpenAPI or Swagger document (no 'openapi' or 'swagger' key)"
+        )
+    version = str(doc.get("openapi") or doc.get("swagger"))
+    if not version.startswith(("2.", "3.")):
+        raise SpecError(source, f"unsupported OpenAPI version {version!r}")
+    if "paths" in doc and not isinstance(doc["paths"], dict | None):
+        raise SpecError(source, "'paths' must be a mapping")
+    resolver = _Resolver(doc, source, path, root)
+    builder = _OperationBuilder(doc, resolver, spec_name)
+    operations: list[Operation] = []
+    warnings: list[str] = []
+    for operation in builder.operations():
+        if len(operations) >= MAX_OPERATIONS:
+            warnings.append(f"only the first {MAX_OPERATIONS} operations were loaded")
+            break
+        operations.append(operation)
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    return ParsedSpec(
+        title=_text(info.get("title"), 200),
+        version=str(info.get("version", ""))[:50],
+        openapi_version=version,
+        server_paths=_server_paths(doc),
+        operations=operations,
+        warnings=warnings,
+        files=[key for key in resolver.docs if key and key != resolver.root_key],
+    )

@@ -1,0 +1,224 @@
+"""The spec store: an in-memory TTL cache (L1) in front of a TinyDB file (L2).
+
+It keeps parsed, normalised specs keyed by source and content hash, so a warm start skips
+parsing. TinyDB is neither thread- nor process-safe, so every access holds a file lock and every
+write goes to a temporary file that replaces the old one atomically. A file that cannot be read
+is moved aside as `*.corrupt` and the store starts afresh. Prompts are never stored here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cachetools import TTLCache
+from filelock import FileLock
+from pydantic import BaseModel, ValidationError
+from tinydb import Query, TinyDB
+from tinydb.storages import Storage
+
+from opensesame_predictor.core.specs import ParsedSpec
+
+log = logging.getLogger(__name__)
+
+# Bump when ParsedSpec or Operation change shape: older entries then read as misses.
+STORE_FORMAT = 1
+TABLE = "specs"
+
+
+class StoredSpec(BaseModel):
+    source: str
+    content_hash: str
+    stored_at: float
+    etag: str | None = None
+    last_modified: str | None = None
+    format: int = STORE_FORMAT
+    parsed: ParsedSpec
+
+
+@dataclass
+class StoreStats:
+    l1_hits: int = 0
+    l2_hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    stale_served: int = 0
+    quarantined: int = 0
+
+    @property
+    def hit_ratio(self) -> float:
+        lookups = self.l1_hits + self.l2_hits + self.misses
+        return (self.l1_hits + self.l2_hits) / lookups if lookups else 0.0
+
+
+class CorruptStoreError(Exception):
+    pass
+
+
+class _AtomicJSONStorage(Storage):
+    """TinyDB storage that reads strictly and writes through a temporary file + os.replace."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorruptStoreError(str(exc)) from exc
+        if not text.strip():
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CorruptStoreError(f"invalid JSON: {exc}") from exc
+        if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+            raise CorruptStoreError("not a TinyDB document")
+        return data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as handle:
+                json.dump(data, handle, separators=(",", ":"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        pass
+
+
+class SpecStore:
+    """Parsed specs by source. `get` answers with fresh or stale entries; callers decide."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        ttl_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+        l1_size: int = 256,
+    ) -> None:
+        self.path = path
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self.stats = StoreStats()
+        self._l1: TTLCache[str, StoredSpec] = TTLCache(l1_size, ttl_seconds, timer=clock)
+        self._mutex = threading.Lock()
+        self._lock = FileLock(f"{path}.lock", timeout=30) if path else None
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def is_fresh(self, entry: StoredSpec) -> bool:
+        return self.clock() - entry.stored_at < self.ttl
+
+    def get(self, source: str, content_hash: str | None = None) -> StoredSpec | None:
+        """The entry for `source` (matching `content_hash` when given), fresh or stale."""
+        entry = self._l1.get(source)
+        if entry is not None and (content_hash is None or entry.content_hash == content_hash):
+            self.stats.l1_hits += 1
+            return entry
+        entry = self._read(source)
+        if entry is not None and (content_hash is None or entry.content_hash == content_hash):
+            self.stats.l2_hits += 1
+            if self.is_fresh(entry):
+                self._l1[source] = entry
+            return entry
+        self.stats.misses += 1
+        return None
+
+    def put(self, entry: StoredSpec) -> None:
+        self._l1[entry.source] = entry
+        if self.path is None:
+            return
+        document = entry.model_dump(mode="json")
+        with self._locked() as db:
+            db.table(TABLE).upsert(document, Query().source == entry.source)
+        self.stats.writes += 1
+
+    def touch(self, entry: StoredSpec) -> StoredSpec:
+        """Mark an entry fresh again (a 304 revalidation)."""
+        renewed = entry.model_copy(update={"stored_at": self.clock()})
+        self.put(renewed)
+        return renewed
+
+    def sources(self) -> list[str]:
+        if self.path is None:
+            return list(self._l1.keys())
+        with self._locked() as db:
+            return [str(doc.get("source")) for doc in db.table(TABLE).all()]
+
+    def _read(self, source: str) -> StoredSpec | None:
+        if self.path is None:
+            return None
+        with self._locked() as db:
+            document = db.table(TABLE).get(Query().source == source)
+        if not isinstance(document, dict) or document.get("format") != STORE_FORMAT:
+            return None
+        try:
+            return StoredSpec.model_validate(document)
+        except ValidationError:
+            log.warning("store entry for %s is unreadable; it will be rebuilt", source)
+            return None
+
+    def _locked(self) -> _LockedDB:
+        assert self.path is not None and self._lock is not None
+        return _LockedDB(self)
+
+    def quarantine(self, reason: str) -> None:
+        """Move a corrupt file aside (caller holds the lock) so the store can start afresh."""
+        assert self.path is not None
+        target = self.path.with_name(self.path.name + ".corrupt")
+        if target.exists():
+            target = self.path.with_name(f"{self.path.name}.{int(self.clock())}.corrupt")
+        os.replace(self.path, target)
+        self.stats.quarantined += 1
+        log.warning("store file %s was corrupt (%s); moved to %s", self.path, reason, target)
+
+
+class _LockedDB:
+    """Context manager: hold the thread and file locks, open TinyDB, recover from corruption."""
+
+    def __init__(self, store: SpecStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> TinyDB:
+        store = self.store
+        assert store.path is not None and store._lock is not None
+        store._mutex.acquire()
+        try:
+            store._lock.acquire()
+            try:
+                storage = _AtomicJSONStorage(str(store.path))
+                storage.read()
+            except CorruptStoreError as exc:
+                store.quarantine(str(exc))
+            self.db = TinyDB(str(store.path), storage=_AtomicJSONStorage)
+            return self.db
+        except BaseException:
+            self._release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.db.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        store = self.store
+        if store._lock is not None and store._lock.is_locked:
+            store._lock.release()
+        store._mutex.release()

@@ -1,0 +1,24 @@
+"""Shared fixtures: paths to the spec fixtures and an isolated store for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own store file, so tests never share or touch the user's cache."""
+    path = tmp_path / "store" / "store.json"
+    monkeypatch.setenv("OPENSESAME_DATABASE_URL", str(path))
+    yield path
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
