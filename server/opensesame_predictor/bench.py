@@ -14,6 +14,7 @@ import numpy as np
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.errors import CatalogEmpty, SpecError
 from opensesame_predictor.core.features import words
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.store import SpecStore
@@ -54,6 +55,14 @@ def run_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
         cold.set_sources(settings.specs, settings.workspace or None)
         catalog = cold.load()
         cold_ms = (time.perf_counter() - started) * 1000
+        # A spec that fails to load is bad input (exit 2), not a store failure: failed specs
+        # are never stored, so the warm load below would miss them.
+        if catalog.errors:
+            first, more = catalog.errors[0], len(catalog.errors) - 1
+            suffix = f" (and {more} more spec(s) failed)" if more else ""
+            raise SpecError(first.source, f"{first.error}{suffix}")
+        if not catalog.operations:
+            raise CatalogEmpty("no operations loaded: the specs define no paths")
 
         started = time.perf_counter()
         warm = Runtime(settings, SpecStore(path, settings.cache_ttl_seconds))
@@ -63,10 +72,6 @@ def run_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
         if warm.store.stats.misses:
             raise RuntimeError("the warm load missed the store; the store is not working")
 
-    if not catalog.operations:
-        raise RuntimeError(
-            "no operations loaded: " + "; ".join(f"{s.source}: {s.error}" for s in catalog.errors)
-        )
     prompts = bench_prompts(catalog, requests)
     predictor = warm.predictor
     for request in prompts[:20]:  # warm-up: first calls pay for lazy imports and caches

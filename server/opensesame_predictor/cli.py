@@ -84,7 +84,9 @@ def _print_table(result: PredictResult) -> None:
     from rich.table import Table
 
     table = Table(title=None, show_lines=False)
-    for column in ("#", "call", "confidence", "parameters", "why"):
+    table.add_column("#")
+    table.add_column("call", no_wrap=True)
+    for column in ("confidence", "parameters", "why"):
         table.add_column(column, overflow="fold")
     for p in result.predictions:
         params = ", ".join(f"{k}={v}" for k, v in p.parameters.items())
@@ -145,8 +147,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for name in args.files:
         path = Path(name)
         cases = read_cases(path)
-        for case in cases:  # spec paths are relative to the file that names them
-            case.spec = str((path.parent / case.spec).resolve())
         with progress_bar(f"evaluating {path.name}", not args.json) as progress:
             ticks = iter(range(1, len(cases) + 1))
 
@@ -188,7 +188,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not settings.specs and not settings.workspace:
         print("error: give at least one --spec or a --workspace", file=sys.stderr)
         return EXIT_BAD_INPUT
-    numbers = run_bench(settings, args.requests)
+    if args.http:
+        from opensesame_predictor.http_bench import run_http_bench
+
+        numbers = run_http_bench(settings, args.requests)
+    elif args.lsp:
+        from opensesame_predictor.lsp.bench import run_lsp_bench
+
+        numbers = run_lsp_bench(settings, args.requests)
+    else:
+        numbers = run_bench(settings, args.requests)
     if args.json:
         print(json.dumps(numbers, indent=2))
     else:
@@ -232,9 +241,68 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure load and predict latency, and memory")
     _add_sources(bench)
     bench.add_argument("--requests", type=int, default=200, help="predict calls to time")
+    surface = bench.add_mutually_exclusive_group()
+    surface.add_argument("--http", action="store_true", help="load-test POST /predict instead")
+    surface.add_argument("--lsp", action="store_true", help="time completions over stdio instead")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_bench)
+
+    train = commands.add_parser("train", help="refit the ranker's weights on synthetic cases")
+    train.add_argument(
+        "--spec", action="append", metavar="SRC", help="training specs (default: fixtures/)"
+    )
+    train.add_argument("--output", metavar="PATH", help="weights file (default: the shipped one)")
+    train.add_argument("--seed", type=int, default=13)
+    train.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    train.set_defaults(handler=cmd_train)
+
+    lsp = commands.add_parser("lsp", help="run the language server on stdio")
+    _add_sources(lsp)
+    lsp.set_defaults(handler=cmd_lsp)
+
+    mcp = commands.add_parser("mcp", help="run the MCP server (stdio or streamable HTTP)")
+    _add_sources(mcp)
+    mcp.add_argument("--transport", choices=("stdio", "streamable-http"), default="stdio")
+    mcp.add_argument("--host", default=None, help="streamable-http: address (127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=None, help="streamable-http: port (8000)")
+    mcp.set_defaults(handler=cmd_mcp)
+
+    http = commands.add_parser("http", help="serve POST /predict, /health, /metrics and /docs")
+    _add_sources(http)
+    http.add_argument("--host", default=None, help="address to bind (127.0.0.1)")
+    http.add_argument("--port", type=int, default=None, help="port (8000)")
+    http.set_defaults(handler=cmd_http)
     return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from opensesame_predictor.core.ranker import WEIGHTS_FILE
+    from opensesame_predictor.train import train
+
+    specs = args.spec or ["fixtures"]
+    ranker, meta = train(specs, seed=args.seed, c=args.c)
+    output = Path(args.output) if args.output else WEIGHTS_FILE
+    ranker.save(output, meta)
+    print(f"wrote {output}: {meta['cases']} synthetic cases from {len(meta['trained_on'])} specs")
+    return EXIT_OK
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    from opensesame_predictor.lsp.server import run
+
+    return run(_settings(args))
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from opensesame_predictor.mcp_server import run
+
+    return run(_settings(args), transport=args.transport, host=args.host, port=args.port)
+
+
+def cmd_http(args: argparse.Namespace) -> int:
+    from opensesame_predictor.http_app import run
+
+    return run(_settings(args), host=args.host, port=args.port)
 
 
 Handler = Callable[[argparse.Namespace], int]
@@ -242,7 +310,10 @@ Handler = Callable[[argparse.Namespace], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "--http" in arguments and "bench" not in arguments:  # `opensesame-predictor --http`
+        arguments[arguments.index("--http")] = "http"
+    args = parser.parse_args(arguments)
     configure_logging(args.log_level or Settings().log_level)
     handler: Handler = args.handler
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from opensesame_predictor.core.models import MAX_PREDICTIONS
@@ -63,3 +63,27 @@ class Settings(BaseSettings):
             return Path(url).expanduser()
         cache_dir = Path(platformdirs.user_cache_dir("opensesame-predictor", appauthor=False))
         return cache_dir / "store.json"
+
+    # HTTP mode (http_app.py, ratelimit.py): request size and rate limits
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Largest /predict request body (413 above)."
+    )
+    rate_limit_enabled: bool = Field(
+        default=True,
+        description="Rate-limit POST /predict (also needs enable_guardrails); "
+        "off for load benchmarks.",
+    )
+    rate_limit_per_user: str = "60/minute"
+    rate_limit_global: str = "1200/minute"
+    rate_limit_block_after: int = Field(
+        default=10, ge=0, description="Refused requests in a minute before a block (0: never)."
+    )
+    rate_limit_block_seconds: int = Field(default=300, ge=1)
+    rate_limit_storage_uri: str = Field(
+        default="memory://", description="A `limits` storage URI, e.g. redis://host:6379."
+    )
+    rate_limit_salt: SecretStr = Field(
+        default=SecretStr(""),
+        description="Salt of the hashed user ids; empty means random per process "
+        "(set it when several processes share a storage).",
+    )

@@ -22,6 +22,7 @@ from opensesame_predictor.core.catalog import (
 )
 from opensesame_predictor.core.fetch import FetchPolicy
 from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.refine import Refiner
 from opensesame_predictor.core.store import SpecStore
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,12 @@ class Runtime:
         self.store = store or SpecStore(settings.database_path(), settings.cache_ttl_seconds)
         self.loader = SpecLoader(self.store, fetch_policy(settings), settings.max_spec_bytes)
         self.workspace = Workspace(self.loader)
+        self.refiner = Refiner.from_settings(settings)
         self.predictor = Predictor(
             Catalog([]),
             max_prompt_length=settings.max_prompt_length,
             enable_guardrails=settings.enable_guardrails,
+            refiner=self.refiner,
         )
         self.ready = threading.Event()
         self._reload_lock = threading.Lock()

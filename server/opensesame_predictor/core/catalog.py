@@ -35,10 +35,11 @@ ProgressCallback = Callable[[int, int, str], None]
 def discover(directory: Path, max_bytes: int = 64 * 1024 * 1024) -> list[Path]:
     """Spec files under `directory`: `openapi*`/`swagger*` files, and any JSON/YAML file whose
     first bytes show a top-level `openapi` or `swagger` key. Hidden and vendored folders are
-    skipped."""
+    skipped, and so are symlinks that lead out of `directory`."""
     found: list[Path] = []
     scanned = 0
     root_depth = len(directory.parts)
+    real_root = directory.resolve()
     for current, dirs, files in os.walk(directory):
         dirs[:] = sorted(
             d
@@ -51,6 +52,8 @@ def discover(directory: Path, max_bytes: int = 64 * 1024 * 1024) -> list[Path]:
             path = Path(current) / name
             if not name.lower().endswith(SPEC_SUFFIXES) or name.startswith("."):
                 continue
+            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                continue  # a link out of the workspace: its $refs could not be read either
             scanned += 1
             if scanned > MAX_DISCOVERED_FILES:
                 log.warning(
@@ -168,7 +171,9 @@ class SpecLoader:
         except SpecError as exc:
             summary.error = exc.reason
             log.info("spec %s failed to load: %s", source.location, exc.reason)
-            return LoadedSpec(summary, None)
+            # Remember the file's state so a reload retries it only once it changes.
+            signature = () if source.is_url else _file_signature([source.location])
+            return LoadedSpec(summary, None, signature)
         summary.title = parsed.title
         summary.version = parsed.version
         summary.operations = len(parsed.operations)
@@ -290,6 +295,12 @@ def split_call(api_call: str, method: str | None = None) -> tuple[str | None, st
     return (method.upper() if method else None), text
 
 
+def _suggest_form(key: str) -> str:
+    method, path = split_call(key)
+    path = re.sub(r"\{[^}/]*\}", "{}", path).lower()
+    return f"{method} {path}" if method else path
+
+
 class Catalog:
     """An immutable snapshot of the loaded specs and their operations."""
 
@@ -332,43 +343,43 @@ class Catalog:
 
     def suggest(self, key: str, limit: int = 3) -> list[str]:
         """The closest operation keys, for 'did you mean' messages."""
-        choices = list(self.by_key)
-        matches = process.extract(key, choices, scorer=fuzz.WRatio, limit=limit)
-        return [str(match[0]) for match in matches]
+        # Compare with parameter names blanked out: `GET /pets/{id}` is `GET /pets/{petId}`.
+        # WRatio's partial matching ranked unrelated long paths above the obvious one.
+        choices = {k: _suggest_form(k) for k in self.by_key}
+        matches = process.extract(_suggest_form(key), choices, scorer=fuzz.ratio, limit=limit)
+        return [str(match[2]) for match in matches]
 
     def match(
         self, api_call: str, method: str | None = None, spec: str | None = None
     ) -> Operation | None:
         """The operation a concrete call refers to (`/users/42` -> `/users/{id}`)."""
         method, path = split_call(api_call, method)
-        candidates = self._match_path(path, spec)
+        candidates = self._match_path(path, method, spec)
         if not candidates:
             for prefixes in self.server_paths.values():
                 for prefix in prefixes:
                     if path.startswith(prefix + "/"):
-                        candidates = self._match_path(path[len(prefix) :], spec)
+                        candidates = self._match_path(path[len(prefix) :], method, spec)
                         if candidates:
                             break
                 if candidates:
                     break
-        if not candidates:
-            return None
-        if method:
-            candidates = [op for op in candidates if op.method == method]
-        else:
-            candidates.sort(key=lambda op: op.method != "GET")
         return candidates[0] if candidates else None
 
-    def _match_path(self, path: str, spec: str | None) -> list[Operation]:
-        exact = [op for op in self.by_key_path(path) if spec is None or op.spec == spec]
+    def _match_path(self, path: str, method: str | None, spec: str | None) -> list[Operation]:
+        """Literal paths first, then templates with more literal segments; the method filters
+        before the choice, so `DELETE /pets/search` can still reach `DELETE /pets/{petId}`.
+        Without a method, GET wins among equally specific paths."""
+
+        def wanted(op: Operation) -> bool:
+            return (spec is None or op.spec == spec) and (method is None or op.method == method)
+
+        exact = [op for op in self.by_key_path(path) if wanted(op)]
         if exact:
+            exact.sort(key=lambda op: op.method != "GET")
             return exact
-        matches = [
-            op
-            for op, regex in self._templates
-            if (spec is None or op.spec == spec) and regex.match(path)
-        ]
-        matches.sort(key=lambda op: -self._literal_counts[op.uid])
+        matches = [op for op, regex in self._templates if wanted(op) and regex.match(path)]
+        matches.sort(key=lambda op: (-self._literal_counts[op.uid], op.method != "GET"))
         return matches
 
     def by_key_path(self, path: str) -> list[Operation]:
@@ -417,7 +428,7 @@ class Workspace:
             names.add(name)
             stale = (
                 item is None
-                or item.parsed is None
+                or (source.is_url and item.parsed is None)
                 or (
                     not source.is_url
                     and _file_signature(s[0] for s in item.signature) != item.signature
@@ -445,8 +456,11 @@ class Workspace:
 
 def ensure_inside(path: str, roots: Iterable[Path]) -> Path:
     """For sources named by untrusted callers: the path must stay inside a workspace root."""
-    resolved = Path(path).expanduser().resolve()
+    given = Path(path).expanduser()
     for root in roots:
-        if resolved.is_relative_to(root.resolve()):
+        base = root.resolve()
+        # A relative path is relative to the workspace, not to the server's working directory.
+        resolved = (given if given.is_absolute() else base / given).resolve()
+        if resolved.is_relative_to(base):
             return resolved
     raise InvalidRequest(f"{path!r} is outside the workspace", field="source")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from opensesame_predictor.core.catalog import split_call
 from opensesame_predictor.core.errors import InvalidRequest
+from opensesame_predictor.core.fetch import is_url
 from opensesame_predictor.core.models import MAX_PREDICTIONS, HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 
@@ -41,27 +42,33 @@ class FileMetrics:
 
 
 def read_cases(path: Path) -> list[EvalCase]:
-    """Parse a JSONL file; a bad line raises an error naming the file and the line number."""
+    """Parse a JSONL file; a bad line raises an error naming the file and the line number.
+    A relative `spec` is relative to the file's folder and comes back absolute."""
     cases: list[EvalCase] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InvalidRequest(f"{path}: {exc.strerror or exc}", field="file") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"{path}: not UTF-8 text ({exc.reason})", field="file") from None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            cases.append(EvalCase.model_validate(json.loads(line)))
+            case = EvalCase.model_validate(json.loads(line))
         except json.JSONDecodeError as exc:
             raise InvalidRequest(
                 f"{path}:{number}: invalid JSON: {exc.msg}", field="file"
             ) from None
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
+            where = ".".join(str(p) for p in first["loc"]) or "case"  # not an object
             raise InvalidRequest(
                 f"{path}:{number}: {where}: {first['msg']}", field="file"
             ) from None
+        if not is_url(case.spec):
+            case.spec = str((path.parent / Path(case.spec).expanduser()).resolve())
+        cases.append(case)
     return cases
 
 
@@ -80,9 +87,14 @@ def expected_calibration_error(confidences: list[float], hits: list[bool], bins:
     return float(total / len(conf))
 
 
-def _normalise(call: str) -> str:
+def _is_gold(method: str, path: str, gold: list[tuple[str | None, str]]) -> bool:
+    """A gold call without a method (`/users/{id}`) accepts any method on that path."""
+    return any(path == g_path and g_method in (None, method) for g_method, g_path in gold)
+
+
+def _method_path(call: str) -> tuple[str, str]:
     method, path = split_call(call)
-    return f"{method} {path}"
+    return method or "", path
 
 
 def evaluate(
@@ -94,18 +106,30 @@ def evaluate(
     ranks: list[int] = []
     confidences: list[float] = []
     latencies: list[float] = []
-    for case in cases:
+    for position, case in enumerate(cases, start=1):
         predictor = predictor_for(case.spec)
-        request = PredictRequest(
-            prompt=case.prompt,
-            history=[HistoryEvent(api_call=call) for call in case.history],
-            max_predictions=MAX_PREDICTIONS,
-        )
-        started = time.perf_counter()
-        result = predictor.predict(request)
+        label = case.id or f"#{position}"
+        try:
+            request = PredictRequest(
+                prompt=case.prompt,
+                history=[HistoryEvent(api_call=call) for call in case.history],
+                max_predictions=MAX_PREDICTIONS,
+            )
+            started = time.perf_counter()
+            result = predictor.predict(request)
+        except ValidationError as exc:  # e.g. more than 100 history calls
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidRequest(f"case {label}: {where}: {first['msg']}", field="file") from None
+        except InvalidRequest as exc:  # a refused prompt: say which case, keep the type
+            exc.message = f"case {label}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
         latencies.append((time.perf_counter() - started) * 1000)
-        gold = {_normalise(g) for g in case.gold}
-        rank = next((p.rank for p in result.predictions if _normalise(p.api_call) in gold), 0)
+        gold = [split_call(g) for g in case.gold]
+        rank = next(
+            (p.rank for p in result.predictions if _is_gold(*_method_path(p.api_call), gold)), 0
+        )
         ranks.append(rank)
         confidences.append(result.predictions[0].confidence if result.predictions else 0.0)
         if on_case:

@@ -1,112 +1,42 @@
-"""Named features for (request, operation) pairs, computed against an index of the catalog.
+"""Text features: tokenisation, and per-field lexical indexes over the operations of a catalog.
 
-The index is built once per catalog; per request the cheap lexical features are computed for all
-operations at once (sparse matrix products), the rest only for the best candidates.
+Each field (path words, operationId, summary, description, parameters, schema names) has its own
+index, so a match in the path counts apart from a match somewhere in a long description. The
+indexes are sparse term x operation matrices: a query costs one row lookup per query term.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import sparse
 
 from opensesame_predictor.core.models import Operation
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"[A-Za-z]+|\d+")
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "by",
-        "with",
-        "and",
-        "or",
-        "is",
-        "are",
-        "be",
-        "was",
-        "were",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "me",
-        "my",
-        "i",
-        "you",
-        "your",
-        "we",
-        "our",
-        "us",
-        "they",
-        "them",
-        "their",
-        "he",
-        "she",
-        "his",
-        "her",
-        "from",
-        "at",
-        "as",
-        "into",
-        "about",
-        "which",
-        "who",
-        "what",
-        "when",
-        "where",
-        "how",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "shall",
-        "please",
-        "some",
-        "any",
-        "all",
-        "there",
-        "here",
-        "then",
-        "than",
-        "just",
-        "also",
-        "very",
-        "much",
-        "many",
-        "one",
-        "ones",
-        "get",
-    ]
+    """a an the of to in on for by with and or is are be was were it its this that these those
+    me my i you your we our us they them their he she his her from at as into about which
+    who what when where how do does did can could would should will shall please some any
+    all there here then than just also very much many one ones get want need like""".split()
 )
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light stemmer: plural and common verb endings, enough to join 'users'/'user'."""
+    """A light stemmer: plural and common verb endings, enough to join 'users'/'user' and
+    'movies'/'movie'/'company'/'companies' (a final consonant + y and -ie both end in i)."""
     if len(word) <= 3:
         return word
     for suffix, replacement in (
-        ("ies", "y"),
+        ("ies", "i"),
         ("sses", "ss"),
         ("xes", "x"),
         ("ches", "ch"),
@@ -118,8 +48,13 @@ def stem(word: str) -> str:
     ):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             if suffix == "s" and word.endswith(("ss", "us", "is")):
-                return word
-            return word[: -len(suffix)] + replacement
+                break
+            word = word[: -len(suffix)] + replacement
+            break
+    if word.endswith("ie") and len(word) > 4:
+        return word[:-1]
+    if word.endswith("y") and len(word) > 3 and word[-2] not in "aeiou":
+        return word[:-1] + "i"
     return word
 
 
@@ -138,25 +73,19 @@ def path_words(path: str) -> list[str]:
     return words(re.sub(r"\{[^}]*\}", " ", path))
 
 
-def rich_text(op: Operation) -> str:
-    """Everything an operation says about itself, for the word-level match."""
-    params = " ".join(p.name for p in op.parameters)
-    return " ".join(
-        [
-            " ".join(path_words(op.path)),
-            op.operation_id,
-            op.summary,
-            op.summary,  # the summary is the most precise text: count it twice
-            op.description,
-            " ".join(op.tags),
-            params,
-        ]
-    )
-
-
 def short_text(op: Operation) -> str:
     """What a person would call the operation, for character and fuzzy matching."""
     return " ".join([" ".join(path_words(op.path)), " ".join(words(op.operation_id)), op.summary])
+
+
+def char_grams(text: str) -> list[str]:
+    """Character 3- and 4-grams inside words padded with spaces (like char_wb)."""
+    grams: list[str] = []
+    for word in text.lower().split():
+        padded = f" {word} "
+        for n in (3, 4):
+            grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return grams
 
 
 # Verbs of a prompt -> the methods they usually mean. Weak evidence, used as one feature.
@@ -178,42 +107,134 @@ def method_intent(prompt_tokens: Sequence[str]) -> frozenset[str]:
     return frozenset(wanted)
 
 
+class TermIndex:
+    """Weights of terms in documents, for cosine TF-IDF or BM25 scoring of a query."""
+
+    def __init__(
+        self, documents: Sequence[Sequence[str]], scheme: Literal["tfidf", "bm25"] = "tfidf"
+    ) -> None:
+        self.scheme = scheme
+        self.vocabulary: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        counts: list[float] = []
+        lengths = np.array([len(d) for d in documents], dtype=np.float64)
+        for doc_id, document in enumerate(documents):
+            tf: dict[int, int] = {}
+            for term in document:
+                term_id = self.vocabulary.setdefault(term, len(self.vocabulary))
+                tf[term_id] = tf.get(term_id, 0) + 1
+            rows.extend(tf)
+            cols.extend([doc_id] * len(tf))
+            counts.extend(tf.values())
+        n = len(documents)
+        row_index = np.array(rows, dtype=np.int64)
+        tf_values = np.array(counts, dtype=np.float64)
+        df = np.bincount(row_index, minlength=len(self.vocabulary)).astype(np.float64)
+        if scheme == "bm25":
+            k1, b = 1.2, 0.75
+            self.idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            avg = lengths.mean() if n and lengths.mean() > 0 else 1.0
+            norm = k1 * (1 - b + b * lengths[np.array(cols, dtype=np.int64)] / avg)
+            weights = self.idf[row_index] * tf_values * (k1 + 1) / (tf_values + norm) / (k1 + 1)
+        else:
+            self.idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+            weights = (1.0 + np.log(tf_values)) * self.idf[row_index]
+            doc_norms = np.sqrt(np.bincount(cols, weights=weights**2, minlength=n))
+            weights = weights / np.maximum(doc_norms[np.array(cols, dtype=np.int64)], 1e-12)
+        self.matrix = sparse.csr_matrix(
+            (weights.astype(np.float32), (row_index, np.array(cols, dtype=np.int64))),
+            shape=(len(self.vocabulary), n),
+        )
+        self.size = n
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        """Similarity of the query to every document, roughly 0..1."""
+        result = np.zeros(self.size, dtype=np.float32)
+        counts: dict[int, int] = {}
+        for term in terms:
+            term_id = self.vocabulary.get(term)
+            if term_id is not None:
+                counts[term_id] = counts.get(term_id, 0) + 1
+        if not counts:
+            return result
+        ids = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        if self.scheme == "bm25":
+            query = self.idf[ids]
+            total = query.sum()
+            query = query / total if total > 0 else query
+        else:
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            query = (1.0 + np.log(tf)) * self.idf[ids]
+            query /= np.linalg.norm(query)
+        matrix = self.matrix
+        for term_id, weight in zip(ids, query, strict=True):
+            start, end = matrix.indptr[term_id], matrix.indptr[term_id + 1]
+            result[matrix.indices[start:end]] += weight * matrix.data[start:end]
+        return result
+
+
+FIELDS: dict[str, tuple[Literal["tfidf", "bm25"], Callable[[Operation], str]]] = {
+    "path": ("tfidf", lambda op: " ".join(path_words(op.path))),
+    "opid": ("tfidf", lambda op: op.operation_id),
+    "summary": ("tfidf", lambda op: op.summary),
+    "description": ("bm25", lambda op: op.description),
+    "params": ("tfidf", lambda op: " ".join(p.name for p in op.parameters)),
+    "schema": (
+        "tfidf",
+        lambda op: " ".join(
+            op.response_schemas[:3] + [f for f in op.response_fields if "." not in f]
+        ),
+    ),
+    "response": (
+        "bm25",
+        lambda op: " ".join(dict.fromkeys(f.rsplit(".", 1)[-1] for f in op.response_fields)),
+    ),
+    "all": (
+        "bm25",
+        lambda op: " ".join(
+            [" ".join(path_words(op.path)), op.operation_id, op.summary, op.description, *op.tags]
+        ),
+    ),
+    "short": ("tfidf", short_text),
+}
+
+
 @dataclass
+class LexicalScores:
+    """Per-field similarity of one prompt to every operation."""
+
+    fields: dict[str, np.ndarray]
+    char: np.ndarray
+    prompt_tokens: list[str]
+
+    @property
+    def combined(self) -> np.ndarray:
+        """One number per operation to preselect candidates by."""
+        combined: np.ndarray = self.fields["all"] + self.fields["short"] + 0.5 * self.char
+        return combined
+
+
 class CatalogIndex:
     """Vectorised text of every operation of a catalog."""
 
-    operations: list[Operation]
+    def __init__(self, operations: list[Operation]) -> None:
+        self.operations = operations
+        self.size = len(operations)
+        self.methods = np.array([op.method for op in operations])
+        self.deprecated = np.array([op.deprecated for op in operations], dtype=np.float32)
+        self.short_texts = [short_text(op).lower() for op in operations]
+        self.path_stems = [frozenset(stem(w) for w in path_words(op.path)) for op in operations]
+        self.fields = {
+            name: TermIndex([tokens(text(op)) for op in operations], scheme)
+            for name, (scheme, text) in FIELDS.items()
+        }
+        self.chars = TermIndex([char_grams(text) for text in self.short_texts], "tfidf")
 
-    def __post_init__(self) -> None:
-        self.size = len(self.operations)
-        self.methods = np.array([op.method for op in self.operations])
-        self.deprecated = np.array([op.deprecated for op in self.operations], dtype=float)
-        self.short_texts = [short_text(op).lower() for op in self.operations]
-        self.word_vectorizer = TfidfVectorizer(
-            analyzer=tokens, sublinear_tf=True, min_df=1, dtype=np.float32
-        )
-        self.char_vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True, dtype=np.float32
-        )
-        if self.size:
-            self.word_matrix = self.word_vectorizer.fit_transform(
-                [rich_text(op) for op in self.operations]
-            ).T.tocsr()
-            self.char_matrix = self.char_vectorizer.fit_transform(self.short_texts).T.tocsr()
-            self.vocabulary = set(self.word_vectorizer.vocabulary_)
-
-            self._char_analyzer = self.char_vectorizer.build_analyzer()
-
-    def lexical(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine similarity of the prompt to every operation: (word, character)."""
-        if not self.size or not prompt.strip():
-            zeros = np.zeros(self.size, dtype=np.float32)
-            return zeros, zeros
-        word = _similarity(tokens(prompt), self.word_vectorizer, self.word_matrix)
-        char = _similarity(
-            self._char_analyzer(prompt.lower()), self.char_vectorizer, self.char_matrix
-        )
-        return word, char
+    def lexical(self, prompt: str) -> LexicalScores:
+        prompt_tokens = tokens(prompt)
+        fields = {name: index.scores(prompt_tokens) for name, index in self.fields.items()}
+        return LexicalScores(fields, self.chars.scores(char_grams(prompt)), prompt_tokens)
 
     def fuzzy(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
         """Token-set similarity of the prompt to each candidate's short text, 0..1."""
@@ -223,24 +244,17 @@ class CatalogIndex:
             dtype=np.float32,
         )
 
-
-def _similarity(terms: Sequence[str], vectorizer: TfidfVectorizer, matrix: Any) -> np.ndarray:
-    """Cosine of a query to every document, as TfidfVectorizer.transform would compute it but
-    without its per-call validation, which costs more than the product itself."""
-    counts: dict[int, int] = {}
-    vocabulary = vectorizer.vocabulary_
-    for term in terms:
-        column = vocabulary.get(term)
-        if column is not None:
-            counts[column] = counts.get(column, 0) + 1
-    result = np.zeros(matrix.shape[1], dtype=np.float32)
-    if not counts:
-        return result
-    columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
-    tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-    weights = tf * vectorizer.idf_[columns]
-    weights /= np.linalg.norm(weights)
-    for column, weight in zip(columns, weights, strict=True):
-        start, end = matrix.indptr[column], matrix.indptr[column + 1]
-        result[matrix.indices[start:end]] += weight * matrix.data[start:end]
-    return result
+    def path_cover(
+        self, prompt_tokens: Sequence[str], candidates: Sequence[int] | np.ndarray
+    ) -> np.ndarray:
+        """Share of each candidate's path words that the prompt mentions."""
+        present = set(prompt_tokens)
+        return np.array(
+            [
+                len(self.path_stems[i] & present) / len(self.path_stems[i])
+                if self.path_stems[i]
+                else 0.0
+                for i in candidates
+            ],
+            dtype=np.float32,
+        )

@@ -19,6 +19,7 @@ import httpx
 from opensesame_predictor.core.errors import FetchRefused, SpecError
 
 ALLOWED_SCHEMES = ("http", "https")
+REDIRECT_CODES = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -113,15 +114,16 @@ def fetch(
             except httpx.HTTPError as exc:
                 raise SpecError(url, f"fetch failed: {exc}") from None
             try:
-                if response.is_redirect:
+                # 304 first: httpx counts every 3xx, 304 included, as `is_redirect`
+                if response.status_code == 304:
+                    return FetchResult(url, None, etag, last_modified)
+                if response.status_code in REDIRECT_CODES:
                     location = response.headers.get("location")
                     if not location:
                         raise SpecError(url, "redirect without a Location header")
                     current = urljoin(current, location)
                     continue
-                if response.status_code == 304:
-                    return FetchResult(url, None, etag, last_modified)
-                if response.status_code >= 400:
+                if response.status_code >= 300:
                     raise SpecError(url, f"HTTP {response.status_code}")
                 declared = response.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > policy.max_bytes:

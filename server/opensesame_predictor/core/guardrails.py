@@ -19,7 +19,9 @@ from opensesame_predictor.core.models import PredictRequest
 
 INJECTION_RULES: dict[str, re.Pattern[str]] = {
     "sql_injection": re.compile(
-        r"(\bunion\b\s+(all\s+)?\bselect\b|\bdrop\s+table\b|\binsert\s+into\b.+\bvalues\b"
+        # `insert into t (a) values (` is SQL; "insert into the cart the values I picked" is not
+        r"(\bunion\b\s+(all\s+)?\bselect\b|\bdrop\s+table\b"
+        r"|\binsert\s+into\s+[\w.\"`\[\]]+\s*(\([^)]*\)\s*)?values\s*\("
         r"|'\s*or\s+'?\d+'?\s*=\s*'?\d+|\bor\s+1\s*=\s*1\b|;\s*--|\bexec(\s|\()+xp_)",
         re.IGNORECASE,
     ),
@@ -29,6 +31,8 @@ INJECTION_RULES: dict[str, re.Pattern[str]] = {
     ),
     "shell_injection": re.compile(
         r"((;|&&|\|\||\|)\s*(rm|curl|wget|bash|sh|zsh|nc|ncat|chmod|chown|sudo|python\d?|perl)\b"
+        # backtick substitution of a harmful command; markdown like `python` alone is fine
+        r"|`\s*(rm|curl|wget|nc|ncat|chmod|chown|sudo)\s+[^`]*`"
         r"|\$\([^)]*\))",
         re.IGNORECASE,
     ),
@@ -85,8 +89,11 @@ def check_request(
         )
     if not enable_guardrails:
         return
+    # Match on the text as it will be read: a zero-width space inside `<scr\u200bipt>` or
+    # full-width `＜script＞` must not slip past the patterns.
+    text = unicodedata.normalize("NFKC", strip_invisible(request.prompt))
     for rule, pattern in INJECTION_RULES.items():
-        if pattern.search(request.prompt):
+        if pattern.search(text):
             raise GuardrailViolation(
                 f"prompt refused by guardrail rule {rule!r}", rule=rule, field="prompt"
             )

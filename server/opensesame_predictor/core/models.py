@@ -13,7 +13,7 @@ MAX_HISTORY = 100
 MAX_PREDICTIONS = 20
 
 ParameterLocation = Literal["path", "query", "header", "cookie", "body"]
-ValueSource = Literal["prompt", "history", "example", "default", "placeholder"]
+ValueSource = Literal["prompt", "history", "example", "default", "placeholder", "llm"]
 
 
 class Parameter(BaseModel):

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from opensesame_predictor.core.features import stem, words
+from opensesame_predictor.core.history import GENERIC, Shape
 from opensesame_predictor.core.models import Operation, Parameter, ValueSource
 
 _QUOTED = re.compile(r"[\"“”']([^\"“”']{1,200})[\"“”']")
@@ -15,6 +17,7 @@ _NUMBER = re.compile(r"(?<![\w.])#?(\d{1,19})(?![\w.])")
 _TOKEN_ID = re.compile(r"\b(?=[A-Za-z0-9_-]{8,64}\b)(?=[^\s]*\d)(?=[^\s]*[A-Za-z])[A-Za-z0-9_-]+\b")
 _NAME = re.compile(r"\b([A-Z][\w'’.-]*(?:\s+(?:of|the|de|van|von|and|&)?\s*[A-Z][\w'’.-]*)*)")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
+_NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
 
 
 def normalise(name: str) -> str:
@@ -49,26 +52,68 @@ def extract_values(prompt: str) -> PromptValues:
     values.numbers = _NUMBER.findall(unquoted)
     values.tokens = [t for t in _TOKEN_ID.findall(unquoted) if not _EMAIL.search(t)]
     for match in _NAME.finditer(unquoted):
-        if _SENTENCE_START.search(unquoted[: match.start()]) and " " not in match.group(1):
+        name = match.group(1).strip()
+        single = " " not in name
+        if single and _SENTENCE_START.search(unquoted[: match.start()]):
             continue  # a capital that only starts a sentence is not a name
-        values.names.append(match.group(1).strip())
+        if single and (name.isupper() or name.lower() in _NOT_NAMES):
+            continue  # acronyms (TV, API, ID) and pronouns name kinds of things, not things
+        values.names.append(name)
     return values
 
 
+def count_values(values: PromptValues) -> int:
+    """How many ids the prompt supplies: numbers, id-like tokens, emails, and two per owner/repo."""
+    return (
+        len(values.numbers) + len(values.tokens) + len(values.emails) + 2 * len(values.owner_repo)
+    )
+
+
 def history_values(
-    path_values: dict[str, Any], parameters: dict[str, Any], response: dict[str, Any] | None
+    path_values: dict[str, Any],
+    parameters: dict[str, Any],
+    response: dict[str, Any] | None,
+    shape: Shape | None = None,
 ) -> dict[str, Any]:
-    """Values one past call makes available, keyed by normalised name."""
+    """Values one past call makes available, keyed by normalised name. Ids are also keyed by
+    the resource they belong to (`personid`), so `{person_id}` and `/artists/{id}` find them."""
     found: dict[str, Any] = {}
+    nouns = dict(shape.consumes) if shape else {}
     for source in (parameters, path_values):
         for name, value in source.items():
-            if isinstance(value, str | int | float) and not isinstance(value, bool):
+            if _scalar(value):
                 found[normalise(name)] = value
+                if name in nouns:
+                    found.setdefault(f"{nouns[name]}id", value)
     if isinstance(response, dict):
-        for name, value in response.items():
-            if isinstance(value, str | int) and not isinstance(value, bool):
-                found.setdefault(normalise(name), value)
+        own = sorted(shape.yields) if shape else []
+        _response_ids(response, own, found, depth=0)
     return found
+
+
+IDENTIFYING = frozenset({"login", "username", "slug", "key", "name", "uri", "url"})
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _response_ids(node: dict[str, Any], own: list[str], found: dict[str, Any], depth: int) -> None:
+    """Top-level fields by name; `id`s keyed by their container's noun, or the operation's."""
+    for name, value in node.items():
+        if _scalar(value):
+            key = normalise(name)
+            if key.endswith("id") or key in IDENTIFYING:
+                found.setdefault(key, value)
+            if key == "id":
+                for noun in own:
+                    found.setdefault(f"{noun}id", value)
+        elif depth < 3:
+            child = value[0] if isinstance(value, list) and value else value
+            if isinstance(child, dict):
+                noun = stem(words(name)[-1]) if words(name) else ""
+                generic = noun in GENERIC or not noun
+                _response_ids(child, own if generic else [noun], found, depth + 1)
 
 
 def _is_id(param: Parameter) -> bool:
@@ -105,10 +150,11 @@ def _from_prompt(param: Parameter, values: PromptValues) -> Any:
 
 
 def fill(
-    op: Operation, prompt_values: PromptValues, known: dict[str, Any]
+    op: Operation, prompt_values: PromptValues, known: dict[str, Any], shape: Shape | None = None
 ) -> tuple[dict[str, Any], dict[str, ValueSource]]:
     """Values for the operation's parameters: required ones always (a `{name}` placeholder when
     nothing is known), optional ones only when the prompt or the history supplies them."""
+    nouns = dict(shape.consumes) if shape else {}
     values: dict[str, Any] = {}
     sources: dict[str, ValueSource] = {}
     for param in op.parameters:
@@ -117,8 +163,11 @@ def fill(
         name = normalise(param.name)
         value: Any = None
         source: ValueSource | None = None
+        noun = nouns.get(param.name)
         if name in known:
             value, source = known[name], "history"
+        elif noun and f"{noun}id" in known:
+            value, source = known[f"{noun}id"], "history"
         if value is None:
             value = _from_prompt(param, prompt_values)
             source = "prompt" if value is not None else None

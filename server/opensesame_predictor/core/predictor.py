@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,8 +16,10 @@ import numpy as np
 from opensesame_predictor import __version__
 from opensesame_predictor.core.catalog import Catalog, split_call
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
-from opensesame_predictor.core.features import CatalogIndex, method_intent, tokens
+from opensesame_predictor.core.features import LexicalScores, method_intent
 from opensesame_predictor.core.guardrails import check_request, parse_request
+from opensesame_predictor.core.history import HistoryState, structure_features
+from opensesame_predictor.core.index import PredictorIndex, readable_notes
 from opensesame_predictor.core.models import (
     Operation,
     Prediction,
@@ -25,8 +27,10 @@ from opensesame_predictor.core.models import (
     PredictRequest,
     PredictResult,
 )
-from opensesame_predictor.core.params import extract_values, fill, history_values, normalise
+from opensesame_predictor.core.params import count_values, extract_values, fill, history_values
 from opensesame_predictor.core.ranker import Ranker
+from opensesame_predictor.core.reasons import explain
+from opensesame_predictor.core.refine import Refiner
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,13 @@ class Ranked:
     operation: Operation
     score: float
     probability: float
-    features: dict[str, float]
+    table: dict[str, np.ndarray]  # every candidate's features; this one is at `row`
+    row: int
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def features(self) -> dict[str, float]:
+        return {name: float(values[self.row]) for name, values in self.table.items()}
 
 
 @dataclass
@@ -62,12 +72,14 @@ class Predictor:
         ranker: Ranker | None = None,
         max_prompt_length: int = 4096,
         enable_guardrails: bool = True,
+        refiner: Refiner | None = None,
     ) -> None:
-        self.ranker = ranker or Ranker()
+        self.refiner = refiner
+        self.ranker = ranker or Ranker.load()
         self.max_prompt_length = max_prompt_length
         self.enable_guardrails = enable_guardrails
         self._lock = threading.Lock()
-        self._state = (catalog, CatalogIndex(catalog.operations))
+        self._state = (catalog, PredictorIndex(catalog.operations))
 
     @property
     def catalog(self) -> Catalog:
@@ -79,7 +91,7 @@ class Predictor:
 
     def update(self, catalog: Catalog) -> None:
         """Index a new catalog and swap it in; requests in flight finish on the old one."""
-        index = CatalogIndex(catalog.operations)
+        index = PredictorIndex(catalog.operations)
         with self._lock:
             self._state = (catalog, index)
 
@@ -91,15 +103,15 @@ class Predictor:
     def predict(self, raw: PredictRequest | dict[str, Any]) -> PredictResult:
         started = time.perf_counter()
         request = self.validate(raw)
-        catalog, _ = self._state
+        catalog, index = self._state
         ranked, abstain = self.rank(request)
         top = ranked[: request.max_predictions]
         values = extract_values(request.prompt)
-        known = self._known_values(request, catalog)
+        known = self._known_values(request, catalog, index)
         predictions = []
         for position, item in enumerate(top, start=1):
             op = item.operation
-            params, sources = fill(op, values, known)
+            params, sources = fill(op, values, known, index.shapes[index.position[op.uid]])
             predictions.append(
                 Prediction(
                     api_call=op.key,
@@ -112,7 +124,14 @@ class Predictor:
                     spec=op.spec,
                     operation_id=op.operation_id,
                     summary=op.summary,
-                    reasons=self._reasons(request, item),
+                    reasons=explain(
+                        op,
+                        item.features,
+                        readable_notes(index, index.position[op.uid], item.notes),
+                        self.ranker.weights,
+                        request.prompt,
+                        values,
+                    ),
                     parameter_sources=sources,
                 )
             )
@@ -132,8 +151,11 @@ class Predictor:
         )
 
     async def apredict(self, raw: PredictRequest | dict[str, Any]) -> PredictResult:
-        """The async entry point of the surfaces; refinement hooks in here."""
-        return self.predict(raw)
+        """The async entry point of the surfaces: the ranking, refined by the optional local
+        model within its time budget (the plain ranking when it is off, slow or wrong)."""
+        if self.refiner is None:
+            return self.predict(raw)
+        return await self.refiner.apredict(self, raw)
 
     def rank(self, request: PredictRequest) -> tuple[list[Ranked], bool]:
         """All candidates in order, and whether the predictor abstains (nothing fits)."""
@@ -145,40 +167,21 @@ class Predictor:
                 f"spec: unknown spec {request.spec!r}; loaded: {', '.join(catalog.spec_names())}",
                 field="spec",
             )
-        history = [
-            self._resolve(event.api_call, event.method, catalog) for event in request.history
+        called = [
+            h.operation
+            for h in (self._resolve(e.api_call, e.method, catalog) for e in request.history)
+            if h.operation is not None
         ]
-        called = {h.operation.uid for h in history if h.operation is not None}
-        word, char = index.lexical(request.prompt)
-        allowed = np.ones(index.size, dtype=bool)
-        if request.spec:
-            allowed = np.array([op.spec == request.spec for op in catalog.operations])
-        preselect = np.where(allowed, word + 0.5 * char, -np.inf)
-        count = min(CANDIDATES, int(allowed.sum()))
-        candidates = np.argpartition(-preselect, count - 1)[:count] if count else np.array([])
-        candidates = np.asarray(candidates, dtype=int)
-        values = extract_values(request.prompt)
-        supplied = _supplied_names(history)
-        prompt_tokens = tokens(request.prompt)
-        intent = method_intent(prompt_tokens)
-        methods = index.methods[candidates]
-        features = {
-            "word": word[candidates],
-            "char": char[candidates],
-            "fuzzy": index.fuzzy(request.prompt, candidates)
-            if request.prompt.strip()
-            else np.zeros(len(candidates)),
-            "method_match": np.array([m in intent for m in methods], dtype=float),
-            "method_conflict": np.array([bool(intent) and m not in intent for m in methods], float),
-            "called": np.array(
-                [catalog.operations[i].uid in called for i in candidates], dtype=float
-            ),
-            "deprecated": index.deprecated[candidates],
-            "missing_id": np.array(
-                [_missing_ids(catalog.operations[i], supplied, values.any) for i in candidates],
-                dtype=float,
-            ),
-        }
+        state = HistoryState.build(called, [index.shapes[index.position[op.uid]] for op in called])
+        lexical = index.lexical(request.prompt)
+        extracted = extract_values(request.prompt)
+        values = count_values(extracted)
+        names = len(extracted.names) + len(extracted.quoted)
+        allowed = index.allowed(request.spec)
+        candidates, notes = index.candidates(lexical, state, values, allowed, CANDIDATES)
+        features = self._features(
+            request, index, lexical, state, (values, names), candidates, notes
+        )
         scores = self.ranker.score(features)
         probabilities = self.ranker.probabilities(scores, request.temperature)
         order = np.lexsort((candidates, -scores))  # ties broken by catalog order: deterministic
@@ -187,12 +190,51 @@ class Predictor:
                 operation=catalog.operations[int(candidates[i])],
                 score=float(scores[i]),
                 probability=float(probabilities[i]),
-                features={name: float(values[i]) for name, values in features.items()},
+                table=features,
+                row=int(i),
+                notes=notes.get(int(candidates[i]), {}),
             )
             for i in order
         ]
-        abstain = not history and (word.max(initial=0.0) < ABSTAIN_BELOW)
+        best = float(lexical.fields["all"].max(initial=0.0))
+        abstain = not called and best < ABSTAIN_BELOW
         return ranked, bool(abstain)
+
+    @staticmethod
+    def _features(
+        request: PredictRequest,
+        index: PredictorIndex,
+        lexical: LexicalScores,
+        state: HistoryState,
+        supplied: tuple[int, int],
+        candidates: np.ndarray,
+        notes: dict[int, dict[str, str]],
+    ) -> dict[str, np.ndarray]:
+        values, names = supplied
+        features = {name: scores[candidates] for name, scores in lexical.fields.items()}
+        features["char"] = lexical.char[candidates]
+        has_prompt = bool(request.prompt.strip())
+        zeros = np.zeros(len(candidates), dtype=np.float32)
+        features["fuzzy"] = index.text.fuzzy(request.prompt, candidates) if has_prompt else zeros
+        features["path_cover"] = index.text.path_cover(lexical.prompt_tokens, candidates)
+        intent = method_intent(lexical.prompt_tokens)
+        methods = index.text.methods[candidates]
+        features["method_match"] = np.array([m in intent for m in methods], dtype=np.float32)
+        features["method_conflict"] = np.array(
+            [bool(intent) and m not in intent for m in methods], dtype=np.float32
+        )
+        features["deprecated"] = index.text.deprecated[candidates]
+        structure = [
+            structure_features(index.operations[i], index.shapes[i], state, values, names)
+            for i in candidates
+        ]
+        for name in structure[0] if structure else ():
+            features[name] = np.array([row[name] for row in structure], dtype=np.float32)
+        features["yields_needed"] = np.array(
+            [float(notes.get(int(i), {}).get("yields_weight", 0.0)) for i in candidates],
+            dtype=np.float32,
+        )
+        return features
 
     @staticmethod
     def _resolve(api_call: str, method: str | None, catalog: Catalog) -> _Resolved:
@@ -203,65 +245,26 @@ class Predictor:
         values: dict[str, str] = {}
         template = op.path.strip("/").split("/")
         concrete = path.strip("/").split("/")
+        # a full URL may still carry the server's base path (/v1/pets/42 for /pets/{petId})
+        concrete = (
+            concrete[len(concrete) - len(template) :] if len(concrete) > len(template) else concrete
+        )
         if len(template) == len(concrete):
             for t, c in zip(template, concrete, strict=True):
                 if t.startswith("{") and t.endswith("}") and not c.startswith("{"):
                     values[t[1:-1]] = c
         return _Resolved(op, values)
 
-    def _known_values(self, request: PredictRequest, catalog: Catalog) -> dict[str, Any]:
+    def _known_values(
+        self, request: PredictRequest, catalog: Catalog, index: PredictorIndex
+    ) -> dict[str, Any]:
+        """Values the history supplies; later calls override earlier ones."""
         known: dict[str, Any] = {}
         for event in request.history:
             resolved = self._resolve(event.api_call, event.method, catalog)
-            known.update(history_values(resolved.path_values, event.parameters, event.response))
+            op = resolved.operation
+            shape = index.shapes[index.position[op.uid]] if op is not None else None
+            known.update(
+                history_values(resolved.path_values, event.parameters, event.response, shape)
+            )
         return known
-
-    @staticmethod
-    def _reasons(request: PredictRequest, item: Ranked) -> list[str]:
-        reasons: list[str] = []
-        op = item.operation
-        prompt = set(tokens(request.prompt))
-        shared = [
-            t
-            for t in dict.fromkeys(tokens(f"{op.path} {op.operation_id} {op.summary}"))
-            if t in prompt
-        ]
-        if shared:
-            quoted = ", ".join(f"'{t}'" for t in shared[:3])
-            reasons.append(f"{quoted} match the path and summary")
-        if item.features.get("method_match"):
-            reasons.append(f"the request asks for a {op.method}")
-        if item.features.get("called"):
-            reasons.append("already called earlier")
-        if op.deprecated:
-            reasons.append("deprecated")
-        return reasons[:3]
-
-
-def _supplied_names(history: list[_Resolved]) -> set[str]:
-    """Normalised names of the values the history makes available: path parameters of earlier
-    calls and the id-like fields of their responses."""
-    supplied: set[str] = set()
-    for event in history:
-        if event.operation is None:
-            continue
-        supplied.update(normalise(name) for name in event.operation.path_params)
-        for field in event.operation.response_fields:
-            leaf = normalise(field.rsplit(".", 1)[-1])
-            if leaf.endswith("id"):
-                supplied.add(leaf)
-    return supplied
-
-
-def _missing_ids(op: Operation, supplied: set[str], prompt_has_values: bool) -> float:
-    """Share of the operation's path parameters that nothing has supplied yet."""
-    params = op.path_params
-    if not params or prompt_has_values:
-        return 0.0
-    missing = 0
-    for name in params:
-        key = normalise(name)
-        if key in supplied or (key.endswith("id") and "id" in supplied):
-            continue
-        missing += 1
-    return missing / len(params)

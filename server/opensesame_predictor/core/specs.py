@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from opensesame_predictor.core.errors import SpecError
 from opensesame_predictor.core.models import HTTP_METHODS, Link, Operation, Parameter
@@ -29,7 +29,8 @@ MAX_SCHEMA_NODES = 4000
 MAX_FIELDS = 400
 MAX_DESCRIPTION = 4000
 MAX_OPERATIONS = 20000
-_SCHEMA_REF = re.compile(r"#/(?:components/schemas|definitions)/([^/]+)$")
+# a named schema: #/components/schemas/Name, #/definitions/Name, or other.yaml#/Name
+_SCHEMA_REF = re.compile(r"#/(?:(?:components/schemas|definitions)/)?([^/]+)$")
 
 
 def parse_text(data: bytes | str, source: str) -> Any:
@@ -76,6 +77,9 @@ class _Resolver:
         self.root = root.resolve() if root else None
         self.docs: dict[str, Any] = {str(path.resolve()) if path else "": doc}
         self.root_key = next(iter(self.docs))
+        # (document, $ref) -> (fields, schema names): a schema shared by many operations is
+        # walked once, so a spec's cost grows with its size, not operations x schema size
+        self.walked: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     def resolve(self, node: Any, doc_key: str) -> tuple[Any, str, str | None]:
         """Follow a chain of refs; returns (target, its document, the last ref followed)."""
@@ -128,9 +132,35 @@ class _SchemaWalker:
         self.fields: list[str] = []
         self.names: list[str] = []
         self.budget = MAX_SCHEMA_NODES
+        self._seen: set[str] = set()
 
-    def walk(self, schema: Any, doc_key: str, prefix: str = "", depth: int = 0) -> None:
-        self._walk(schema, doc_key, prefix, depth, frozenset())
+    def add_field(self, dotted: str) -> None:
+        if dotted not in self._seen and len(self.fields) < MAX_FIELDS:
+            self._seen.add(dotted)
+            self.fields.append(dotted)
+
+    def _add_name(self, name: str) -> None:
+        if name not in self.names:
+            self.names.append(name)
+
+    def walk(self, schema: Any, doc_key: str) -> None:
+        ref = schema.get("$ref") if isinstance(schema, dict) else None
+        if not isinstance(ref, str):
+            self._walk(schema, doc_key, "", 0, frozenset())
+            return
+        key = (doc_key, ref)
+        if key not in self.resolver.walked:
+            fresh = _SchemaWalker(self.resolver)
+            fresh._walk(schema, doc_key, "", 0, frozenset())
+            self.resolver.walked[key] = (tuple(fresh.fields), tuple(fresh.names))
+        fields, names = self.resolver.walked[key]
+        if not self.fields and not self.names:  # the usual case: one schema per walker
+            self.fields, self.names, self._seen = list(fields), list(names), set(fields)
+            return
+        for dotted in fields:
+            self.add_field(dotted)
+        for name in names:
+            self._add_name(name)
 
     def _walk(
         self, schema: Any, doc_key: str, prefix: str, depth: int, active: frozenset[str]
@@ -146,11 +176,12 @@ class _SchemaWalker:
         schema, doc_key, last_ref = self.resolver.resolve(schema, doc_key)
         if not isinstance(schema, dict):
             return
-        if last_ref and (m := _SCHEMA_REF.search(last_ref)) and m.group(1) not in self.names:
-            self.names.append(unquote(m.group(1)))
-        title = schema.get("title")
-        if isinstance(title, str) and title and title not in self.names and len(title) < 80:
-            self.names.append(title)
+        if depth <= 2:  # the response itself or its items: what it is, not what it embeds
+            if last_ref and (m := _SCHEMA_REF.search(last_ref)):
+                self._add_name(unquote(m.group(1)))
+            title = schema.get("title")
+            if isinstance(title, str) and title and len(title) < 80:
+                self._add_name(title)
         for combinator in ("allOf", "oneOf", "anyOf"):
             parts = schema.get(combinator)
             if isinstance(parts, list):
@@ -163,8 +194,7 @@ class _SchemaWalker:
         if isinstance(properties, dict):
             for name, sub in list(properties.items())[:MAX_FIELDS]:
                 dotted = f"{prefix}{name}"
-                if dotted not in self.fields:
-                    self.fields.append(dotted)
+                self.add_field(dotted)
                 self._walk(sub, doc_key, f"{dotted}.", depth + 1, active)
         additional = schema.get("additionalProperties")
         if isinstance(additional, dict):
@@ -173,6 +203,16 @@ class _SchemaWalker:
 
 def _text(value: Any, limit: int = MAX_DESCRIPTION) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _scalar(value: Any, limit: int = 200) -> str:
+    """A scalar as text, anything else as "": never `str()` a container, which may be a YAML
+    alias bomb whose text form is gigabytes."""
+    if isinstance(value, str):
+        return value[:limit]
+    if isinstance(value, bool | int | float):
+        return str(value)[:limit]
+    return ""
 
 
 def _schema_type(schema: Any) -> str:
@@ -203,6 +243,8 @@ def _small(value: Any) -> Any:
 def _example(param: dict[str, Any], schema: Any) -> Any:
     if "example" in param:
         return _small(param["example"])
+    if "x-example" in param:  # Swagger 2.0 has no parameter examples; tools use x-example
+        return _small(param["x-example"])
     examples = param.get("examples")
     if isinstance(examples, dict):
         for value in examples.values():
@@ -244,6 +286,12 @@ class _OperationBuilder:
         self.base_path = base.rstrip("/") if isinstance(base, str) else ""
         security = doc.get("security")
         self.default_security = self._security_names(security)
+        self.default_consumes = self._consumes(doc.get("consumes"))
+        self.warnings: list[str] = []
+
+    @staticmethod
+    def _consumes(raw: Any) -> list[str]:
+        return [c for c in raw if isinstance(c, str)][:20] if isinstance(raw, list) else []
 
     @staticmethod
     def _security_names(security: Any) -> list[str]:
@@ -268,14 +316,25 @@ class _OperationBuilder:
             shared = self._parameters(item.get("parameters"), item_doc)
             for method in HTTP_METHODS:
                 op = item.get(method.lower())
-                if isinstance(op, dict):
+                if not isinstance(op, dict):
+                    continue
+                try:
                     yield self._operation(method, self.base_path + raw_path, op, shared, item_doc)
+                except ValidationError as exc:  # a malformed operation costs itself, not the spec
+                    problem = exc.errors()[0]
+                    where = ".".join(str(p) for p in problem["loc"])
+                    self.warnings.append(
+                        f"{method} {raw_path[:200]} skipped: {where}: {problem['msg']}"
+                    )
 
     def _parameters(self, raw: Any, doc_key: str) -> list[tuple[dict[str, Any], str]]:
         resolved: list[tuple[dict[str, Any], str]] = []
         for entry in raw if isinstance(raw, list) else []:
             param, param_doc, _ = self.resolver.resolve(entry, doc_key)
             if isinstance(param, dict) and isinstance(param.get("name"), str):
+                if param is not entry and _text(entry.get("description")):
+                    # OpenAPI 3.1: a $ref's sibling description overrides the target's
+                    param = {**param, "description": entry["description"]}
                 resolved.append((param, param_doc))
         return resolved
 
@@ -289,19 +348,22 @@ class _OperationBuilder:
     ) -> Operation:
         merged: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         for param, param_doc in shared + self._parameters(op.get("parameters"), doc_key):
-            merged[(str(param.get("in")), param["name"])] = (param, param_doc)
+            merged[(_scalar(param.get("in")), param["name"])] = (param, param_doc)
         parameters: list[Parameter] = []
         body = _SchemaWalker(self.resolver)
         body_type: str | None = None
+        consumes = self._consumes(op.get("consumes")) or self.default_consumes
         for (location, name), (param, param_doc) in merged.items():
             if location == "body":  # Swagger 2.0 body parameter
                 body.walk(param.get("schema"), param_doc)
                 parameters.extend(self._body_parameters(param.get("schema"), param_doc))
-                body_type = "application/json"
+                body_type = next((c for c in consumes if "json" in c), "application/json")
             elif location == "formData":
                 parameters.append(self._parameter(param, param_doc, "body"))
-                body.fields.append(name)
-                body_type = "application/x-www-form-urlencoded"
+                body.add_field(name)
+                body_type = next(
+                    (c for c in consumes if "form" in c), "application/x-www-form-urlencoded"
+                )
             elif location in ("path", "query", "header", "cookie"):
                 parameters.append(self._parameter(param, param_doc, location))
         if not self.swagger2 and "requestBody" in op:
@@ -357,22 +419,27 @@ class _OperationBuilder:
             return []
         properties: dict[str, Any] = {}
         required: set[str] = set()
-        for part in [schema, *(schema.get("allOf") or [])][:20]:
+        all_of = schema.get("allOf")
+        for part in [schema, *(all_of if isinstance(all_of, list) else [])][:20]:
             part, _, _ = self.resolver.resolve(part, doc_key)
             if isinstance(part, dict) and isinstance(part.get("properties"), dict):
                 properties.update(part["properties"])
                 if isinstance(part.get("required"), list):
-                    required.update(str(r) for r in part["required"])
+                    required.update(r for r in part["required"][:1000] if isinstance(r, str))
         params = []
-        for name, sub in list(properties.items())[:100]:
-            sub, _, _ = self.resolver.resolve(sub, doc_key)
+        for name, raw in list(properties.items())[:100]:
+            sub, _, _ = self.resolver.resolve(raw, doc_key)
+            # OpenAPI 3.1 lets a $ref carry its own description, which wins over the target's
+            described = [
+                d for d in (raw, sub) if isinstance(d, dict) and _text(d.get("description"))
+            ]
             params.append(
                 Parameter(
                     name=str(name),
                     location="body",
                     type=_schema_type(sub),
                     required=name in required,
-                    description=_text(sub.get("description"), 500) if isinstance(sub, dict) else "",
+                    description=_text(described[0]["description"], 500) if described else "",
                     example=_example({}, sub),
                     default=_small(sub.get("default")) if isinstance(sub, dict) else None,
                     enum=_enum(sub),
@@ -403,10 +470,14 @@ class _OperationBuilder:
                         params = link.get("parameters")
                         links.append(
                             Link(
-                                name=str(name),
-                                operation_id=link.get("operationId"),
-                                operation_ref=link.get("operationRef"),
-                                parameters={str(k): str(v) for k, v in params.items()}
+                                name=_scalar(name),
+                                operation_id=_scalar(link.get("operationId")) or None,
+                                operation_ref=_scalar(link.get("operationRef"), 2000) or None,
+                                parameters={
+                                    _scalar(k): _scalar(v, 500)
+                                    for k, v in list(params.items())[:50]
+                                    if _scalar(v, 500)
+                                }
                                 if isinstance(params, dict)
                                 else {},
                             )
@@ -440,7 +511,7 @@ def parse_spec(
         raise SpecError(
             source, "not an OpenAPI or Swagger document (no 'openapi' or 'swagger' key)"
         )
-    version = str(doc.get("openapi") or doc.get("swagger"))
+    version = _scalar(doc.get("openapi") or doc.get("swagger"), 50)
     if not version.startswith(("2.", "3.")):
         raise SpecError(source, f"unsupported OpenAPI version {version!r}")
     if "paths" in doc and not isinstance(doc["paths"], dict | None):
@@ -457,10 +528,10 @@ def parse_spec(
     info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
     return ParsedSpec(
         title=_text(info.get("title"), 200),
-        version=str(info.get("version", ""))[:50],
+        version=_scalar(info.get("version"), 50),
         openapi_version=version,
         server_paths=_server_paths(doc),
         operations=operations,
-        warnings=warnings,
+        warnings=builder.warnings[:20] + warnings,
         files=[key for key in resolver.docs if key and key != resolver.root_key],
     )

@@ -29,8 +29,8 @@ from opensesame_predictor.core.specs import ParsedSpec
 
 log = logging.getLogger(__name__)
 
-# Bump when ParsedSpec or Operation change shape: older entries then read as misses.
-STORE_FORMAT = 1
+# Bump when ParsedSpec or Operation change shape or meaning: older entries then read as misses.
+STORE_FORMAT = 3
 TABLE = "specs"
 
 
@@ -63,6 +63,15 @@ class CorruptStoreError(Exception):
     pass
 
 
+def _is_table(table: Any) -> bool:
+    """TinyDB's layout: a table maps integer document ids (as strings) to JSON objects;
+    anything else makes TinyDB fail later with a ValueError or TypeError."""
+    return isinstance(table, dict) and all(
+        isinstance(doc_id, str) and doc_id.isdigit() and isinstance(doc, dict)
+        for doc_id, doc in table.items()
+    )
+
+
 class _AtomicJSONStorage(Storage):
     """TinyDB storage that reads strictly and writes through a temporary file + os.replace."""
 
@@ -82,7 +91,7 @@ class _AtomicJSONStorage(Storage):
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CorruptStoreError(f"invalid JSON: {exc}") from exc
-        if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        if not isinstance(data, dict) or not all(_is_table(t) for t in data.values()):
             raise CorruptStoreError("not a TinyDB document")
         return data
 
@@ -117,6 +126,7 @@ class SpecStore:
         self.stats = StoreStats()
         self._l1: TTLCache[str, StoredSpec] = TTLCache(l1_size, ttl_seconds, timer=clock)
         self._mutex = threading.Lock()
+        self._l1_mutex = threading.Lock()  # cachetools caches are not thread-safe
         self._lock = FileLock(f"{path}.lock", timeout=30) if path else None
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +136,8 @@ class SpecStore:
 
     def get(self, source: str, content_hash: str | None = None) -> StoredSpec | None:
         """The entry for `source` (matching `content_hash` when given), fresh or stale."""
-        entry = self._l1.get(source)
+        with self._l1_mutex:
+            entry = self._l1.get(source)
         if entry is not None and (content_hash is None or entry.content_hash == content_hash):
             self.stats.l1_hits += 1
             return entry
@@ -134,13 +145,15 @@ class SpecStore:
         if entry is not None and (content_hash is None or entry.content_hash == content_hash):
             self.stats.l2_hits += 1
             if self.is_fresh(entry):
-                self._l1[source] = entry
+                with self._l1_mutex:
+                    self._l1[source] = entry
             return entry
         self.stats.misses += 1
         return None
 
     def put(self, entry: StoredSpec) -> None:
-        self._l1[entry.source] = entry
+        with self._l1_mutex:
+            self._l1[entry.source] = entry
         if self.path is None:
             return
         document = entry.model_dump(mode="json")
@@ -156,7 +169,8 @@ class SpecStore:
 
     def sources(self) -> list[str]:
         if self.path is None:
-            return list(self._l1.keys())
+            with self._l1_mutex:
+                return list(self._l1.keys())
         with self._locked() as db:
             return [str(doc.get("source")) for doc in db.table(TABLE).all()]
 

@@ -1,0 +1,241 @@
+"""Next-call structure: which resources an operation consumes and yields, and what the calls
+made so far make possible.
+
+An operation *consumes* the resources its path parameters name (`/movie/{movie_id}/credits`
+consumes a movie; `/artists/{id}/albums` an artist) and *yields* the resources whose ids its
+response carries (`results.id` of `/search/person` is a person's; `artists.items.id` an
+artist's; a top-level `id` belongs to what the path and the response schema name). From that:
+ids flow from earlier calls into later paths, OpenAPI links name follow-ups, CRUD lifecycles
+continue on the same resource, and an operation whose ids nobody has supplied is not callable yet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from opensesame_predictor.core.features import STOPWORDS, stem, words
+from opensesame_predictor.core.models import Operation
+
+# Words that name containers or shapes, not resources.
+GENERIC = frozenset(
+    """id ids item items result results data list lists value values content entries entry
+    records record object objects response responses paging page paged cursor simplified
+    private public full base saved the of me my api v1 v2 v3 get set all by info detail
+    details summary new latest current""".split()
+)
+PAGINATION = frozenset({"page", "offset", "cursor", "after", "before", "pagetoken", "perpage"})
+SEARCH_PARAMS = frozenset({"q", "query", "search", "term", "keyword", "keywords", "filter"})
+_PARAM = re.compile(r"^\{([^}]+)\}$")
+
+
+def _nouns(text: str) -> set[str]:
+    return {stem(w) for w in words(text) if w not in GENERIC and len(w) > 1}
+
+
+def _param_noun(name: str, previous_literal: str | None) -> str:
+    """`person_id` -> person; `movieId` -> movie; `{id}` after `/artists` -> artist."""
+    parts = [w for w in words(name) if w not in {"id", "ids", "key", "uuid", "slug", "name"}]
+    if parts:
+        return stem(parts[-1]) if len(parts) == 1 else stem("".join(parts))
+    if previous_literal:
+        literal = [w for w in words(previous_literal) if w not in GENERIC]
+        if literal:
+            return stem(literal[-1])
+    return stem(name.lower())
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What an operation needs and gives, precomputed once per catalog."""
+
+    consumes: tuple[tuple[str, str], ...]  # (parameter name, resource noun)
+    yields: frozenset[str]  # resource nouns whose ids the response carries
+    path_literals: tuple[str, ...]  # literal segments, in order
+    is_item: bool  # the path ends in a parameter: one resource, not a collection
+    paginated: bool
+    searches: bool  # takes free text to look things up by name (q, query, search, term, ...)
+    link_targets: frozenset[str] = field(default_factory=frozenset)  # operationIds
+    takes: frozenset[str] = frozenset()  # resources whose ids it takes in query or body fields
+
+
+def shape_of(op: Operation) -> Shape:
+    segments = [s for s in op.path.split("/") if s]
+    consumes: list[tuple[str, str]] = []
+    literals: list[str] = []
+    previous: str | None = None
+    for segment in segments:
+        match = _PARAM.match(segment)
+        if match:
+            consumes.append((match.group(1), _param_noun(match.group(1), previous)))
+        else:
+            literals.append(segment)
+            previous = segment
+    yields: set[str] = set()
+    context = _nouns(" ".join(literals)) | _nouns(" ".join(op.response_schemas[:2]))
+    for dotted in op.response_fields:
+        parts = [p for p in dotted.split(".") if p]
+        if not parts:
+            continue
+        leaf = parts[-1]
+        leaf_words = words(leaf)
+        if leaf_words in (["id"], ["ids"]):
+            containers = [p for p in parts[:-1] if not set(words(p)) <= GENERIC]
+            if containers:
+                yields |= {stem(w) for w in words(containers[-1])[-1:]}
+            else:
+                yields |= context
+        elif len(leaf_words) >= 2 and leaf_words[-1] in ("id", "ids"):
+            yields.add(stem(leaf_words[-2]))
+    query = {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == "query"}
+    return Shape(
+        consumes=tuple(consumes),
+        yields=frozenset(yields),
+        path_literals=tuple(literals),
+        is_item=bool(segments) and bool(_PARAM.match(segments[-1])),
+        paginated=bool(query & PAGINATION),
+        searches=bool(query & SEARCH_PARAMS),
+        link_targets=frozenset(link.operation_id for link in op.links if link.operation_id),
+    )
+
+
+@dataclass
+class HistoryState:
+    """What the calls made so far supply: resources with ids at hand, parameter names known."""
+
+    operations: list[Operation]
+    shapes: list[Shape]
+    yielded: set[str] = field(default_factory=set)
+    last_yielded: set[str] = field(default_factory=set)
+    known_params: set[str] = field(default_factory=set)
+    link_targets: set[str] = field(default_factory=set)
+    called: dict[str, int] = field(default_factory=dict)  # uid -> position from the end
+
+    @classmethod
+    def build(cls, operations: Sequence[Operation], shapes: Sequence[Shape]) -> HistoryState:
+        state = cls(list(operations), list(shapes))
+        for position, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
+            state.yielded |= shape.yields
+            state.yielded |= {noun for _, noun in shape.consumes}
+            state.known_params |= {_norm(name) for name, _ in shape.consumes}
+            state.link_targets |= shape.link_targets
+            state.called[op.uid] = len(operations) - position
+        if shapes:
+            state.last_yielded = set(shapes[-1].yields) | {n for _, n in shapes[-1].consumes}
+        return state
+
+    @property
+    def last(self) -> tuple[Operation, Shape] | None:
+        return (self.operations[-1], self.shapes[-1]) if self.operations else None
+
+    def supplies(self, name: str, noun: str) -> bool:
+        return noun in self.yielded or _norm(name) in self.known_params
+
+
+@lru_cache(maxsize=16384)
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def missing(shape: Shape, state: HistoryState, prompt_values: int) -> list[str]:
+    """Resources the operation needs that neither the history nor the prompt supplies.
+    Each concrete value in the prompt (a number, an id, `owner/repo`) supplies one."""
+    if not shape.consumes:
+        return []
+    needed = [noun for name, noun in shape.consumes if not state.supplies(name, noun)]
+    return needed[prompt_values:]
+
+
+def structure_features(
+    op: Operation, shape: Shape, state: HistoryState, prompt_values: int, names: int = 0
+) -> dict[str, float]:
+    """History and id-flow signals for one candidate. `names` counts the things the prompt
+    names without giving their ids (proper names, quoted titles): they are looked up first."""
+    features = {
+        "search_for_name": 1.0
+        if shape.searches and names and not any(s.searches for s in state.shapes)
+        else 0.0,
+        "missing_id": 0.0,
+        "consumes_last": 0.0,
+        "consumes_earlier": 0.0,
+        "linked": 0.0,
+        "crud_next": 0.0,
+        "same_resource": 0.0,
+        "called": 0.0,
+        "called_last": 0.0,
+    }
+    if shape.consumes:
+        features["missing_id"] = len(missing(shape, state, prompt_values)) / len(shape.consumes)
+    last = state.last
+    if last is None:
+        return features
+    last_op, last_shape = last
+    consumed = {noun for _, noun in shape.consumes} | shape.takes
+    fed_by_last = consumed & last_shape.yields
+    if fed_by_last and op.uid != last_op.uid:
+        features["consumes_last"] = 1.0
+    elif consumed & state.yielded and op.uid not in state.called:
+        features["consumes_earlier"] = 1.0
+    if op.operation_id and op.operation_id in state.link_targets:
+        features["linked"] = 1.0
+    if last_op.method == "POST" and not last_shape.is_item and op.uid != last_op.uid:
+        # create -> read / update / sub-resource of what was created
+        if op.path.startswith(last_op.path.rstrip("/") + "/{"):
+            features["crud_next"] = 1.0
+    elif (
+        last_op.method == "GET"
+        and not last_shape.is_item
+        and shape.is_item
+        and op.path.rsplit("/", 1)[0] == last_op.path.rstrip("/")
+    ):
+        features["crud_next"] = 1.0  # list / search -> one item of it
+    if (
+        op.uid != last_op.uid
+        and shape.path_literals[:1] == last_shape.path_literals[:1]
+        and shape.path_literals
+    ):
+        features["same_resource"] = 1.0
+    if op.uid in state.called:
+        natural = shape.paginated and state.called[op.uid] == 1
+        features["called"] = 0.0 if natural else 1.0
+        features["called_last"] = 1.0 if state.called[op.uid] == 1 and not natural else 0.0
+    return features
+
+
+def goal_needs(
+    ranked: Iterable[tuple[Shape, float]], state: HistoryState, prompt_values: int
+) -> dict[str, float]:
+    """Resources that the likeliest goals need but nobody supplied, weighted by how likely the
+    goal is: the operations that yield them are the natural next step ('search first')."""
+    needs: dict[str, float] = {}
+    for shape, weight in ranked:
+        for noun in missing(shape, state, prompt_values):
+            needs[noun] = max(needs.get(noun, 0.0), weight)
+    return needs
+
+
+_ID_WORDS = frozenset({"id", "ids", "uri", "uris", "key", "keys"})
+
+
+def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape:
+    """Add the resources whose ids the operation takes outside its path (`ids=`, `track_uris`,
+    a body `pet_id`). A bare `ids` names its resource in its description ('the artist IDs'),
+    so the description's words are matched against the resources the catalog knows."""
+    takes: set[str] = set()
+    for param in op.parameters:
+        if param.location not in ("query", "body"):
+            continue
+        parts = words(param.name)
+        if not parts or parts[-1] not in _ID_WORDS:
+            continue
+        named = [stem(w) for w in parts[:-1] if w not in GENERIC]
+        if named:
+            takes.add(named[-1])
+        else:
+            mentioned = [stem(w) for w in words(param.description) if w not in STOPWORDS]
+            takes.update([n for n in mentioned if n in vocabulary][:3])
+    if not takes:
+        return shape
+    return replace(shape, takes=frozenset(takes))

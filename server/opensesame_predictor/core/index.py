@@ -1,0 +1,135 @@
+"""Everything the predictor precomputes for one catalog: the text indexes, each operation's
+shape, and which operations consume or yield each resource. Also candidate selection."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from opensesame_predictor.core.features import CatalogIndex, LexicalScores
+from opensesame_predictor.core.history import (
+    HistoryState,
+    Shape,
+    goal_needs,
+    missing,
+    shape_of,
+    with_takes,
+)
+from opensesame_predictor.core.models import Operation
+
+GOALS = 8  # likeliest operations whose missing ids make their producers worth suggesting
+EXTRA = 30  # structural candidates added beyond the lexical ones, per kind
+
+
+class PredictorIndex:
+    def __init__(self, operations: list[Operation]) -> None:
+        self.operations = operations
+        self.size = len(operations)
+        self.text = CatalogIndex(operations)
+        shapes = [shape_of(op) for op in operations]
+        vocabulary = frozenset(
+            noun for shape in shapes for noun in (*shape.yields, *(n for _, n in shape.consumes))
+        )
+        self.shapes: list[Shape] = [
+            with_takes(op, shape, vocabulary) for op, shape in zip(operations, shapes, strict=True)
+        ]
+        self.position = {op.uid: i for i, op in enumerate(operations)}
+        self.specs = np.array([op.spec for op in operations])
+        self.consumers: dict[str, list[int]] = {}
+        self.producers: dict[str, list[int]] = {}
+        for i, shape in enumerate(self.shapes):
+            for noun in {noun for _, noun in shape.consumes} | shape.takes:
+                self.consumers.setdefault(noun, []).append(i)
+            for noun in shape.yields:
+                self.producers.setdefault(noun, []).append(i)
+
+    def lexical(self, prompt: str) -> LexicalScores:
+        return self.text.lexical(prompt)
+
+    def allowed(self, spec: str | None) -> np.ndarray:
+        if spec is None:
+            return np.ones(self.size, dtype=bool)
+        return np.asarray(self.specs == spec)
+
+    def candidates(
+        self,
+        lexical: LexicalScores,
+        state: HistoryState,
+        values: int,
+        allowed: np.ndarray,
+        count: int,
+    ) -> tuple[np.ndarray, dict[int, dict[str, str]]]:
+        """The lexically best operations, plus those the history feeds and those that yield
+        what the likeliest goals are missing. Notes say why a structural candidate is there."""
+        combined = np.where(allowed, lexical.combined, -np.inf)
+        available = int(allowed.sum())
+        if available == 0:
+            return np.array([], dtype=np.int64), {}
+        ordered = np.argsort(-combined, kind="stable")[:available]
+        chosen: dict[int, None] = dict.fromkeys(int(i) for i in ordered[:count])
+        notes: dict[int, dict[str, str]] = {}
+        rank_of = np.full(self.size, available, dtype=np.int64)
+        rank_of[ordered] = np.arange(len(ordered))
+
+        def add(indices: list[int]) -> None:
+            usable = [i for i in indices if allowed[i]]
+            usable.sort(key=lambda i: int(rank_of[i]))
+            for i in usable[:EXTRA]:
+                chosen.setdefault(i, None)
+
+        for noun in state.last_yielded:
+            add(self.consumers.get(noun, []))
+        if state.link_targets:
+            add(
+                [i for i, op in enumerate(self.operations) if op.operation_id in state.link_targets]
+            )
+
+        top = float(combined[ordered[0]]) if np.isfinite(combined[ordered[0]]) else 0.0
+        goals = [
+            (self.shapes[int(i)], float(combined[int(i)]) / top if top > 0 else 0.0, int(i))
+            for i in ordered[:GOALS]
+        ]
+        needs = goal_needs(((shape, weight) for shape, weight, _ in goals), state, values)
+        goal_of: dict[str, int] = {}
+        for shape, _, i in goals:
+            for noun in missing(shape, state, values):
+                goal_of.setdefault(noun, i)
+        for noun, weight in needs.items():
+            producers = self.producers.get(noun, [])
+            add(producers)
+            for i in producers:
+                if not allowed[i] or i == goal_of.get(noun):
+                    continue
+                callable_now = not missing(self.shapes[i], state, values)
+                score = weight * (1.0 if callable_now else 0.3)
+                note = notes.setdefault(i, {})
+                if score > float(note.get("yields_weight", 0.0)):
+                    note["yields_weight"] = f"{score:.4f}"
+                    note["yields"] = noun
+                    note["for"] = str(goal_of[noun])
+        for i in chosen:
+            if state.last is not None:
+                last_op, last_shape = state.last
+                fed = (
+                    {n for _, n in self.shapes[i].consumes} | self.shapes[i].takes
+                ) & last_shape.yields
+                if fed and i != self.position.get(last_op.uid):
+                    notes.setdefault(i, {})["after"] = last_op.key
+                    notes[i]["fed"] = sorted(fed)[0]
+        return np.fromiter(chosen, dtype=np.int64, count=len(chosen)), notes
+
+
+def param_for(shape: Shape, noun: str) -> str:
+    """The path parameter through which an operation consumes a resource, for messages."""
+    return next((name for name, consumed in shape.consumes if consumed == noun), noun)
+
+
+def readable_notes(index: PredictorIndex, position: int, notes: dict[str, str]) -> dict[str, str]:
+    """Notes with operation positions and nouns turned into keys and parameter names."""
+    readable = dict(notes)
+    if "yields" in notes and "for" in notes:
+        goal = int(notes["for"])
+        readable["yields"] = param_for(index.shapes[goal], notes["yields"])
+        readable["for"] = index.operations[goal].key
+    if "fed" in notes:
+        readable["fed"] = param_for(index.shapes[position], notes["fed"])
+    return readable

@@ -1,0 +1,65 @@
+"""One to three short readable reasons per prediction, taken from the features that pushed it up
+the most (and a caution when it cannot be called yet)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opensesame_predictor.core.features import stem, tokens, words
+from opensesame_predictor.core.models import Operation
+from opensesame_predictor.core.params import PromptValues
+
+LEXICAL = ("all", "short", "path", "opid", "summary", "description", "char", "fuzzy", "path_cover")
+
+
+def _matched_words(prompt: str, op: Operation) -> list[str]:
+    """The prompt's own words whose stems occur in what the operation says of itself."""
+    own = set(tokens(f"{op.path} {op.operation_id} {op.summary} {op.description[:300]}"))
+    seen: dict[str, None] = {}
+    for word in words(prompt):
+        if stem(word) in own and len(word) > 2:
+            seen.setdefault(word, None)
+    return list(seen)[:3]
+
+
+def explain(
+    op: Operation,
+    features: Mapping[str, float],
+    notes: Mapping[str, str],
+    weights: Mapping[str, float],
+    prompt: str,
+    values: PromptValues,
+) -> list[str]:
+    contributions: list[tuple[float, str]] = []
+    lexical = sum(weights.get(name, 0.0) * features.get(name, 0.0) for name in LEXICAL)
+    matched = _matched_words(prompt, op)
+    if matched and lexical > 0:
+        quoted = ", ".join(f"'{w}'" for w in matched)
+        verb = "matches" if len(matched) == 1 else "match"
+        contributions.append((lexical, f"{quoted} {verb} {op.summary or op.path!r}"))
+
+    def add(feature: str, text: str) -> None:
+        value = weights.get(feature, 0.0) * features.get(feature, 0.0)
+        if value > 0:
+            contributions.append((value, text))
+
+    if "after" in notes:
+        add("consumes_last", f"follows {notes['after']}, which yields {notes['fed']}")
+    if "yields" in notes:
+        add("yields_needed", f"yields the {notes['yields']} that {notes['for']} needs")
+    names = values.quoted + values.names
+    if names:
+        add("search_for_name", f"looks up {names[0]!r} by name first")
+    add("linked", "an OpenAPI link of an earlier response points here")
+    add("crud_next", "continues the lifecycle of the resource just created or listed")
+    add("method_match", f"the request asks for a {op.method}")
+    add("same_resource", "stays on the resource of the last call")
+    contributions.sort(key=lambda item: -item[0])
+    reasons = [text for _, text in contributions[:3]]
+    if features.get("missing_id", 0.0) > 0:
+        reasons.append("needs an id that no earlier call or the prompt has supplied yet")
+    if features.get("called", 0.0) > 0:
+        reasons.append("already called earlier")
+    if op.deprecated:
+        reasons.append("deprecated")
+    return reasons[:3]

@@ -1,0 +1,170 @@
+"""Synthetic training cases generated from specs, shaped like real requests.
+
+Real requests paraphrase, drop words, carry values ("run 4821", `acme/widgets`), name things
+without giving their ids ("the films of Ana Ruiz"), and state multi-step goals whose first step
+is not the operation they describe. Each generated task is a goal operation plus the call
+sequence that reaches it; every step becomes one case, as in the evaluation data.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.features import words
+from opensesame_predictor.core.history import GENERIC, Shape, shape_of
+from opensesame_predictor.core.models import Operation
+
+# Generic paraphrases of the verbs that summaries start with.
+VERBS: dict[str, list[str]] = {
+    "GET": ["get", "show me", "find", "what is", "give me", "look up", "tell me", "fetch"],
+    "LIST": ["list", "show all", "what are", "give me the", "find all", "which are"],
+    "POST": ["create", "add", "make", "start", "set up", "register", "submit", "new"],
+    "PUT": ["update", "change", "edit", "set", "modify", "replace"],
+    "PATCH": ["update", "change", "edit", "rename", "adjust"],
+    "DELETE": ["delete", "remove", "get rid of", "cancel", "drop", "clear"],
+}
+FILLERS = ["", "", "please", "I want to", "can you", "help me", "I need to", "quickly"]
+FIRST = ["Ana", "Liam", "Sofia", "Kenji", "Maya", "Omar", "Elena", "Noah", "Priya", "Jonas"]
+LAST = ["Ruiz", "Okafor", "Lindqvist", "Tanaka", "Moreau", "Haddad", "Novak", "Reyes"]
+TITLES = ["Blue Horizon", "Night Garden", "Silver Lake", "Paper Moon", "Red Canyon", "Echo Park"]
+SUMMARY_STOP = {"a", "an", "the", "of", "for", "by", "to", "in", "on", "with", "and", "or"}
+
+
+@dataclass
+class SyntheticCase:
+    spec: str
+    prompt: str
+    history: list[str]
+    gold: str
+
+
+def _verb(op: Operation, shape: Shape, rng: random.Random) -> str:
+    kind = "LIST" if op.method == "GET" and not shape.is_item else op.method
+    return rng.choice(VERBS.get(kind, VERBS["GET"]))
+
+
+def _describe(op: Operation, rng: random.Random) -> list[str]:
+    """The content words of what the operation does, as a person might say them."""
+    text = op.summary or " ".join(words(op.operation_id)) or " ".join(words(op.path))
+    content = [w for w in words(text) if w not in SUMMARY_STOP]
+    if content and content[0] in {"get", "list", "create", "update", "delete", "retrieve"}:
+        content = content[1:]
+    if not content:
+        content = [w for w in words(op.path) if w not in GENERIC] or ["it"]
+    kept = [w for w in content if rng.random() > 0.25] or content[:1]
+    if len(kept) > 2 and rng.random() < 0.3:
+        i = rng.randrange(len(kept) - 1)
+        kept[i], kept[i + 1] = kept[i + 1], kept[i]
+    return kept
+
+
+def _distractor(operations: list[Operation], rng: random.Random) -> list[str]:
+    """Real prompts mention more than the next step: words of some other operation."""
+    if rng.random() > 0.4:
+        return []
+    other = rng.choice(operations)
+    content = [w for w in words(other.summary or other.path) if w not in SUMMARY_STOP]
+    return rng.sample(content, min(len(content), rng.randint(1, 2)))
+
+
+def _entity(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    title = rng.choice(TITLES)
+    return f'"{title}"' if rng.random() < 0.5 else title
+
+
+def _value(name: str, rng: random.Random) -> str:
+    lowered = name.lower()
+    if lowered in {"owner", "org", "username", "user"}:
+        return rng.choice(["acme", "octo", "northwind"])
+    if lowered in {"repo", "repository"}:
+        return rng.choice(["widgets", "api", "site"])
+    return str(rng.randint(2, 99999))
+
+
+def _sentence(parts: list[str], rng: random.Random) -> str:
+    filler = rng.choice(FILLERS)
+    text = " ".join(p for p in [filler, *parts] if p)
+    return text[0].upper() + text[1:] if rng.random() < 0.5 else text
+
+
+def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[str], list[str]]]:
+    """(prompt, gold call sequence) for tasks over one catalog; one or more per operation."""
+    operations = catalog.operations
+    shapes = [shape_of(op) for op in operations]
+    producers: dict[str, list[int]] = {}
+    for i, shape in enumerate(shapes):
+        if not shape.consumes:
+            for noun in shape.yields:
+                producers.setdefault(noun, []).append(i)
+    for i, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
+        description = _describe(op, rng)
+        verb = _verb(op, shape, rng)
+        nouns = [noun for _, noun in shape.consumes]
+        if not nouns:
+            yield op.spec, [_sentence([verb, *description], rng)], [op.key]
+            continue
+        # the values are in the prompt: one step
+        values = [f"{noun} {_value(name, rng)}" for name, noun in shape.consumes]
+        yield op.spec, [_sentence([verb, *description, "of", *values], rng)], [op.key]
+        # the prompt names the thing: look it up first, then the goal
+        needed = nouns[0]
+        sources = producers.get(needed, [])
+        searchers = [j for j in sources if shapes[j].searches] or sources
+        entity = _entity(rng)
+        noise = _distractor(operations, rng)
+        if searchers:
+            first = operations[rng.choice(searchers)]
+            prompt = _sentence([verb, *description, "of", needed, entity, *noise], rng)
+            yield op.spec, [prompt, prompt], [first.key, op.key]
+        # or a longer chain: what feeds the goal needs an id of its own
+        feeders = [
+            j
+            for j, other in enumerate(shapes)
+            if j != i
+            and needed in other.yields
+            and other.consumes
+            and other.consumes[0][1] != needed
+        ]
+        if feeders:
+            middle = rng.choice(feeders)
+            inner = shapes[middle].consumes[0][1]
+            roots = producers.get(inner, [])
+            if roots:
+                root = operations[rng.choice(roots)]
+                if root.key in (op.key, operations[middle].key):
+                    continue
+                prompt = _sentence([verb, *description, "of the", inner, entity, *noise], rng)
+                sequence = [root.key, operations[middle].key, op.key]
+                yield op.spec, [prompt] * 3, sequence
+        # a create followed by a step on what was created
+        collection = op.path.rsplit("/{", 1)[0]
+        creator = catalog.get(f"POST {collection}", op.spec)
+        if creator is not None and creator.key != op.key:
+            prompt = _sentence(
+                [
+                    rng.choice(VERBS["POST"]),
+                    *_describe(creator, rng),
+                    "and then",
+                    verb,
+                    *description,
+                ],
+                rng,
+            )
+            yield op.spec, [prompt, prompt], [creator.key, op.key]
+
+
+def generate(catalogs: list[Catalog], seed: int = 13, rounds: int = 3) -> list[SyntheticCase]:
+    """Cases from every task, each step a case whose history is the steps before it."""
+    rng = random.Random(seed)
+    cases: list[SyntheticCase] = []
+    for _ in range(rounds):
+        for catalog in catalogs:
+            for spec, prompts, sequence in tasks_for(catalog, rng):
+                for step, gold in enumerate(sequence):
+                    cases.append(SyntheticCase(spec, prompts[step], sequence[:step], gold))
+    return cases

@@ -1,0 +1,70 @@
+"""`opensesame-predictor train`: fit the ranker's weights on synthetic cases from specs.
+
+Deterministic: the same specs and seed give the same weights file. The training specs are the
+project's fixtures by default, never the evaluation prompts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.models import HistoryEvent, PredictRequest
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.ranker import FEATURES, Ranker, fit_weights
+from opensesame_predictor.core.synthetic import SyntheticCase, generate
+from opensesame_predictor.runtime import Runtime
+
+CANDIDATES_PER_CASE = 30
+
+
+def feature_groups(
+    cases: list[SyntheticCase], predictor: Predictor
+) -> tuple[list[tuple[np.ndarray, int]], int]:
+    """For each case the features of its best candidates, and where the gold one is.
+    Cases whose gold is not among the candidates cannot teach the ranker and are counted."""
+    groups: list[tuple[np.ndarray, int]] = []
+    missed = 0
+    for case in cases:
+        request = PredictRequest(
+            prompt=case.prompt[:4096],
+            history=[HistoryEvent(api_call=call) for call in case.history],
+            max_predictions=20,
+            spec=case.spec,
+        )
+        ranked, _ = predictor.rank(request)
+        keys = [item.operation.key for item in ranked]
+        if case.gold not in keys:
+            missed += 1
+            continue
+        gold = keys.index(case.gold)
+        keep = sorted(set(range(min(CANDIDATES_PER_CASE, len(ranked)))) | {gold})
+        matrix = np.array([[ranked[i].features.get(f, 0.0) for f in FEATURES] for i in keep])
+        groups.append((matrix, keep.index(gold)))
+    return groups, missed
+
+
+def train(specs: list[str], seed: int = 13, c: float = 1.0) -> tuple[Ranker, dict[str, Any]]:
+    """Fit weights on synthetic cases from the specs; each case is ranked within its own spec."""
+    runtime = Runtime(Settings(enable_guardrails=False))
+    runtime.set_sources(specs)
+    catalog = runtime.load()
+    per_spec = [Catalog([item]) for item in catalog.loaded if item.parsed is not None]
+    cases = generate([c for c in per_spec if c.operations], seed=seed)
+    groups, missed = feature_groups(cases, runtime.predictor)
+    weights, scale = fit_weights(groups, c=c)
+    ranker = Ranker(weights, scale, version=f"learned-s{seed}")
+    meta = {
+        "trained_on": sorted(
+            Path(spec.source).name for spec in catalog.specs if spec.error is None
+        ),
+        "cases": len(cases),
+        "cases_without_gold_candidate": missed,
+        "seed": seed,
+        "c": c,
+    }
+    return ranker, meta

@@ -1,0 +1,34 @@
+"""Helpers of the refinement tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.models import Operation, PredictRequest
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.refine import Refiner
+
+
+class Clock:
+    """A monotonic clock the back-off tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ollama_refiner(url: str, clock: Clock | None = None, **overrides: Any) -> Refiner:
+    settings = Settings(llm_provider="ollama", ollama_host=url, **overrides)
+    return (
+        Refiner.from_settings(settings, clock=clock) if clock else Refiner.from_settings(settings)
+    )
+
+
+def candidates(predictor: Predictor, request: PredictRequest, k: int = 10) -> list[Operation]:
+    """The ranker's top-k operations, as Predictor.apredict hands them to the refiner."""
+    wide = predictor.predict(request.model_copy(update={"max_predictions": k}))
+    ops = [predictor.catalog.get(p.api_call, spec=p.spec) for p in wide.predictions]
+    return [op for op in ops if op is not None]
