@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest eval bench clean
+.PHONY: run demo test lint typecheck pytest eval bench bench-http bench-lsp weights vscode clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job on the embedded defaults: a prediction over the specs in fixtures/.
+# The main job on the embedded defaults: the HTTP service on 127.0.0.1:8000 over fixtures/ specs.
 run: $(STAMP)
+	$(BIN)/opensesame-predictor http --host 127.0.0.1 --port 8000 \
+		--spec fixtures/petstore-3.0.yaml --spec fixtures/tasks-3.1.json \
+		--spec fixtures/library-swagger-2.0.json
+
+# One prediction on the command line over the same specs.
+demo: $(STAMP)
 	$(BIN)/opensesame-predictor predict "upload a photo of the pet I just created" \
 		--spec fixtures/petstore-3.0.yaml --spec fixtures/tasks-3.1.json \
 		--spec fixtures/library-swagger-2.0.json --history "POST /pets"
@@ -38,6 +44,19 @@ eval: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/opensesame-predictor bench --spec ../shared/eval/specs/github-2020-08.json \
 		--spec ../shared/eval/specs/stripe-2023-08.yaml
+
+bench-http: $(STAMP)
+	$(BIN)/opensesame-predictor bench --http --spec ../shared/eval/specs/github-2020-08.json
+
+bench-lsp: $(STAMP)
+	$(BIN)/opensesame-predictor bench --lsp --spec ../shared/eval/specs/github-2020-08.json
+
+# Refit the ranker's weights on synthetic requests from the shipped specs (deterministic).
+weights: $(STAMP)
+	$(BIN)/opensesame-predictor train --spec fixtures
+
+vscode:
+	cd clients/vscode && npm ci && npm run compile
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

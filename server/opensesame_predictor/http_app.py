@@ -768,12 +768,16 @@ def create_app(
 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    # --- MCP mount point (lands with the MCP issue) ---------------------------------------------
-    # from opensesame_predictor.mcp_server import build_server
-    # mcp_server = build_server(runtime)
-    # app.mount("/mcp", mcp_server.streamable_http_app())  # mind its own streamable_http_path
-    # lifespans.append(mcp_server.session_manager.run)     # the host's lifespan must run it
-    # -----------------------------------------------------------------------------------------
+    # The MCP server over the same runtime, streamable HTTP at /mcp with its Host/Origin checks.
+    # Its route joins ours (a Mount would serve it at /mcp/), and our lifespan runs its sessions.
+    from opensesame_predictor.mcp_server import build_server, transport_security
+
+    mcp_server = build_server(runtime)
+    mcp_app = mcp_server.streamable_http_app(
+        host=settings.api_host, transport_security=transport_security(settings.api_host)
+    )
+    app.router.routes.extend(mcp_app.routes)
+    lifespans.append(mcp_server.session_manager.run)
 
     known = frozenset(getattr(route, "path", "") for route in app.routes) - {""}
     app.add_middleware(CatchAllMiddleware)

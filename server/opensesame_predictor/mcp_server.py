@@ -694,6 +694,9 @@ class McpService:
         with self._load_lock:
             if self.loaded.is_set():
                 return
+            if self.runtime.ready.is_set():  # a host (the HTTP mode) loaded the specs already
+                self.loaded.set()
+                return
             try:
                 catalog = self.runtime.load()
                 log.info("loaded %d operations from %d specs", len(catalog), len(catalog.specs))

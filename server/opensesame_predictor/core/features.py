@@ -65,7 +65,13 @@ def words(text: str) -> list[str]:
 
 def tokens(text: str) -> list[str]:
     """Words, lower-cased, stemmed, without stopwords: the unit of lexical matching."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    return list(_tokens(text))
+
+
+@lru_cache(maxsize=8192)
+def _tokens(text: str) -> tuple[str, ...]:
+    # operation texts recur on every request (reasons, parameters): tokenise them once
+    return tuple(stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1)
 
 
 def path_words(path: str) -> list[str]:

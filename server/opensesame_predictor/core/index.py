@@ -16,8 +16,9 @@ from opensesame_predictor.core.history import (
 )
 from opensesame_predictor.core.models import Operation
 
+NONE = np.array([], dtype=np.int64)
 GOALS = 8  # likeliest operations whose missing ids make their producers worth suggesting
-EXTRA = 30  # structural candidates added beyond the lexical ones, per kind
+EXTRA = 20  # structural candidates added beyond the lexical ones, per kind
 
 
 class PredictorIndex:
@@ -34,13 +35,16 @@ class PredictorIndex:
         ]
         self.position = {op.uid: i for i, op in enumerate(operations)}
         self.specs = np.array([op.spec for op in operations])
-        self.consumers: dict[str, list[int]] = {}
-        self.producers: dict[str, list[int]] = {}
+        consumers: dict[str, list[int]] = {}
+        producers: dict[str, list[int]] = {}
         for i, shape in enumerate(self.shapes):
             for noun in {noun for _, noun in shape.consumes} | shape.takes:
-                self.consumers.setdefault(noun, []).append(i)
+                consumers.setdefault(noun, []).append(i)
             for noun in shape.yields:
-                self.producers.setdefault(noun, []).append(i)
+                producers.setdefault(noun, []).append(i)
+        self.consumers = {n: np.array(ids, dtype=np.int64) for n, ids in consumers.items()}
+        self.producers = {n: np.array(ids, dtype=np.int64) for n, ids in producers.items()}
+        self.by_operation_id = {op.operation_id: i for i, op in enumerate(operations)}
 
     def lexical(self, prompt: str) -> LexicalScores:
         return self.text.lexical(prompt)
@@ -70,18 +74,19 @@ class PredictorIndex:
         rank_of = np.full(self.size, available, dtype=np.int64)
         rank_of[ordered] = np.arange(len(ordered))
 
-        def add(indices: list[int]) -> None:
-            usable = [i for i in indices if allowed[i]]
-            usable.sort(key=lambda i: int(rank_of[i]))
-            for i in usable[:EXTRA]:
+        def best(indices: np.ndarray) -> list[int]:
+            """The lexically best of some operations, as structural candidates."""
+            usable = indices[allowed[indices]]
+            top: list[int] = usable[np.argsort(rank_of[usable], kind="stable")[:EXTRA]].tolist()
+            for i in top:
                 chosen.setdefault(i, None)
+            return top
 
         for noun in state.last_yielded:
-            add(self.consumers.get(noun, []))
-        if state.link_targets:
-            add(
-                [i for i, op in enumerate(self.operations) if op.operation_id in state.link_targets]
-            )
+            best(self.consumers.get(noun, NONE))
+        targets = [self.by_operation_id[t] for t in state.link_targets if t in self.by_operation_id]
+        if targets:
+            best(np.array(targets, dtype=np.int64))
 
         top = float(combined[ordered[0]]) if np.isfinite(combined[ordered[0]]) else 0.0
         goals = [
@@ -94,10 +99,8 @@ class PredictorIndex:
             for noun in missing(shape, state, values):
                 goal_of.setdefault(noun, i)
         for noun, weight in needs.items():
-            producers = self.producers.get(noun, [])
-            add(producers)
-            for i in producers:
-                if not allowed[i] or i == goal_of.get(noun):
+            for i in best(self.producers.get(noun, NONE)):
+                if i == goal_of.get(noun):
                     continue
                 callable_now = not missing(self.shapes[i], state, values)
                 score = weight * (1.0 if callable_now else 0.3)

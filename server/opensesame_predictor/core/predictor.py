@@ -34,7 +34,7 @@ from opensesame_predictor.core.refine import Refiner
 
 log = logging.getLogger(__name__)
 
-CANDIDATES = 60  # operations that get the full feature set after the lexical pre-selection
+CANDIDATES = 40  # operations that get the full feature set after the lexical pre-selection
 ABSTAIN_BELOW = 0.04  # best word similarity under which nothing in the catalog fits
 
 

@@ -1,0 +1,1 @@
+"""The language server (`opensesame-predictor lsp`): pygls handlers over plain feature functions."""

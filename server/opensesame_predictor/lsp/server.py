@@ -198,6 +198,7 @@ class OpenSesameServer(LanguageServer):
         failed = {(s.source, s.error or "") for s in catalog.errors}
         for spec in catalog.errors:
             if (spec.source, spec.error or "") not in self.reported:
+                log.warning("spec %s failed to load: %s", spec.source, spec.error)
                 self.notify_user(convert.spec_message(spec), types.MessageType.Warning)
         self.reported = failed
         for spec in catalog.specs:

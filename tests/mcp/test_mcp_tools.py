@@ -1,0 +1,229 @@
+"""Every tool over the SDK's in-memory client, with its error paths."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp_types import CallToolResult, TextContent
+
+from opensesame_predictor.mcp_server import DESCRIBE_BUDGET, build_server
+from opensesame_predictor.runtime import Runtime
+
+
+def text_of(result: CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return block.text
+
+
+async def call(runtime: Runtime, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+    async with Client(build_server(runtime)) as client:
+        return await client.call_tool(tool, arguments)
+
+
+async def test_lists_five_tools_with_input_and_output_schemas(petstore: Runtime) -> None:
+    async with Client(build_server(petstore)) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(tools) == {
+        "predict_next_call",
+        "search_endpoints",
+        "describe_endpoint",
+        "list_specs",
+        "load_spec",
+    }
+    for tool in tools.values():
+        assert tool.description
+        assert tool.input_schema["type"] == "object"
+        assert tool.output_schema is not None
+    predict = tools["predict_next_call"].input_schema
+    assert predict["required"] == ["prompt"]
+    assert predict["properties"]["max_predictions"]["maximum"] == 20
+    assert tools["predict_next_call"].annotations is not None
+    assert tools["predict_next_call"].annotations.read_only_hint is True
+
+
+async def test_predict_returns_the_wire_format_and_a_compact_text(petstore: Runtime) -> None:
+    result = await call(
+        petstore,
+        "predict_next_call",
+        {"prompt": "upload a photo of my pet", "history": ["POST /pets"], "max_predictions": 3},
+    )
+    assert not result.is_error
+    data = result.structured_content
+    assert data is not None
+    assert [p["rank"] for p in data["predictions"]] == [1, 2, 3]
+    top = data["predictions"][0]
+    assert top["api_call"] == "POST /pets/{petId}/photos"
+    assert {
+        "api_call",
+        "method",
+        "description",
+        "parameters",
+        "confidence",
+        "rank",
+        "reasons",
+    } <= set(top)
+    assert data["confidence_scores"] == [p["confidence"] for p in data["predictions"]]
+    assert data["metadata"]["processing_method"] == "ml"
+    text = text_of(result)
+    assert text.startswith("1. POST /pets/{petId}/photos")
+    assert len(text) < len(json.dumps(data))
+
+
+async def test_predict_takes_history_objects_and_reuses_their_values(petstore: Runtime) -> None:
+    history = [{"api_call": "/pets/pet-77", "method": "GET", "timestamp": "2024-01-01T10:00:00Z"}]
+    result = await call(
+        petstore, "predict_next_call", {"prompt": "upload a photo of it", "history": history}
+    )
+    assert result.structured_content is not None
+    top = result.structured_content["predictions"][0]
+    assert top["parameters"].get("petId") == "pet-77"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"prompt": "list pets", "max_predictions": 0},
+        {"prompt": "list pets", "max_predictions": 21},
+        {"prompt": ""},
+        {"prompt": "list pets", "history": "POST /pets"},
+        {"max_predictions": 3},
+    ],
+)
+async def test_bad_arguments_get_the_sdk_validation_error(
+    petstore: Runtime, arguments: dict[str, Any]
+) -> None:
+    result = await call(petstore, "predict_next_call", arguments)
+    assert result.is_error
+    assert "validation error" in text_of(result).lower()
+
+
+async def test_core_limits_and_guardrails_become_tool_errors(petstore: Runtime) -> None:
+    long = await call(petstore, "predict_next_call", {"prompt": "x" * 5000})
+    assert long.is_error and "over the limit of 4096" in text_of(long)
+    injected = await call(petstore, "predict_next_call", {"prompt": "list pets; rm -rf /"})
+    assert injected.is_error and "shell_injection" in text_of(injected)
+    bad_history = await call(
+        petstore, "predict_next_call", {"prompt": "list pets", "history": [{"method": "GET"}]}
+    )
+    assert bad_history.is_error and "history" in text_of(bad_history)
+    unknown_spec = await call(petstore, "predict_next_call", {"prompt": "pets", "spec": "nope"})
+    assert unknown_spec.is_error and "petstore-3.0" in text_of(unknown_spec)
+
+
+async def test_search_ranks_and_filters_by_method_and_tag(petstore: Runtime) -> None:
+    result = await call(petstore, "search_endpoints", {"query": "pets", "method": "get"})
+    assert result.structured_content is not None
+    rows = result.structured_content["matches"]
+    assert rows and all(row["api_call"].startswith("GET ") for row in rows)
+    assert set(rows[0]) == {"api_call", "summary", "spec"}
+    assert "GET /pets — List pets [petstore-3.0]" in text_of(result)
+
+    tagged = await call(petstore, "search_endpoints", {"query": "order", "tag": "STORE"})
+    assert tagged.structured_content is not None
+    calls = [row["api_call"] for row in tagged.structured_content["matches"]]
+    assert calls and all("/store/" in c for c in calls)
+
+    limited = await call(petstore, "search_endpoints", {"query": "pet", "limit": 2})
+    assert limited.structured_content is not None
+    assert len(limited.structured_content["matches"]) == 2
+    assert limited.structured_content["total"] > 2
+
+
+async def test_describe_gives_parameters_body_and_response(petstore: Runtime) -> None:
+    result = await call(petstore, "describe_endpoint", {"api_call": "POST /pets"})
+    data = result.structured_content
+    assert data is not None and not result.is_error
+    fields = data["request_body"]["fields"]
+    assert fields["name"]["required"] is True
+    assert fields["species"]["enum"][:2] == ["dog", "cat"]
+    response = data["response"]
+    assert "Pet" in response["schemas"]
+    assert set(response["fields"]["photos"]["fields"]) >= {"id", "url"}
+    assert data["resource"] == "openapi://petstore-3.0/operations/createPet"
+    assert len(json.dumps(data, separators=(",", ":")).encode()) <= DESCRIBE_BUDGET
+    assert "photos{id, petId, url, caption}" in text_of(result)
+
+
+async def test_describe_accepts_concrete_calls_and_uids(petstore: Runtime) -> None:
+    concrete = await call(petstore, "describe_endpoint", {"api_call": "GET /pets/42"})
+    assert concrete.structured_content is not None
+    assert concrete.structured_content["api_call"] == "GET /pets/{petId}"
+    params = concrete.structured_content["parameters"]
+    assert params[0]["name"] == "petId" and params[0]["in"] == "path"
+    uid = await call(
+        petstore, "describe_endpoint", {"api_call": "petstore-3.0:DELETE /pets/{petId}"}
+    )
+    assert uid.structured_content is not None
+    assert uid.structured_content["api_call"] == "DELETE /pets/{petId}"
+
+
+async def test_unknown_endpoint_names_the_closest_matches(petstore: Runtime) -> None:
+    result = await call(petstore, "describe_endpoint", {"api_call": "GET /petz"})
+    assert result.is_error
+    message = text_of(result)
+    assert "unknown operation 'GET /petz'" in message
+    assert "closest: GET /pets" in message
+
+
+async def test_list_specs_reports_sources_counts_and_failures(
+    make_runtime: Callable[..., Runtime], fixtures: Path
+) -> None:
+    runtime = make_runtime(fixtures / "petstore-3.0.yaml", fixtures / "bad" / "invalid.yaml")
+    result = await call(runtime, "list_specs", {})
+    assert result.structured_content is not None
+    specs = {s["name"]: s for s in result.structured_content["specs"]}
+    assert specs["petstore-3.0"]["operations"] == 13
+    assert specs["petstore-3.0"]["source"].endswith("petstore-3.0.yaml")
+    assert specs["invalid"]["error"]
+    assert result.structured_content["operations"] == 13
+    assert "petstore-3.0: Petstore API 1.4.0 — 13 operations" in text_of(result)
+
+
+async def test_tools_on_an_empty_catalog_say_to_load_a_spec(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    runtime = make_runtime()
+    predict = await call(runtime, "predict_next_call", {"prompt": "list pets"})
+    assert predict.is_error and "no spec is loaded" in text_of(predict)
+    listed = await call(runtime, "list_specs", {})
+    assert "call load_spec" in text_of(listed)
+
+
+async def test_server_loads_specs_in_the_background_and_tools_wait(fixtures: Path) -> None:
+    from opensesame_predictor.config import Settings
+
+    runtime = Runtime(Settings(specs=[str(fixtures / "tasks-3.1.json")]))
+    runtime.set_sources(runtime.settings.specs)
+    assert not runtime.ready.is_set()
+    result = await call(runtime, "search_endpoints", {"query": "comment on a task"})
+    assert runtime.ready.is_set()
+    assert result.structured_content is not None
+    assert result.structured_content["matches"][0]["spec"] == "tasks-3.1"
+
+
+async def test_the_server_stays_up_after_errors(petstore: Runtime) -> None:
+    async with Client(build_server(petstore)) as client:
+        bad = await client.call_tool("describe_endpoint", {"api_call": "GET /nothing"})
+        assert bad.is_error
+        worse = await client.call_tool("load_spec", {"source": "/etc/passwd"})
+        assert worse.is_error
+        good = await client.call_tool("predict_next_call", {"prompt": "list all pets"})
+        assert not good.is_error
+
+
+async def test_predict_reuses_ids_from_history_responses(petstore: Runtime) -> None:
+    history = [{"api_call": "POST /pets", "response": {"id": "pet-77"}}]
+    result = await call(
+        petstore, "predict_next_call", {"prompt": "upload a photo of it", "history": history}
+    )
+    assert result.structured_content is not None
+    top = result.structured_content["predictions"][0]
+    assert top["api_call"] == "POST /pets/{petId}/photos"
+    assert top["parameters"]["petId"] == "pet-77"
+    assert top["parameter_sources"]["petId"] == "history"
