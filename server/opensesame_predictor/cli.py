@@ -7,6 +7,7 @@ Exit codes: 0 ok, 2 bad input (a spec that failed, an invalid request or eval fi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -20,6 +21,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog, ProgressCallback
 from opensesame_predictor.core.errors import OpenSesameError
 from opensesame_predictor.core.models import PredictResult
+from opensesame_predictor.core.refine import describe_processing
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -95,7 +97,7 @@ def _print_table(result: PredictResult) -> None:
     console.print(table)
     meta = result.metadata
     note = " (abstains: nothing in the catalog fits well)" if meta.abstain else ""
-    console.print(f"{result.processing_time_ms:.1f} ms, {meta.processing_method}{note}")
+    console.print(f"{result.processing_time_ms:.1f} ms, {describe_processing(result)}{note}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -116,9 +118,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "max_predictions": args.max,
         "temperature": args.temperature,
     }
-    result = runtime.predictor.predict(request)
+    result = asyncio.run(runtime.predictor.apredict(request))
     if args.json:
-        print(result.model_dump_json(indent=2))
+        output = result.model_dump(mode="json")
+        output["metadata"]["refiner"] = runtime.refiner.state.model_dump(mode="json")
+        print(json.dumps(output, indent=2))
     else:
         _print_table(result)
     return EXIT_BAD_INPUT if failed else EXIT_OK

@@ -94,6 +94,7 @@ class StoreHealth(BaseModel):
 class LLMHealth(BaseModel):
     provider: str
     status: Literal["disabled", "reachable", "unreachable"]
+    refiner: dict[str, Any] | None = None  # budget, last outcome, back-off of the refiner
 
 
 class CacheHealth(BaseModel):
@@ -626,7 +627,9 @@ async def health_report(runtime: Runtime, llm_probe: LLMProbe, load_failed: bool
     components = HealthComponents(
         catalog=catalog,
         store=store_health(runtime),
-        llm=await llm_probe(runtime.settings),
+        llm=(await llm_probe(runtime.settings)).model_copy(
+            update={"refiner": runtime.refiner.state.model_dump(mode="json")}
+        ),
         cache=CacheHealth(
             l1_hits=stats.l1_hits,
             l2_hits=stats.l2_hits,

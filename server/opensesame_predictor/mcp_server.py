@@ -238,6 +238,12 @@ def predict_text(data: dict[str, Any]) -> str:
         )
     if not lines:
         lines.append("No predictions.")
+    refinement = data["metadata"].get("refinement")
+    if isinstance(refinement, dict) and refinement.get("status") not in (None, "disabled"):
+        lines.append(
+            f"processing: {data['metadata'].get('processing_method')} "
+            f"(refinement {refinement.get('status')})"
+        )
     return "\n".join(lines)
 
 

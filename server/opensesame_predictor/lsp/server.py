@@ -392,9 +392,14 @@ async def completion(
     if not ls.runtime.ready.is_set():  # still indexing: ask again
         return types.CompletionList(is_incomplete=True, items=[])
     at = doc.position_from_client_units(params.position)
+    # As-you-type completions take the ranker's list at once; an explicit request (and code
+    # actions, the predict command) may wait for the optional model, within its budget.
+    typed = params.context is not None and (
+        params.context.trigger_kind != types.CompletionTriggerKind.Invoked
+    )
     result = await ls.off_loop(
         features.complete,
-        ls.predict_blocking,
+        ls.runtime.predictor.predict if typed else ls.predict_blocking,
         ls.runtime.catalog,
         doc.source,
         kind,
