@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 from fake_ollama import FakeOllama
-
 from mcp import Client
+
 from opensesame_predictor.config import Settings
 from opensesame_predictor.http_app import create_app
 from opensesame_predictor.mcp_server import build_server
