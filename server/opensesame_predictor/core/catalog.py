@@ -217,6 +217,7 @@ class SpecLoader:
         doc = parse_text(content, source.location)
         parsed = parse_spec(doc, source.location, name, Path(source.location), source.root)
         content_hash = self._file_hash(content, parsed.files)
+        parsed = parsed.model_copy(update={"content_hash": content_hash})
         self.store.put(
             StoredSpec(
                 source=source.location,
@@ -246,6 +247,7 @@ class SpecLoader:
             if cached is not None and cached.content_hash == content_hash:
                 return self._renamed(self.store.touch(cached).parsed, name)
             parsed = parse_spec(parse_text(result.content, source.location), source.location, name)
+            parsed = parsed.model_copy(update={"content_hash": content_hash})
         except SpecError as exc:
             if cached is None:
                 raise
@@ -274,9 +276,36 @@ class SpecLoader:
         return parsed.model_copy(update={"operations": operations})
 
 
-def _template_regex(path: str) -> re.Pattern[str]:
-    pattern = re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(path))
-    return re.compile(f"^{pattern}/?$")
+Segment = str | re.Pattern[str] | None  # a literal, a partly templated segment, a parameter
+
+
+def _template(path: str) -> tuple[Segment, ...]:
+    """A path template as segments; only segments like `{id}.json` need a regex."""
+    segments: list[Segment] = []
+    for segment in path.strip("/").split("/"):
+        if segment.startswith("{") and segment.endswith("}") and segment.count("{") == 1:
+            segments.append(None)
+        elif "{" in segment:
+            pattern = re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(segment))
+            segments.append(re.compile(pattern))
+        else:
+            segments.append(segment)
+    return tuple(segments)
+
+
+def _fits(template: tuple[Segment, ...], concrete: list[str]) -> bool:
+    if len(template) != len(concrete):
+        return False
+    for want, have in zip(template, concrete, strict=True):
+        if want is None:
+            if not have:
+                return False
+        elif isinstance(want, str):
+            if want != have:
+                return False
+        elif not want.fullmatch(have):
+            return False
+    return True
 
 
 def split_call(api_call: str, method: str | None = None) -> tuple[str | None, str]:
@@ -318,7 +347,7 @@ class Catalog:
         self.by_key: dict[str, list[Operation]] = {}
         for op in self.operations:
             self.by_key.setdefault(op.key, []).append(op)
-        self._templates = [(op, _template_regex(op.path)) for op in self.operations]
+        self._templates = [(op, _template(op.path)) for op in self.operations]
         self._literal_counts = {
             op.uid: sum(1 for s in op.path.split("/") if s and "{" not in s)
             for op in self.operations
@@ -378,7 +407,10 @@ class Catalog:
         if exact:
             exact.sort(key=lambda op: op.method != "GET")
             return exact
-        matches = [op for op, regex in self._templates if wanted(op) and regex.match(path)]
+        concrete = path.strip("/").split("/")
+        matches = [
+            op for op, template in self._templates if wanted(op) and _fits(template, concrete)
+        ]
         matches.sort(key=lambda op: (-self._literal_counts[op.uid], op.method != "GET"))
         return matches
 

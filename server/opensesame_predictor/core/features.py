@@ -60,7 +60,19 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Split identifiers and prose alike: `getUserById`, `user_id`, `/users/{id}` -> words."""
-    return [w.lower() for part in _WORD.findall(text) for w in _CAMEL.split(part) if w]
+    return list(_words(text))
+
+
+@lru_cache(maxsize=65536)
+def _words(text: str) -> tuple[str, ...]:
+    # field and parameter names recur across operations and specs: split each once
+    found: list[str] = []
+    for part in _WORD.findall(text):
+        if part.islower() or part.isdigit():
+            found.append(part)
+        else:
+            found.extend(w.lower() for w in _CAMEL.split(part) if w)
+    return tuple(found)
 
 
 def tokens(text: str) -> list[str]:
@@ -121,35 +133,35 @@ class TermIndex:
     ) -> None:
         self.scheme = scheme
         self.vocabulary: dict[str, int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        counts: list[float] = []
+        vocabulary = self.vocabulary
         lengths = np.array([len(d) for d in documents], dtype=np.float64)
-        for doc_id, document in enumerate(documents):
-            tf: dict[int, int] = {}
-            for term in document:
-                term_id = self.vocabulary.setdefault(term, len(self.vocabulary))
-                tf[term_id] = tf.get(term_id, 0) + 1
-            rows.extend(tf)
-            cols.extend([doc_id] * len(tf))
-            counts.extend(tf.values())
         n = len(documents)
-        row_index = np.array(rows, dtype=np.int64)
-        tf_values = np.array(counts, dtype=np.float64)
+        # one (term, document) pair per occurrence; the sparse matrix sums them into counts
+        term_ids = [vocabulary.setdefault(term, len(vocabulary)) for d in documents for term in d]
+        doc_ids = np.repeat(np.arange(n, dtype=np.int64), lengths.astype(np.int64))
+        counted = sparse.coo_matrix(
+            (np.ones(len(term_ids)), (np.array(term_ids, dtype=np.int64), doc_ids)),
+            shape=(len(vocabulary), n),
+        ).tocsr()
+        counted.sum_duplicates()
+        coo = counted.tocoo()
+        row_index = coo.row.astype(np.int64)
+        cols = coo.col.astype(np.int64)
+        tf_values = coo.data.astype(np.float64)
         df = np.bincount(row_index, minlength=len(self.vocabulary)).astype(np.float64)
         if scheme == "bm25":
             k1, b = 1.2, 0.75
             self.idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
             avg = lengths.mean() if n and lengths.mean() > 0 else 1.0
-            norm = k1 * (1 - b + b * lengths[np.array(cols, dtype=np.int64)] / avg)
+            norm = k1 * (1 - b + b * lengths[cols] / avg)
             weights = self.idf[row_index] * tf_values * (k1 + 1) / (tf_values + norm) / (k1 + 1)
         else:
             self.idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
             weights = (1.0 + np.log(tf_values)) * self.idf[row_index]
             doc_norms = np.sqrt(np.bincount(cols, weights=weights**2, minlength=n))
-            weights = weights / np.maximum(doc_norms[np.array(cols, dtype=np.int64)], 1e-12)
+            weights = weights / np.maximum(doc_norms[cols], 1e-12)
         self.matrix = sparse.csr_matrix(
-            (weights.astype(np.float32), (row_index, np.array(cols, dtype=np.int64))),
+            (weights.astype(np.float32), (row_index, cols)),
             shape=(len(self.vocabulary), n),
         )
         self.size = n
@@ -180,29 +192,33 @@ class TermIndex:
         return result
 
 
-FIELDS: dict[str, tuple[Literal["tfidf", "bm25"], Callable[[Operation], str]]] = {
-    "path": ("tfidf", lambda op: " ".join(path_words(op.path))),
-    "opid": ("tfidf", lambda op: op.operation_id),
-    "summary": ("tfidf", lambda op: op.summary),
-    "description": ("bm25", lambda op: op.description),
-    "params": ("tfidf", lambda op: " ".join(p.name for p in op.parameters)),
-    "schema": (
-        "tfidf",
-        lambda op: " ".join(
-            op.response_schemas[:3] + [f for f in op.response_fields if "." not in f]
-        ),
+# The texts an operation is made of; each is tokenised once per catalog.
+PIECES: dict[str, Callable[[Operation], str]] = {
+    "path": lambda op: " ".join(path_words(op.path)),
+    "opid": lambda op: op.operation_id,
+    "summary": lambda op: op.summary,
+    "description": lambda op: op.description,
+    "tags": lambda op: " ".join(op.tags),
+    "params": lambda op: " ".join(p.name for p in op.parameters),
+    "schema": lambda op: " ".join(
+        op.response_schemas[:3] + [f for f in op.response_fields if "." not in f]
     ),
-    "response": (
-        "bm25",
-        lambda op: " ".join(dict.fromkeys(f.rsplit(".", 1)[-1] for f in op.response_fields)),
+    "response": lambda op: " ".join(
+        dict.fromkeys(f.rsplit(".", 1)[-1] for f in op.response_fields[:200])
     ),
-    "all": (
-        "bm25",
-        lambda op: " ".join(
-            [" ".join(path_words(op.path)), op.operation_id, op.summary, op.description, *op.tags]
-        ),
-    ),
-    "short": ("tfidf", short_text),
+}
+
+# Each lexical field: its scoring scheme and the pieces it reads.
+FIELDS: dict[str, tuple[Literal["tfidf", "bm25"], tuple[str, ...]]] = {
+    "path": ("tfidf", ("path",)),
+    "opid": ("tfidf", ("opid",)),
+    "summary": ("tfidf", ("summary",)),
+    "description": ("bm25", ("description",)),
+    "params": ("tfidf", ("params",)),
+    "schema": ("tfidf", ("schema",)),
+    "response": ("bm25", ("response",)),
+    "all": ("bm25", ("path", "opid", "summary", "description", "tags")),
+    "short": ("tfidf", ("path", "opid", "summary")),
 }
 
 
@@ -231,9 +247,10 @@ class CatalogIndex:
         self.deprecated = np.array([op.deprecated for op in operations], dtype=np.float32)
         self.short_texts = [short_text(op).lower() for op in operations]
         self.path_stems = [frozenset(stem(w) for w in path_words(op.path)) for op in operations]
+        pieces = [{name: _tokens(text(op)) for name, text in PIECES.items()} for op in operations]
         self.fields = {
-            name: TermIndex([tokens(text(op)) for op in operations], scheme)
-            for name, (scheme, text) in FIELDS.items()
+            name: TermIndex([[t for p in parts for t in op[p]] for op in pieces], scheme)
+            for name, (scheme, parts) in FIELDS.items()
         }
         self.chars = TermIndex([char_grams(text) for text in self.short_texts], "tfidf")
 

@@ -61,6 +61,22 @@ class Shape:
     takes: frozenset[str] = frozenset()  # resources whose ids it takes in query or body fields
 
 
+@lru_cache(maxsize=65536)
+def _id_owner(dotted: str) -> str | None:
+    """Whose id a response field is: None if it is no id, "" if the response's own (`id`,
+    `results.id`), else the noun (`artists.items.id` -> artist, `owner_id` -> owner)."""
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        return None
+    leaf_words = words(parts[-1])
+    if leaf_words in (["id"], ["ids"]):
+        containers = [p for p in parts[:-1] if not set(words(p)) <= GENERIC]
+        return stem(words(containers[-1])[-1]) if containers and words(containers[-1]) else ""
+    if len(leaf_words) >= 2 and leaf_words[-1] in ("id", "ids"):
+        return stem(leaf_words[-2])
+    return None
+
+
 def shape_of(op: Operation) -> Shape:
     segments = [s for s in op.path.split("/") if s]
     consumes: list[tuple[str, str]] = []
@@ -74,21 +90,17 @@ def shape_of(op: Operation) -> Shape:
             literals.append(segment)
             previous = segment
     yields: set[str] = set()
-    context = _nouns(" ".join(literals)) | _nouns(" ".join(op.response_schemas[:2]))
+    own_id = False
     for dotted in op.response_fields:
-        parts = [p for p in dotted.split(".") if p]
-        if not parts:
+        noun = _id_owner(dotted)
+        if noun is None:
             continue
-        leaf = parts[-1]
-        leaf_words = words(leaf)
-        if leaf_words in (["id"], ["ids"]):
-            containers = [p for p in parts[:-1] if not set(words(p)) <= GENERIC]
-            if containers:
-                yields |= {stem(w) for w in words(containers[-1])[-1:]}
-            else:
-                yields |= context
-        elif len(leaf_words) >= 2 and leaf_words[-1] in ("id", "ids"):
-            yields.add(stem(leaf_words[-2]))
+        if noun:
+            yields.add(noun)
+        else:
+            own_id = True
+    if own_id:  # an id of the response itself or of its generic items: what the path names
+        yields |= _nouns(" ".join(literals)) | _nouns(" ".join(op.response_schemas[:2]))
     query = {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == "query"}
     return Shape(
         consumes=tuple(consumes),

@@ -89,9 +89,10 @@ class Predictor:
     def model_version(self) -> str:
         return f"opensesame-{__version__}+{self.ranker.version}"
 
-    def update(self, catalog: Catalog) -> None:
-        """Index a new catalog and swap it in; requests in flight finish on the old one."""
-        index = PredictorIndex(catalog.operations)
+    def update(self, catalog: Catalog, index: PredictorIndex | None = None) -> None:
+        """Index a new catalog (or take its index, built before) and swap it in; requests in
+        flight finish on the old one."""
+        index = index or PredictorIndex(catalog.operations)
         with self._lock:
             self._state = (catalog, index)
 

@@ -67,6 +67,7 @@ class ParsedSpec(BaseModel):
     operations: list[Operation]
     warnings: list[str] = Field(default_factory=list)
     files: list[str] = Field(default_factory=list)  # other local files its $refs read
+    content_hash: str = ""  # of the source's bytes (and its $ref files), set by the loader
 
 
 class _Resolver:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cachetools import TTLCache
 from filelock import FileLock
@@ -30,7 +31,7 @@ from opensesame_predictor.core.specs import ParsedSpec
 log = logging.getLogger(__name__)
 
 # Bump when ParsedSpec or Operation change shape or meaning: older entries then read as misses.
-STORE_FORMAT = 3
+STORE_FORMAT = 4
 TABLE = "specs"
 
 
@@ -75,11 +76,20 @@ def _is_table(table: Any) -> bool:
 class _AtomicJSONStorage(Storage):
     """TinyDB storage that reads strictly and writes through a temporary file + os.replace."""
 
+    # The last parse of each file, by (inode, mtime, size): every write replaces the file, so an
+    # unchanged signature means unchanged content and a warm start parses the file only once.
+    _parsed: ClassVar[dict[Path, tuple[tuple[int, int, int], dict[str, dict[str, Any]]]]] = {}
+
     def __init__(self, path: str) -> None:
         self.path = Path(path)
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         try:
+            stat = self.path.stat()
+            signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            cached = self._parsed.get(self.path)
+            if cached is not None and cached[0] == signature:
+                return cached[1]
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
@@ -93,6 +103,7 @@ class _AtomicJSONStorage(Storage):
             raise CorruptStoreError(f"invalid JSON: {exc}") from exc
         if not isinstance(data, dict) or not all(_is_table(t) for t in data.values()):
             raise CorruptStoreError("not a TinyDB document")
+        self._parsed[self.path] = (signature, data)
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
@@ -236,3 +247,56 @@ class _LockedDB:
         if store._lock is not None and store._lock.is_locked:
             store._lock.release()
         store._mutex.release()
+
+
+class IndexCache:
+    """Built predictor indexes, pickled beside the store so that a restart skips tokenising and
+    indexing (as jedi and mypy cache their work). Keyed by the catalog's content and the code's
+    version; only files this user owns and no one else may write are read; a file that fails to
+    load is ignored and rebuilt; the newest few are kept."""
+
+    def __init__(self, directory: Path | None, keep: int = 8) -> None:
+        self.directory = directory
+        self.keep = keep
+        if directory is not None:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / f"index-{key}.pickle"
+
+    def get(self, key: str) -> object | None:
+        if self.directory is None:
+            return None
+        path = self._path(key)
+        try:
+            stat = path.stat()
+            if stat.st_uid != os.getuid() or stat.st_mode & 0o022:
+                log.warning("ignoring index cache %s: not private to this user", path)
+                return None
+            with path.open("rb") as handle:
+                value: object = pickle.load(handle)  # our own file in our own cache dir
+            return value
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a stale or damaged cache is rebuilt, never fatal
+            log.info("index cache %s unreadable (%s); rebuilding", path.name, exc)
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, value: object) -> None:
+        if self.directory is None:
+            return
+        path = self._path(key)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.info("could not write index cache %s: %s", path.name, exc)
+        finally:
+            tmp.unlink(missing_ok=True)
+        files = sorted(self.directory.glob("index-*.pickle"), key=lambda p: p.stat().st_mtime)
+        for old in files[: -self.keep]:
+            old.unlink(missing_ok=True)

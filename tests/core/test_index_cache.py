@@ -1,0 +1,75 @@
+"""The index cache: a restart over unchanged specs reuses the built index; anything else
+(a changed spec, a damaged or foreign file) rebuilds it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.index import PredictorIndex
+from opensesame_predictor.runtime import Runtime
+
+
+def load(spec: Path, monkeypatch: pytest.MonkeyPatch | None = None) -> Runtime:
+    """A new runtime over the spec; with `monkeypatch`, building an index fails the test."""
+    runtime = Runtime(Settings(specs=[str(spec)]))
+    runtime.set_sources([str(spec)])
+    if monkeypatch is not None:
+        forbid_building(monkeypatch)
+    runtime.load()
+    return runtime
+
+
+def forbid_building(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object) -> None:
+        raise AssertionError("the index was built instead of read from the cache")
+
+    monkeypatch.setattr(PredictorIndex, "__init__", refuse)
+
+
+def index_files(runtime: Runtime) -> list[Path]:
+    assert runtime.index_cache.directory is not None
+    return sorted(runtime.index_cache.directory.glob("index-*.pickle"))
+
+
+def test_a_restart_reuses_the_index(
+    fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "petstore.yaml"
+    shutil.copy(fixtures / "petstore-3.0.yaml", spec)
+    first = load(spec)
+    [cached] = index_files(first)
+    assert cached.stat().st_mode & 0o077 == 0
+    request = {"prompt": "upload a photo of my pet", "history": ["POST /pets"]}
+    expected = first.predictor.predict(request)
+
+    with monkeypatch.context() as patch:
+        second = load(spec, patch)
+    again = second.predictor.predict(request)
+    assert [p.api_call for p in again.predictions] == [p.api_call for p in expected.predictions]
+
+    spec.write_text(spec.read_text().replace("Upload a pet photo", "Attach a picture"))
+    third = load(spec)  # changed content: a new key, a new index
+    assert len(index_files(third)) == 2
+    assert any(op.summary == "Attach a picture" for op in third.predictor.catalog.operations)
+
+
+def test_a_damaged_or_foreign_cache_file_is_rebuilt(
+    fixtures: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = fixtures / "tasks-3.1.json"
+    [cached] = index_files(load(spec))
+    cached.write_bytes(b"not a pickle")
+    rebuilt = load(spec)
+    assert rebuilt.predictor.predict({"prompt": "list my projects"}).predictions
+    [cached] = index_files(rebuilt)
+    assert cached.read_bytes() != b"not a pickle"
+
+    os.chmod(cached, 0o666)  # writable by others: never unpickled
+    with caplog.at_level("WARNING"):
+        assert load(spec).predictor.predict({"prompt": "list my projects"}).predictions
+    assert "not private" in caplog.text
