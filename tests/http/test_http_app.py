@@ -85,7 +85,10 @@ def test_health_reports_components(client: TestClient) -> None:
         "spec_names": ["petstore-3.0"],
     }
     assert components["store"]["status"] == "ok"
-    assert components["llm"] == {"provider": "none", "status": "disabled"}
+    llm = components["llm"]
+    assert (llm["provider"], llm["status"]) == ("none", "disabled")
+    assert llm["refiner"]["enabled"] is False
+    assert llm["refiner"]["last_status"] is None
     assert set(components["cache"]) >= {"l1_hits", "l2_hits", "misses", "hit_ratio"}
 
 
@@ -334,10 +337,10 @@ def test_docs_pages(client: TestClient) -> None:
 
 def test_llm_component(make_client: Callable[..., TestClient], petstore: Path) -> None:
     client = make_client(llm_provider="ollama", ollama_host="http://127.0.0.1:9")
-    assert client.get("/health").json()["components"]["llm"] == {
-        "provider": "ollama",
-        "status": "unreachable",
-    }
+    llm = client.get("/health").json()["components"]["llm"]
+    assert (llm["provider"], llm["status"]) == ("ollama", "unreachable")
+    assert llm["refiner"]["enabled"] is True
+    assert llm["refiner"]["host"] == "http://127.0.0.1:9"
 
     async def reachable(settings: Settings) -> LLMHealth:
         return LLMHealth(provider=settings.llm_provider, status="reachable")
