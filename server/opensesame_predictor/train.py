@@ -15,7 +15,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.ranker import FEATURES, Ranker, fit_weights
+from opensesame_predictor.core.ranker import FEATURES, Group, Ranker, fit_calibrated
 from opensesame_predictor.core.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import Runtime
 
@@ -55,8 +55,15 @@ def train(specs: list[str], seed: int = 13, c: float = 1.0) -> tuple[Ranker, dic
     catalog = runtime.load()
     per_spec = [Catalog([item]) for item in catalog.loaded if item.parsed is not None]
     cases = generate([c for c in per_spec if c.operations], seed=seed)
-    groups, missed = feature_groups(cases, runtime.predictor)
-    weights, scale = fit_weights(groups, c=c)
+    by_spec: dict[str, list[SyntheticCase]] = {}
+    for case in cases:
+        by_spec.setdefault(case.spec, []).append(case)
+    groups: dict[str, list[Group]] = {}
+    missed = 0
+    for spec, spec_cases in by_spec.items():
+        groups[spec], spec_missed = feature_groups(spec_cases, runtime.predictor)
+        missed += spec_missed
+    weights, scale = fit_calibrated(groups, c=c)
     ranker = Ranker(weights, scale, version=f"learned-s{seed}")
     meta = {
         "trained_on": sorted(

@@ -82,8 +82,11 @@ def shape_of(op: Operation) -> Shape:
     consumes: list[tuple[str, str]] = []
     literals: list[str] = []
     previous: str | None = None
+    choices = {p.name for p in op.parameters if p.location == "path" and p.enum}
     for segment in segments:
         match = _PARAM.match(segment)
+        if match and match.group(1) in choices:
+            continue  # `{media_type}` with an enum is a choice the caller makes, not an id
         if match:
             consumes.append((match.group(1), _param_noun(match.group(1), previous)))
         else:

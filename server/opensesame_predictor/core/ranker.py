@@ -127,12 +127,39 @@ class Ranker:
         return normalised
 
 
-def fit_weights(
-    groups: Sequence[tuple[np.ndarray, int]], c: float = 1.0
+Group = tuple[np.ndarray, int]  # one case: features x candidates, and where the gold one is
+
+
+def fit_calibrated(
+    groups_by_spec: dict[str, list[Group]], c: float = 1.0
 ) -> tuple[dict[str, float], float]:
+    """Weights fitted on every spec's cases, and a scale calibrated the way they will be used:
+    on specs they have not seen. Each spec's cases are scored by weights fitted on the other
+    specs, and the scale maximises the likelihood of gold over all those held-out scores."""
+    held_out: list[Group] = []
+    for spec, groups in groups_by_spec.items():
+        others = [g for name, rest in groups_by_spec.items() if name != spec for g in rest]
+        if not others or not groups:
+            continue
+        coef = _fit(others, c)
+        held_out.extend((matrix @ coef, gold) for matrix, gold in groups)
+    everything = [g for groups in groups_by_spec.values() for g in groups]
+    coef = _fit(everything, c)
+    weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
+    scale = _calibrate(held_out or [(matrix @ coef, gold) for matrix, gold in everything])
+    return weights, scale
+
+
+def fit_weights(groups: Sequence[Group], c: float = 1.0) -> tuple[dict[str, float], float]:
     """Pairwise logistic regression: for each case, the gold candidate's features minus every
-    other candidate's. Returns the weights and the softmax scale that calibrates them
-    (maximum likelihood of the gold candidate). `groups` holds (features x candidates, gold)."""
+    other candidate's. Returns the weights and the softmax scale that calibrates them on the
+    same cases (maximum likelihood of the gold candidate)."""
+    coef = _fit(groups, c)
+    weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
+    return weights, _calibrate([(matrix @ coef, gold) for matrix, gold in groups])
+
+
+def _fit(groups: Sequence[Group], c: float) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression  # training only: keep it off start-up
 
     differences = []
@@ -144,10 +171,8 @@ def fit_weights(
     y = np.concatenate([np.ones(len(pairs)), np.zeros(len(pairs))])
     model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000)
     model.fit(x, y)
-    coef = model.coef_.ravel()
-    weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
-    scale = _calibrate([(matrix @ coef, gold) for matrix, gold in groups])
-    return weights, scale
+    coef: np.ndarray = model.coef_.ravel()
+    return coef
 
 
 def _calibrate(groups: Sequence[tuple[np.ndarray, int]]) -> float:
