@@ -131,10 +131,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from opensesame_predictor.core.evaluate import evaluate, read_cases
     from opensesame_predictor.core.predictor import Predictor
+    from opensesame_predictor.core.ranker import Ranker
     from opensesame_predictor.runtime import Runtime
 
     settings = _settings(args)
     predictors: dict[str, Predictor] = {}
+    ranker = None
+    if args.weights == "hand":
+        ranker = Ranker()
+    elif args.weights:
+        ranker = Ranker.load(Path(args.weights))
+        if ranker.version == Ranker().version:
+            print(f"error: {args.weights}: not a weights file", file=sys.stderr)
+            return EXIT_BAD_INPUT
 
     def predictor_for(location: str) -> Predictor:
         """One predictor per spec file, shared by every case and file that names it."""
@@ -144,6 +153,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             catalog = runtime.load()
             if catalog.errors:
                 raise OpenSesameError(f"{location}: {catalog.errors[0].error}")
+            if ranker is not None:
+                runtime.predictor.ranker = ranker
             predictors[location] = runtime.predictor
         return predictors[location]
 
@@ -239,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="measure ranking quality on JSONL cases")
     evaluate.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    evaluate.add_argument(
+        "--weights", metavar="PATH", help="a weights file from `train`, or 'hand' for hand-set"
+    )
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_eval)
 
@@ -258,6 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", metavar="PATH", help="weights file (default: the shipped one)")
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    train.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        metavar="FEATURE",
+        help="leave out a feature or group (lexical, intent, history, missing_ids, "
+        "lookup_by_name), for ablations",
+    )
     train.set_defaults(handler=cmd_train)
 
     lsp = commands.add_parser("lsp", help="run the language server on stdio")
@@ -284,7 +306,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from opensesame_predictor.train import train
 
     specs = args.spec or ["fixtures"]
-    ranker, meta = train(specs, seed=args.seed, c=args.c)
+    try:
+        ranker, meta = train(specs, seed=args.seed, c=args.c, drop=tuple(args.drop))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     output = Path(args.output) if args.output else WEIGHTS_FILE
     ranker.save(output, meta)
     print(f"wrote {output}: {meta['cases']} synthetic cases from {len(meta['trained_on'])} specs")

@@ -15,7 +15,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.ranker import FEATURES, Group, Ranker, fit_calibrated
+from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, fit_calibrated
 from opensesame_predictor.core.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import Runtime
 
@@ -48,8 +48,12 @@ def feature_groups(
     return groups, missed
 
 
-def train(specs: list[str], seed: int = 13, c: float = 1.0) -> tuple[Ranker, dict[str, Any]]:
-    """Fit weights on synthetic cases from the specs; each case is ranked within its own spec."""
+def train(
+    specs: list[str], seed: int = 13, c: float = 1.0, drop: tuple[str, ...] = ()
+) -> tuple[Ranker, dict[str, Any]]:
+    """Fit weights on synthetic cases from the specs; each case is ranked within its own spec.
+    `drop` names features or groups of features to leave out (their weights stay 0)."""
+    dropped = [i for i, name in enumerate(FEATURES) if name in _expand(drop)]
     runtime = Runtime(Settings(enable_guardrails=False))
     runtime.set_sources(specs)
     catalog = runtime.load()
@@ -62,6 +66,8 @@ def train(specs: list[str], seed: int = 13, c: float = 1.0) -> tuple[Ranker, dic
     missed = 0
     for spec, spec_cases in by_spec.items():
         groups[spec], spec_missed = feature_groups(spec_cases, runtime.predictor)
+        for matrix, _ in groups[spec]:
+            matrix[:, dropped] = 0.0
         missed += spec_missed
     weights, scale = fit_calibrated(groups, c=c)
     ranker = Ranker(weights, scale, version=f"learned-s{seed}")
@@ -73,5 +79,13 @@ def train(specs: list[str], seed: int = 13, c: float = 1.0) -> tuple[Ranker, dic
         "cases_without_gold_candidate": missed,
         "seed": seed,
         "c": c,
+        "dropped": sorted(_expand(drop)),
     }
     return ranker, meta
+
+
+def _expand(names: tuple[str, ...]) -> set[str]:
+    unknown = [n for n in names if n not in GROUPS and n not in FEATURES]
+    if unknown:
+        raise ValueError(f"unknown feature or group: {', '.join(unknown)}")
+    return {feature for n in names for feature in GROUPS.get(n, (n,))}

@@ -45,6 +45,36 @@ FEATURES = (
     "search_for_name",  # a search operation, and the prompt names something without its id
 )
 
+# Named groups of features, for ablations (`train --drop GROUP`).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "lexical": (
+        "all",
+        "short",
+        "path",
+        "opid",
+        "summary",
+        "description",
+        "params",
+        "schema",
+        "response",
+        "char",
+        "fuzzy",
+        "path_cover",
+    ),
+    "intent": ("method_match", "method_conflict", "deprecated"),
+    "history": (
+        "consumes_last",
+        "consumes_earlier",
+        "linked",
+        "crud_next",
+        "same_resource",
+        "called",
+        "called_last",
+    ),
+    "missing_ids": ("missing_id", "yields_needed"),
+    "lookup_by_name": ("search_for_name",),
+}
+
 DEFAULT_WEIGHTS: dict[str, float] = {
     "all": 2.0,
     "short": 2.0,
