@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from opensesame_predictor.core.features import CatalogIndex, LexicalScores
+from opensesame_predictor.core.features import CatalogIndex, LexicalScores, stem, words
 from opensesame_predictor.core.history import (
     HistoryState,
     Shape,
@@ -121,9 +121,16 @@ class PredictorIndex:
         return np.fromiter(chosen, dtype=np.int64, count=len(chosen)), notes
 
 
-def param_for(shape: Shape, noun: str) -> str:
-    """The path parameter through which an operation consumes a resource, for messages."""
-    return next((name for name, consumed in shape.consumes if consumed == noun), noun)
+def param_for(op: Operation, shape: Shape, noun: str) -> str:
+    """The parameter through which an operation takes a resource's id, for messages: a path
+    parameter, else a query or body id field (`movie_ids`, `ids`)."""
+    for name, consumed in shape.consumes:
+        if consumed == noun:
+            return name
+    fields = [p.name for p in op.parameters if p.location in ("query", "body")]
+    named = [n for n in fields if noun in {stem(w) for w in words(n)}]
+    bare = [n for n in fields if n.lower() in ("id", "ids", "uri", "uris")]
+    return (named or bare or [f"{noun} id"])[0]
 
 
 def readable_notes(index: PredictorIndex, position: int, notes: dict[str, str]) -> dict[str, str]:
@@ -131,8 +138,10 @@ def readable_notes(index: PredictorIndex, position: int, notes: dict[str, str]) 
     readable = dict(notes)
     if "yields" in notes and "for" in notes:
         goal = int(notes["for"])
-        readable["yields"] = param_for(index.shapes[goal], notes["yields"])
+        readable["yields"] = param_for(index.operations[goal], index.shapes[goal], notes["yields"])
         readable["for"] = index.operations[goal].key
     if "fed" in notes:
-        readable["fed"] = param_for(index.shapes[position], notes["fed"])
+        readable["fed"] = param_for(
+            index.operations[position], index.shapes[position], notes["fed"]
+        )
     return readable

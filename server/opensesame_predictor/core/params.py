@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from opensesame_predictor.core.features import stem, words
@@ -15,14 +16,21 @@ _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _OWNER_REPO = re.compile(r"(?<![\w/.])([A-Za-z0-9][\w.-]{0,38})/([A-Za-z0-9][\w.-]{0,99})(?![\w/])")
 _NUMBER = re.compile(r"(?<![\w.])#?(\d{1,19})(?![\w.])")
 _TOKEN_ID = re.compile(r"\b(?=[A-Za-z0-9_-]{8,64}\b)(?=[^\s]*\d)(?=[^\s]*[A-Za-z])[A-Za-z0-9_-]+\b")
-_NAME = re.compile(r"\b([A-Z][\w'’.-]*(?:\s+(?:of|the|de|van|von|and|&)?\s*[A-Z][\w'’.-]*)*)")
+# A capitalised word (a dot only inside it, as in "J.R.R."), joined to the next one by spaces
+# and at most two small words: "Sofia Coppola", "The Lord of the Rings".
+_CAPITALISED = r"[A-Z](?:[\w'’-]|\.(?=\S))*"
+_NAME = re.compile(
+    rf"\b({_CAPITALISED}(?:\s+(?:(?:of|the|de|del|van|von|and|&)\s+){{0,2}}{_CAPITALISED})*)"
+)
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
 
 
+@lru_cache(maxsize=16384)
 def normalise(name: str) -> str:
     """`petId`, `pet_id` and `pet-id` compare equal."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    return _NOT_ALNUM.sub("", name.lower())
 
 
 @dataclass

@@ -62,4 +62,6 @@ def explain(
         reasons.append("already called earlier")
     if op.deprecated:
         reasons.append("deprecated")
+    if not reasons:  # ranked this low only because better matches are scarce
+        reasons.append("weak evidence: nothing in the prompt or the history points here")
     return reasons[:3]

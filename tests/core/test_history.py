@@ -1,0 +1,357 @@
+"""Next-call structure: what operations consume and yield, and what the history makes possible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.features import stem
+from opensesame_predictor.core.history import (
+    HistoryState,
+    missing,
+    shape_of,
+    structure_features,
+    with_takes,
+)
+from opensesame_predictor.core.models import HistoryEvent, Operation, Parameter, PredictRequest
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.runtime import Runtime
+
+
+def op(
+    method: str,
+    path: str,
+    params: list[Parameter] | None = None,
+    fields: list[str] | None = None,
+    schemas: list[str] | None = None,
+    operation_id: str = "",
+) -> Operation:
+    return Operation(
+        spec="t",
+        method=method,
+        path=path,
+        operation_id=operation_id,
+        parameters=params or [],
+        response_fields=fields or [],
+        response_schemas=schemas or [],
+    )
+
+
+def path_param(name: str, enum: list[Any] | None = None) -> Parameter:
+    return Parameter(name=name, location="path", required=True, enum=enum or [])
+
+
+def predictor_for(*specs: Path) -> Predictor:
+    return Runtime.from_settings(Settings(specs=[str(s) for s in specs])).predictor
+
+
+def features(
+    predictor: Predictor, key: str, prompt: str = "", history: list[str] | None = None
+) -> dict[str, float]:
+    request = PredictRequest(
+        prompt=prompt,
+        history=[HistoryEvent(api_call=call) for call in history or []],
+        max_predictions=20,
+    )
+    ranked, _ = predictor.rank(request)
+    for item in ranked:
+        if item.operation.key == key:
+            return item.features
+    raise AssertionError(f"{key} is not among the candidates")
+
+
+@pytest.fixture(scope="module")
+def petstore() -> Predictor:
+    return predictor_for(Path(__file__).resolve().parents[2] / "fixtures" / "petstore-3.0.yaml")
+
+
+@pytest.fixture(scope="module")
+def tasks() -> Predictor:
+    return predictor_for(Path(__file__).resolve().parents[2] / "fixtures" / "tasks-3.1.json")
+
+
+# --- consumes / yields -------------------------------------------------------------------
+
+
+def test_named_path_parameter_consumes_its_resource() -> None:
+    shape = shape_of(op("GET", "/pets/{petId}", [path_param("petId")]))
+    assert shape.consumes == (("petId", "pet"),)
+    assert shape.is_item
+
+
+def test_bare_id_consumes_the_noun_of_the_segment_before_it() -> None:
+    shape = shape_of(op("GET", "/artists/{id}/albums", [path_param("id")]))
+    assert shape.consumes == (("id", stem("artist")),)
+    assert not shape.is_item
+    assert shape.path_literals == ("artists", "albums")
+
+
+def test_results_id_yields_what_the_path_names() -> None:
+    shape = shape_of(op("GET", "/search/person", fields=["results", "results.id", "results.name"]))
+    assert stem("person") in shape.yields
+
+
+def test_top_level_id_yields_what_path_and_schema_name() -> None:
+    shape = shape_of(
+        op(
+            "GET",
+            "/catalog/{slug}",
+            [path_param("slug")],
+            fields=["id", "title"],
+            schemas=["MovieDetails"],
+        )
+    )
+    assert stem("movie") in shape.yields
+    assert stem("catalog") in shape.yields
+
+
+def test_container_of_items_yields_its_noun() -> None:
+    shape = shape_of(op("GET", "/search", fields=["artists", "artists.items", "artists.items.id"]))
+    assert shape.yields == frozenset({stem("artist")})
+
+
+def test_owner_id_yields_owner() -> None:
+    shape = shape_of(op("GET", "/repos", fields=["name", "owner_id"]))
+    assert shape.yields == frozenset({"owner"})
+
+
+def test_field_that_is_no_id_yields_nothing() -> None:
+    assert shape_of(op("GET", "/status", fields=["name", "idle", "video"])).yields == frozenset()
+
+
+def test_enum_path_parameters_are_choices_not_ids() -> None:
+    shape = shape_of(
+        op(
+            "GET",
+            "/trending/{media_type}/{time_window}",
+            [path_param("media_type", ["movie", "tv"]), path_param("time_window", ["day"])],
+        )
+    )
+    assert shape.consumes == ()
+    # a choice at the end of the path does not make it one item
+    plain = shape_of(op("GET", "/movie/{movie_id}/{kind}", [path_param("movie_id")]))
+    assert [noun for _, noun in plain.consumes] == [stem("movie"), "kind"]
+
+
+def test_ids_parameter_takes_the_resource_its_description_names() -> None:
+    ids = Parameter(
+        name="ids", location="query", required=True, description="The Spotify IDs for the artists."
+    )
+    operation = op("GET", "/artists", [ids])
+    shape = with_takes(operation, shape_of(operation), frozenset({stem("artist"), "album"}))
+    assert shape.takes == frozenset({stem("artist")})
+    # a description naming no known resource takes nothing
+    unknown = with_takes(operation, shape_of(operation), frozenset({"album"}))
+    assert unknown.takes == frozenset()
+
+
+def test_named_id_fields_in_query_or_body_are_takes() -> None:
+    params = [
+        Parameter(name="track_ids", location="body"),
+        Parameter(name="petId", location="query"),
+        Parameter(name="userId", location="header"),  # headers are not inputs of this kind
+    ]
+    operation = op("POST", "/playlists", params)
+    shape = with_takes(operation, shape_of(operation), frozenset())
+    assert shape.takes == frozenset({"track", "pet"})
+
+
+@pytest.mark.parametrize("name", ["page", "offset", "cursor", "pageToken", "per_page"])
+def test_pagination_parameters_make_an_operation_paginated(name: str) -> None:
+    paged = op("GET", "/items", [Parameter(name=name, location="query")])
+    assert shape_of(paged).paginated
+    assert not shape_of(op("GET", "/items", [Parameter(name="limit", location="query")])).paginated
+    assert not shape_of(op("GET", "/items", [Parameter(name=name, location="path")])).paginated
+
+
+@pytest.mark.parametrize("name", ["q", "query", "search", "term"])
+def test_free_text_parameters_make_a_search(name: str) -> None:
+    assert shape_of(op("GET", "/things", [Parameter(name=name, location="query")])).searches
+    assert not shape_of(op("GET", "/things", [Parameter(name="tag", location="query")])).searches
+
+
+# --- history state and id flow ------------------------------------------------------------
+
+SEARCH = op("GET", "/search/person", fields=["results", "results.id"])
+CREDITS = op("GET", "/person/{person_id}/credits", [path_param("person_id")])
+GENRES = op("GET", "/genres", fields=["genres", "genres.id"])
+
+
+def state_of(*operations: Operation) -> HistoryState:
+    return HistoryState.build(list(operations), [shape_of(o) for o in operations])
+
+
+def test_history_state_collects_what_calls_yield_and_consume() -> None:
+    state = state_of(SEARCH, CREDITS)
+    assert "person" in state.yielded
+    assert "personid" in state.known_params
+    assert state.called == {SEARCH.uid: 2, CREDITS.uid: 1}
+    assert state.last is not None and state.last[0] is CREDITS
+
+
+def test_consumer_right_after_producer_gets_consumes_last() -> None:
+    row = structure_features(CREDITS, shape_of(CREDITS), state_of(SEARCH), 0)
+    assert row["consumes_last"] == 1.0
+    assert row["consumes_earlier"] == 0.0
+    assert row["missing_id"] == 0.0
+
+
+def test_consumer_after_an_earlier_producer_gets_consumes_earlier() -> None:
+    row = structure_features(CREDITS, shape_of(CREDITS), state_of(SEARCH, GENRES), 0)
+    assert row["consumes_last"] == 0.0
+    assert row["consumes_earlier"] == 1.0
+
+
+def test_unrelated_operation_gets_no_id_flow() -> None:
+    row = structure_features(GENRES, shape_of(GENRES), state_of(SEARCH), 0)
+    assert row["consumes_last"] == row["consumes_earlier"] == 0.0
+
+
+def test_id_flow_through_the_predictor(petstore: Predictor) -> None:
+    after = features(petstore, "POST /pets/{petId}/photos", "upload a photo", ["POST /pets"])
+    assert after["consumes_last"] == 1.0
+    earlier = features(
+        petstore, "POST /pets/{petId}/photos", "upload a photo", ["POST /pets", "GET /users/me"]
+    )
+    assert earlier["consumes_last"] == 0.0
+    assert earlier["consumes_earlier"] == 1.0
+
+
+def test_openapi_link_marks_the_linked_operation(petstore: Predictor) -> None:
+    assert features(petstore, "GET /pets/{petId}", "", ["POST /pets"])["linked"] == 1.0
+    assert features(petstore, "DELETE /pets/{petId}", "", ["POST /pets"])["linked"] == 0.0
+    assert features(petstore, "GET /pets/{petId}", "", ["GET /pets"])["linked"] == 0.0
+
+
+# --- CRUD lifecycle and same resource ----------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["GET /projects/{projectId}", "PATCH /projects/{projectId}"])
+def test_create_continues_to_the_created_item(tasks: Predictor, key: str) -> None:
+    assert features(tasks, key, "", ["POST /projects"])["crud_next"] == 1.0
+
+
+def test_list_continues_to_one_item(tasks: Predictor) -> None:
+    assert features(tasks, "GET /projects/{projectId}", "", ["GET /projects"])["crud_next"] == 1.0
+    # the sub-collection is no item of the list
+    assert (
+        features(tasks, "GET /projects/{projectId}/tasks", "", ["GET /projects"])["crud_next"]
+        == 0.0
+    )
+    assert features(tasks, "GET /me", "", ["POST /projects"])["crud_next"] == 0.0
+
+
+def test_same_resource_continuation(tasks: Predictor) -> None:
+    assert (
+        features(tasks, "DELETE /projects/{projectId}", "", ["GET /projects"])["same_resource"]
+        == 1.0
+    )
+    assert features(tasks, "GET /search/tasks", "", ["GET /projects"])["same_resource"] == 0.0
+    # the call itself is no continuation of itself
+    assert features(tasks, "GET /projects", "", ["GET /projects"])["same_resource"] == 0.0
+
+
+# --- missing ids --------------------------------------------------------------------------
+
+
+def test_missing_id_without_history_or_values(petstore: Predictor) -> None:
+    assert features(petstore, "GET /pets/{petId}", "show the pet")["missing_id"] == 1.0
+    assert features(petstore, "GET /pets", "show the pets")["missing_id"] == 0.0
+
+
+def test_number_in_prompt_supplies_the_id(petstore: Predictor) -> None:
+    assert features(petstore, "GET /pets/{petId}", "show pet 42")["missing_id"] == 0.0
+
+
+def test_history_that_yields_the_id_supplies_it(petstore: Predictor) -> None:
+    row = features(petstore, "GET /pets/{petId}", "show the pet", ["POST /pets"])
+    assert row["missing_id"] == 0.0
+
+
+def test_missing_counts_each_prompt_value_once() -> None:
+    task = op("GET", "/projects/{projectId}/tasks/{taskId}", [path_param("projectId")])
+    shape = shape_of(task)
+    empty = state_of()
+    assert missing(shape, empty, 0) == ["project", "task"]
+    assert missing(shape, empty, 1) == ["task"]
+    assert missing(shape, empty, 2) == []
+    row = structure_features(task, shape, empty, 1)
+    assert row["missing_id"] == 0.5
+
+
+# --- calls already made --------------------------------------------------------------------
+
+
+def write_spec(directory: Path, paths: dict[str, Any]) -> Path:
+    spec = {"openapi": "3.0.3", "info": {"title": "Tiny", "version": "1"}, "paths": paths}
+    path = directory / "tiny.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def ok(*fields: str) -> dict[str, Any]:
+    properties = {name: {"type": "string"} for name in fields}
+    schema = {"type": "object", "properties": properties}
+    return {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Predictor:
+    page = {"name": "page", "in": "query", "schema": {"type": "integer"}}
+    item = {"name": "itemId", "in": "path", "required": True, "schema": {"type": "string"}}
+    return predictor_for(
+        write_spec(
+            tmp_path,
+            {
+                "/items": {
+                    "get": {"operationId": "listItems", "parameters": [page], "responses": ok()}
+                },
+                "/items/{itemId}": {
+                    "get": {"operationId": "getItem", "parameters": [item], "responses": ok()}
+                },
+                "/stats": {"get": {"operationId": "getStats", "responses": ok("count")}},
+            },
+        )
+    )
+
+
+def test_paginated_list_repeated_last_is_not_demoted(tiny: Predictor) -> None:
+    row = features(tiny, "GET /items", "next page of items", ["GET /items"])
+    assert row["called"] == 0.0
+    assert row["called_last"] == 0.0
+
+
+def test_call_already_made_is_demoted(tiny: Predictor) -> None:
+    row = features(tiny, "GET /stats", "stats", ["GET /stats"])
+    assert row["called"] == 1.0
+    assert row["called_last"] == 1.0
+    earlier = features(tiny, "GET /items", "items", ["GET /items", "GET /stats"])
+    assert earlier["called"] == 1.0  # paginated, but something else came after it
+    assert earlier["called_last"] == 0.0
+    assert features(tiny, "GET /stats", "stats")["called"] == 0.0
+
+
+# --- lookup by name --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "prompt", ["find the pets of Ana Ruiz", 'find the pet called "Blue Horizon"']
+)
+def test_search_for_a_named_thing(petstore: Predictor, prompt: str) -> None:
+    assert features(petstore, "GET /pets/search", prompt)["search_for_name"] == 1.0
+    # only search operations get it
+    assert features(petstore, "GET /pets", prompt)["search_for_name"] == 0.0
+
+
+@pytest.mark.parametrize("prompt", ["find a labrador", "Find pets", "find pets for TV"])
+def test_no_search_for_name_without_a_name(petstore: Predictor, prompt: str) -> None:
+    assert features(petstore, "GET /pets/search", prompt)["search_for_name"] == 0.0
+
+
+def test_no_search_for_name_after_a_search(petstore: Predictor) -> None:
+    row = features(petstore, "GET /pets/search", "find the pets of Ana Ruiz", ["GET /pets/search"])
+    assert row["search_for_name"] == 0.0

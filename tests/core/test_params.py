@@ -1,0 +1,244 @@
+"""Parameter values from the prompt and the history, with where each one came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.history import shape_of
+from opensesame_predictor.core.models import Operation, Parameter, Prediction
+from opensesame_predictor.core.params import extract_values, fill, history_values
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.runtime import Runtime
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def predictor_for(spec: Path) -> Predictor:
+    return Runtime.from_settings(Settings(specs=[str(spec)])).predictor
+
+
+def prediction(
+    predictor: Predictor, key: str, prompt: str, history: list[Any] | None = None
+) -> Prediction:
+    result = predictor.predict({"prompt": prompt, "history": history or [], "max_predictions": 20})
+    for item in result.predictions:
+        if item.api_call == key:
+            return item
+    raise AssertionError(f"{key} not predicted: {[p.api_call for p in result.predictions]}")
+
+
+# --- values in the prompt ----------------------------------------------------------------
+
+
+def test_quoted_strings_numbers_emails_and_owner_repo() -> None:
+    values = extract_values(
+        "add \"Blue Horizon\" to acme/widgets for bob@example.com, issue #42 and 7 'Paper Moon'"
+    )
+    assert values.quoted == ["Blue Horizon", "Paper Moon"]
+    assert values.emails == ["bob@example.com"]
+    assert values.owner_repo == [("acme", "widgets")]
+    assert values.numbers == ["42", "7"]
+    assert values.any
+
+
+def test_dates_like_numbers_over_numbers_are_not_owner_repo() -> None:
+    values = extract_values("runs between 2024/2025")
+    assert values.owner_repo == []
+    assert values.numbers == ["2024", "2025"]
+
+
+def test_id_like_tokens() -> None:
+    assert extract_values("show run a1b2c3d4e5").tokens == ["a1b2c3d4e5"]
+
+
+def test_capitalised_names() -> None:
+    assert extract_values("Show films with Ana Ruiz").names == ["Ana Ruiz"]
+    assert extract_values("what did Liam say").names == ["Liam"]
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Show the films",  # a capital that only starts a sentence
+        "list pets. Then stop",  # ... also after a full stop
+        "I want the TV shows",  # the pronoun and an acronym
+        "is the API up? Okay",
+    ],
+)
+def test_words_that_are_not_names(prompt: str) -> None:
+    assert extract_values(prompt).names == []
+
+
+def test_two_sentence_starts_are_not_a_name() -> None:
+    assert extract_values("Hello. Who is there").names == []
+
+
+def test_nothing_in_a_plain_prompt() -> None:
+    values = extract_values("list all the pets")
+    assert not values.any
+    assert values.names == []
+
+
+# --- fill ----------------------------------------------------------------------------------
+
+
+def operation(*params: Parameter, path: str = "/pets/{petId}") -> Operation:
+    return Operation(spec="t", method="GET", path=path, parameters=list(params))
+
+
+def test_unknown_required_parameters_use_example_then_default_then_placeholder() -> None:
+    op = operation(
+        Parameter(name="petId", location="path", required=True, example="abc"),
+        Parameter(name="limit", location="query", required=True, default=20),
+        Parameter(name="species", location="query", required=True),
+        Parameter(name="tag", location="query"),  # optional and unknown: left out
+        Parameter(name="X-Trace", location="header", required=True),  # not the caller's to fill
+    )
+    values, sources = fill(op, extract_values("show it"), {}, shape_of(op))
+    assert values == {"petId": "abc", "limit": 20, "species": "{species}"}
+    assert sources == {"petId": "example", "limit": "default", "species": "placeholder"}
+
+
+def test_optional_parameters_only_when_known() -> None:
+    op = operation(
+        Parameter(name="petId", location="path", required=True),
+        Parameter(name="q", location="query", type="string"),
+        Parameter(name="ownerEmail", location="query"),
+        Parameter(name="status", location="query", enum=["sold", "available"]),
+        Parameter(name="tag", location="query"),
+    )
+    prompt = extract_values("find 'sold' pet 42 of ana@example.com")
+    values, sources = fill(op, prompt, {}, shape_of(op))
+    assert values == {"petId": "42", "q": "sold", "ownerEmail": "ana@example.com", "status": "sold"}
+    assert set(sources.values()) == {"prompt"}
+
+
+def test_integer_ids_from_the_prompt_are_integers() -> None:
+    op = operation(Parameter(name="petId", location="path", required=True, type="integer"))
+    values, _ = fill(op, extract_values("pet 42"), {}, shape_of(op))
+    assert values == {"petId": 42}
+
+
+def test_owner_and_repo_from_the_prompt() -> None:
+    op = operation(
+        Parameter(name="owner", location="path", required=True),
+        Parameter(name="repo", location="path", required=True),
+        path="/repos/{owner}/{repo}",
+    )
+    values, sources = fill(op, extract_values("issues of acme/widgets"), {}, shape_of(op))
+    assert values == {"owner": "acme", "repo": "widgets"}
+    assert sources == {"owner": "prompt", "repo": "prompt"}
+
+
+def test_history_wins_over_the_prompt() -> None:
+    op = operation(Parameter(name="petId", location="path", required=True))
+    values, sources = fill(op, extract_values("pet 42"), {"petid": "7"}, shape_of(op))
+    assert values == {"petId": "7"}
+    assert sources == {"petId": "history"}
+
+
+# --- history_values -------------------------------------------------------------------------
+
+
+def test_history_values_from_path_and_parameters() -> None:
+    op = Operation(spec="t", method="GET", path="/artists/{id}/albums")
+    found = history_values({"id": "a1"}, {"market": "ES", "limit": True}, None, shape_of(op))
+    # keyed by normalised name, and the id also by the resource it belongs to
+    assert found == {"id": "a1", "artistid": "a1", "market": "ES"}
+
+
+def test_history_values_from_a_response() -> None:
+    op = Operation(
+        spec="t", method="GET", path="/search/person", response_fields=["results", "results.id"]
+    )
+    response = {"results": [{"id": 7, "name": "Ana Ruiz"}, {"id": 8}], "total_pages": 1}
+    found = history_values({}, {}, response, shape_of(op))
+    assert found["personid"] == 7
+    assert found["id"] == 7
+    assert found["name"] == "Ana Ruiz"
+    assert "totalpages" not in found
+
+
+def test_history_values_key_container_ids_by_their_noun() -> None:
+    response = {"artists": {"items": [{"id": "a1"}]}, "owner_id": 3}
+    found = history_values({}, {}, response, None)
+    assert found["artistid"] == "a1"
+    assert found["ownerid"] == 3
+
+
+# --- through the predictor ------------------------------------------------------------------
+
+
+def test_path_value_of_an_earlier_call_fills_the_next_one() -> None:
+    predictor = predictor_for(FIXTURES / "petstore-3.0.yaml")
+    item = prediction(predictor, "POST /pets/{petId}/photos", "upload a photo", ["GET /pets/42"])
+    assert item.parameters["petId"] == "42"
+    assert item.parameter_sources["petId"] == "history"
+    # the required body field nobody supplied comes from elsewhere
+    assert item.parameter_sources["file"] == "placeholder"
+    assert "caption" not in item.parameters  # optional and unknown
+
+
+def test_prompt_value_fills_a_path_parameter() -> None:
+    predictor = predictor_for(FIXTURES / "petstore-3.0.yaml")
+    item = prediction(predictor, "GET /pets/{petId}", "show pet 42")
+    assert item.parameters == {"petId": "42"}
+    assert item.parameter_sources == {"petId": "prompt"}
+
+
+def test_example_when_nothing_is_known() -> None:
+    predictor = predictor_for(FIXTURES / "petstore-3.0.yaml")
+    item = prediction(predictor, "GET /pets/{petId}", "show the pet")
+    assert item.parameter_sources == {"petId": "example"}
+
+
+def write_spec(directory: Path) -> Path:
+    def get(op_id: str, params: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
+        content = {"application/json": {"schema": schema}}
+        return {
+            "get": {
+                "operationId": op_id,
+                "summary": op_id,
+                "parameters": params,
+                "responses": {"200": {"description": "ok", "content": content}},
+            }
+        }
+
+    person = {"type": "object", "properties": {"id": {"type": "integer"}}}
+    results = {"type": "object", "properties": {"results": {"type": "array", "items": person}}}
+    q = {"name": "query", "in": "query", "required": True, "schema": {"type": "string"}}
+    pid = {"name": "person_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    credits = {"type": "object", "properties": {"cast": {"type": "array", "items": person}}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "Films", "version": "1"},
+        "paths": {
+            "/search/person": get("searchPerson", [q], results),
+            "/person/{person_id}/movie_credits": get("personMovieCredits", [pid], credits),
+        },
+    }
+    path = directory / "films.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def test_response_id_feeds_the_resource_parameter(tmp_path: Path) -> None:
+    predictor = predictor_for(write_spec(tmp_path))
+    history = [{"api_call": "GET /search/person", "response": {"results": [{"id": 7}]}}]
+    item = prediction(
+        predictor, "GET /person/{person_id}/movie_credits", "movie credits of Ana Ruiz", history
+    )
+    assert item.parameters == {"person_id": 7}
+    assert item.parameter_sources == {"person_id": "history"}
+
+
+def test_search_query_from_a_name_in_the_prompt(tmp_path: Path) -> None:
+    predictor = predictor_for(write_spec(tmp_path))
+    item = prediction(predictor, "GET /search/person", "movies of Ana Ruiz")
+    assert item.parameters == {"query": "Ana Ruiz"}
+    assert item.parameter_sources == {"query": "prompt"}

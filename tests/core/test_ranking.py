@@ -1,0 +1,259 @@
+"""Calibration, temperature, abstention and the reasons given for each prediction."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.evaluate import expected_calibration_error
+from opensesame_predictor.core.features import words
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.ranker import Ranker, _calibrate
+from opensesame_predictor.runtime import Runtime
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def predictor_for(*specs: Path) -> Predictor:
+    return Runtime.from_settings(Settings(specs=[str(s) for s in specs])).predictor
+
+
+@pytest.fixture(scope="module")
+def petstore() -> Predictor:
+    return predictor_for(FIXTURES / "petstore-3.0.yaml")
+
+
+# --- calibration ------------------------------------------------------------------------------
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max())
+    result: np.ndarray = shifted / shifted.sum()
+    return result
+
+
+@pytest.mark.parametrize("true_scale", [0.5, 2.5, 6.0])
+def test_calibrate_recovers_a_known_scale(true_scale: float) -> None:
+    rng = np.random.default_rng(7)
+    groups = []
+    for _ in range(600):
+        scores = rng.normal(size=8)
+        gold = int(rng.choice(8, p=softmax(true_scale * scores)))
+        groups.append((scores, gold))
+    fitted = _calibrate(groups)
+    assert abs(fitted - true_scale) / true_scale < 0.25
+
+
+def test_probabilities_sum_to_one_and_follow_the_scores() -> None:
+    ranker = Ranker()
+    scores = np.array([2.0, 0.5, 1.0, -1.0])
+    probabilities = ranker.probabilities(scores, 0.7)
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert list(np.argsort(-probabilities)) == list(np.argsort(-scores))
+    assert ranker.probabilities(np.array([]), 0.7).size == 0
+
+
+def test_temperature_zero_is_one_hot() -> None:
+    probabilities = Ranker().probabilities(np.array([0.2, 3.0, 1.0]), 0.0)
+    assert probabilities.tolist() == [0.0, 1.0, 0.0]
+
+
+def entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def test_higher_temperature_flattens() -> None:
+    ranker = Ranker()
+    scores = np.array([2.0, 1.5, 0.3, -0.4, 1.0])
+    entropies = [entropy(ranker.probabilities(scores, t)) for t in (0.2, 0.7, 1.2, 2.0)]
+    assert entropies == sorted(entropies)
+    assert len(set(entropies)) == len(entropies)
+    assert entropies[-1] < np.log(len(scores))
+
+
+def test_scale_sharpens_like_a_lower_temperature() -> None:
+    scores = np.array([1.0, 0.0, -1.0])
+    sharp = Ranker(scale=2.0).probabilities(scores, 0.7)
+    assert sharp == pytest.approx(Ranker(scale=1.0).probabilities(scores, 0.35))
+
+
+def test_temperature_reaches_the_request(petstore: Predictor) -> None:
+    request = {"prompt": "upload a photo of my pet", "max_predictions": 5}
+    cold = petstore.predict({**request, "temperature": 0.0})
+    warm = petstore.predict({**request, "temperature": 1.5})
+    assert cold.confidence_scores[0] == 1.0
+    assert warm.confidence_scores[0] < 1.0
+    assert [p.api_call for p in cold.predictions] == [p.api_call for p in warm.predictions]
+
+
+def test_ece_is_low_when_confidence_equals_hit_rate() -> None:
+    confidences = [0.8] * 100 + [0.3] * 50
+    hits = [True] * 80 + [False] * 20 + [True] * 15 + [False] * 35
+    assert expected_calibration_error(confidences, hits) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_ece_is_high_when_overconfident() -> None:
+    assert expected_calibration_error([0.9] * 10, [True] * 5 + [False] * 5) == pytest.approx(0.4)
+    assert expected_calibration_error([], []) == 0.0
+
+
+# --- abstention --------------------------------------------------------------------------------
+
+
+def test_abstains_on_an_unrelated_prompt(petstore: Predictor) -> None:
+    result = petstore.predict({"prompt": "bake a chocolate cake with cinnamon"})
+    assert result.metadata.abstain is True
+
+
+def test_does_not_abstain_on_a_related_prompt(petstore: Predictor) -> None:
+    result = petstore.predict({"prompt": "upload a photo of my pet"})
+    assert result.metadata.abstain is False
+    assert result.predictions[0].api_call == "POST /pets/{petId}/photos"
+
+
+def test_history_is_enough_not_to_abstain(petstore: Predictor) -> None:
+    result = petstore.predict({"prompt": "bake a chocolate cake", "history": ["POST /pets"]})
+    assert result.metadata.abstain is False
+
+
+# --- reasons -------------------------------------------------------------------------------------
+
+PROMPTS: list[tuple[str, list[str]]] = [
+    ("upload a photo of my pet", []),
+    ("upload a photo of the pet", ["POST /pets"]),
+    ("show the pets of Ana Ruiz", []),
+    ("delete order 42", []),
+    ("", ["GET /pets"]),
+    ("bake a chocolate cake with cinnamon", []),
+]
+
+
+@pytest.mark.parametrize(("prompt", "history"), PROMPTS)
+def test_every_prediction_has_one_to_three_reasons(
+    petstore: Predictor, prompt: str, history: list[str]
+) -> None:
+    result = petstore.predict({"prompt": prompt, "history": history, "max_predictions": 5})
+    assert result.predictions
+    for prediction in result.predictions:
+        assert 1 <= len(prediction.reasons) <= 3, prediction
+        assert all(reason.strip() for reason in prediction.reasons)
+
+
+def test_low_ranked_predictions_also_have_a_reason(petstore: Predictor) -> None:
+    result = petstore.predict({"prompt": "delete order 42", "max_predictions": 20})
+    assert all(prediction.reasons for prediction in result.predictions)
+
+
+def quoted_words(reason: str) -> list[str]:
+    return re.findall(r"'([^']+)'", reason)
+
+
+def write_movies(directory: Path) -> Path:
+    def ok(properties: dict[str, Any]) -> dict[str, Any]:
+        schema = {"type": "object", "properties": properties}
+        return {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}
+
+    movie = {"type": "object", "properties": {"id": {"type": "integer"}, "title": {}}}
+    movies = {"results": {"type": "array", "items": movie}}
+    movie_id = {"name": "movie_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    body = {"movie_ids": {"type": "array", "items": {"type": "integer"}}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "Movies", "version": "1"},
+        "paths": {
+            "/movies": {"get": {"summary": "List movies", "responses": ok(movies)}},
+            "/movies/{movie_id}": {
+                "get": {
+                    "summary": "Get the details of a movie",
+                    "parameters": [movie_id],
+                    "responses": ok({"id": {"type": "integer"}, "title": {}}),
+                }
+            },
+            "/movies/{movie_id}/reviews": {
+                "get": {
+                    "summary": "Reviews of a movie",
+                    "parameters": [movie_id],
+                    "responses": ok({"results": {"type": "array", "items": movie}}),
+                }
+            },
+            "/watchlist": {
+                "post": {
+                    "summary": "Add to the watchlist",
+                    "requestBody": {
+                        "content": {
+                            "application/json": {"schema": {"type": "object", "properties": body}}
+                        }
+                    },
+                    "responses": ok({}),
+                }
+            },
+        },
+    }
+    path = directory / "movies.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("prompt", "history"),
+    [
+        ("show the reviews of the movies", []),
+        ("reviews of movie 7", []),
+        ("details of the movies", []),
+    ],
+)
+def test_reasons_quote_the_prompt_words_not_stems(
+    tmp_path: Path, prompt: str, history: list[str]
+) -> None:
+    predictor = predictor_for(write_movies(tmp_path))
+    result = predictor.predict({"prompt": prompt, "history": history, "max_predictions": 10})
+    own = set(words(prompt))
+    for prediction in result.predictions:
+        text = " ".join(prediction.reasons)
+        assert "movi " not in f"{text} " and "movi'" not in text, prediction.reasons
+        for reason in prediction.reasons:
+            if " match" in reason:
+                quoted = quoted_words(reason.split(" match")[0])
+                assert quoted and set(quoted) <= own, reason
+
+
+def test_reason_for_a_body_id_names_the_field_not_a_stem(tmp_path: Path) -> None:
+    predictor = predictor_for(write_movies(tmp_path))
+    result = predictor.predict(
+        {"prompt": "add the movies to my watchlist", "history": ["GET /movies"]}
+    )
+    watchlist = next(p for p in result.predictions if p.api_call == "POST /watchlist")
+    follows = [r for r in watchlist.reasons if r.startswith("follows GET /movies")]
+    assert follows
+    assert not re.search(r"\bmovi\b", follows[0]), follows[0]
+
+
+def test_reason_says_what_call_it_follows(petstore: Predictor) -> None:
+    result = petstore.predict({"prompt": "upload a photo of the pet", "history": ["POST /pets"]})
+    top = result.predictions[0]
+    assert top.api_call == "POST /pets/{petId}/photos"
+    assert any("follows POST /pets" in reason for reason in top.reasons), top.reasons
+    assert any("petId" in reason for reason in top.reasons)
+
+
+def test_caution_when_an_id_is_missing(petstore: Predictor) -> None:
+    result = petstore.predict({"prompt": "upload a photo of my pet", "max_predictions": 10})
+    upload = next(p for p in result.predictions if p.api_call == "POST /pets/{petId}/photos")
+    assert any("needs an id" in reason for reason in upload.reasons)
+    create = next(p for p in result.predictions if p.api_call == "POST /pets")
+    assert any("yields the petId" in reason for reason in create.reasons), create.reasons
+
+
+def test_called_operation_says_so(petstore: Predictor) -> None:
+    result = petstore.predict(
+        {"prompt": "show my account", "history": ["GET /users/me"], "max_predictions": 20}
+    )
+    me = next(p for p in result.predictions if p.api_call == "GET /users/me")
+    assert "already called earlier" in me.reasons

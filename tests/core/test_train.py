@@ -1,0 +1,112 @@
+"""Training the ranker: deterministic, ablations zero their features, weights files round-trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from opensesame_predictor.core.ranker import (
+    DEFAULT_WEIGHTS,
+    FEATURES,
+    GROUPS,
+    WEIGHTS_FILE,
+    Ranker,
+)
+from opensesame_predictor.train import train
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SPECS = [str(FIXTURES / "petstore-3.0.yaml"), str(FIXTURES / "tasks-3.1.json")]
+TrainResult = tuple[Ranker, dict[str, object]]
+
+
+@pytest.fixture(scope="module")
+def trained() -> TrainResult:
+    return train(SPECS, seed=13)
+
+
+def test_training_is_deterministic(trained: TrainResult) -> None:
+    again, meta = train(SPECS, seed=13)
+    ranker, first_meta = trained
+    assert again.weights == ranker.weights
+    assert again.scale == ranker.scale
+    assert meta == first_meta
+
+
+def test_trained_ranker_describes_itself(trained: TrainResult) -> None:
+    ranker, meta = trained
+    assert ranker.version == "learned-s13"
+    assert set(ranker.weights) == set(FEATURES)
+    assert ranker.scale > 0
+    assert any(weight != 0.0 for weight in ranker.weights.values())
+    assert meta["trained_on"] == ["petstore-3.0.yaml", "tasks-3.1.json"]
+    assert isinstance(meta["cases"], int) and meta["cases"] > 0
+    assert meta["seed"] == 13
+    assert meta["dropped"] == []
+
+
+def test_dropping_a_group_zeroes_its_weights() -> None:
+    ranker, meta = train(SPECS, seed=13, drop=("history",))
+    assert meta["dropped"] == sorted(GROUPS["history"])
+    for name in GROUPS["history"]:
+        assert ranker.weights[name] == 0.0, name
+    others = [w for name, w in ranker.weights.items() if name not in GROUPS["history"]]
+    assert any(weight != 0.0 for weight in others)
+
+
+def test_unknown_feature_or_group_is_refused() -> None:
+    with pytest.raises(ValueError, match="no_such_group"):
+        train(SPECS, drop=("history", "no_such_group"))
+
+
+def test_save_then_load_round_trips(tmp_path: Path, trained: TrainResult) -> None:
+    ranker, meta = trained
+    path = tmp_path / "weights.json"
+    ranker.save(path, meta)
+    loaded = Ranker.load(path)
+    assert loaded.version == ranker.version
+    assert loaded.scale == pytest.approx(ranker.scale, abs=1e-6)
+    assert loaded.weights == pytest.approx(ranker.weights, abs=1e-6)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["trained_on"] == meta["trained_on"]
+    assert list(document["weights"]) == list(FEATURES)
+
+
+def test_missing_weights_file_falls_back_to_hand_set(tmp_path: Path) -> None:
+    ranker = Ranker.load(tmp_path / "nowhere.json")
+    assert ranker.version == "hand-v1"
+    assert ranker.weights == DEFAULT_WEIGHTS
+    assert ranker.scale == 1.0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "[]",
+        json.dumps({"version": "x", "scale": 1.0}),  # no weights
+        json.dumps({"version": "x", "scale": 1.0, "weights": {"all": 1.0}}),  # incomplete
+        json.dumps(
+            {"version": "x", "scale": "big", "weights": dict.fromkeys(FEATURES, 1.0)}
+        ),  # a scale that is no number
+        json.dumps({"version": "x", "scale": 1.0, "weights": dict.fromkeys(FEATURES, None)}),
+    ],
+)
+def test_malformed_weights_file_falls_back_to_hand_set(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "weights.json"
+    path.write_text(content, encoding="utf-8")
+    ranker = Ranker.load(path)
+    assert ranker.version == "hand-v1"
+    assert ranker.weights == DEFAULT_WEIGHTS
+
+
+def test_shipped_weights_are_learned_and_complete() -> None:
+    assert WEIGHTS_FILE.name == "weights.json"
+    assert WEIGHTS_FILE.parent.name == "data"
+    document = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+    assert set(FEATURES) <= set(document["weights"])
+    ranker = Ranker.load()
+    assert ranker.version.startswith("learned")
+    assert set(ranker.weights) == set(FEATURES)
+    assert ranker.scale > 0
