@@ -127,6 +127,7 @@ class HistoryState:
     known_params: set[str] = field(default_factory=set)
     link_targets: set[str] = field(default_factory=set)
     called: dict[str, int] = field(default_factory=dict)  # uid -> position from the end
+    searched: bool = False  # a search was among the calls
 
     @classmethod
     def build(cls, operations: Sequence[Operation], shapes: Sequence[Shape]) -> HistoryState:
@@ -137,6 +138,7 @@ class HistoryState:
             state.known_params |= {_norm(name) for name, _ in shape.consumes}
             state.link_targets |= shape.link_targets
             state.called[op.uid] = len(operations) - position
+        state.searched = any(shape.searches for shape in shapes)
         if shapes:
             state.last_yielded = set(shapes[-1].yields) | {n for _, n in shapes[-1].consumes}
         return state
@@ -169,9 +171,7 @@ def structure_features(
     """History and id-flow signals for one candidate. `names` counts the things the prompt
     names without giving their ids (proper names, quoted titles): they are looked up first."""
     features = {
-        "search_for_name": 1.0
-        if shape.searches and names and not any(s.searches for s in state.shapes)
-        else 0.0,
+        "search_for_name": 1.0 if shape.searches and names and not state.searched else 0.0,
         "missing_id": 0.0,
         "consumes_last": 0.0,
         "consumes_earlier": 0.0,
