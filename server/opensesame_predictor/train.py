@@ -20,6 +20,7 @@ from opensesame_predictor.core.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import Runtime
 
 CANDIDATES_PER_CASE = 30
+DEPRECATED_PENALTY = -1.0
 
 
 def feature_groups(
@@ -53,7 +54,9 @@ def train(
 ) -> tuple[Ranker, dict[str, Any]]:
     """Fit weights on synthetic cases from the specs; each case is ranked within its own spec.
     `drop` names features or groups of features to leave out (their weights stay 0)."""
-    dropped = [i for i, name in enumerate(FEATURES) if name in _expand(drop)]
+    # Synthetic requests aim at deprecated operations as often as at any other, so the data
+    # cannot teach what real callers do (avoid them): that weight is set, not learned.
+    dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
     runtime = Runtime(Settings(enable_guardrails=False))
     runtime.set_sources(specs)
     catalog = runtime.load()
@@ -70,6 +73,7 @@ def train(
             matrix[:, dropped] = 0.0
         missed += spec_missed
     weights, scale = fit_calibrated(groups, c=c)
+    weights["deprecated"] = DEPRECATED_PENALTY
     ranker = Ranker(weights, scale, version=f"learned-s{seed}")
     meta = {
         "trained_on": sorted(

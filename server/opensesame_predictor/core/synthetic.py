@@ -158,7 +158,7 @@ def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[
             yield op.spec, [prompt, prompt], [creator.key, op.key]
 
 
-def generate(catalogs: list[Catalog], seed: int = 13, rounds: int = 3) -> list[SyntheticCase]:
+def generate(catalogs: list[Catalog], seed: int = 13, rounds: int = 8) -> list[SyntheticCase]:
     """Cases from every task, each step a case whose history is the steps before it."""
     rng = random.Random(seed)
     cases: list[SyntheticCase] = []
