@@ -14,55 +14,24 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = (
-    # lexical, per field (see features.FIELDS)
-    "all",  # BM25 over path, operationId, summary, description and tags
-    "short",  # TF-IDF cosine over path, operationId and summary
-    "path",
-    "opid",
-    "summary",
-    "description",
-    "params",
-    "schema",
-    "response",  # BM25 over the response's field names
-    "char",  # character n-grams of the short text
-    "fuzzy",  # rapidfuzz token-set ratio of the short text
-    "path_cover",  # share of the path's words the prompt mentions
-    # intent
-    "method_match",
-    "method_conflict",
-    "deprecated",
-    # history and id flow (see history.structure_features)
-    "missing_id",
-    "consumes_last",
-    "consumes_earlier",
-    "linked",
-    "crud_next",
-    "same_resource",
-    "called",
-    "called_last",
-    "yields_needed",  # yields an id that a likely goal needs and nobody supplied
-    "search_for_name",  # a search operation, and the prompt names something without its id
-)
-
-# Named groups of features, for ablations (`train --drop GROUP`).
+# The features of the linear model, in named groups (`train --drop GROUP` leaves one out).
 GROUPS: dict[str, tuple[str, ...]] = {
     "lexical": (
-        "all",
-        "short",
+        "all",  # BM25 over path, operationId, summary, description and tags
+        "short",  # TF-IDF cosine over path, operationId and summary
         "path",
         "opid",
         "summary",
         "description",
         "params",
         "schema",
-        "response",
-        "char",
-        "fuzzy",
-        "path_cover",
+        "response",  # BM25 over the response's field names
+        "char",  # character n-grams of the short text
+        "fuzzy",  # rapidfuzz token-set ratio of the short text
+        "path_cover",  # share of the path's words the prompt mentions
     ),
     "intent": ("method_match", "method_conflict", "deprecated"),
-    "history": (
+    "history": (  # see history.structure_features
         "consumes_last",
         "consumes_earlier",
         "linked",
@@ -71,9 +40,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "called",
         "called_last",
     ),
-    "missing_ids": ("missing_id", "yields_needed"),
-    "lookup_by_name": ("search_for_name",),
+    "missing_ids": (
+        "missing_id",  # share of path ids that neither the prompt nor an earlier call supplies
+        "yields_needed",  # yields an id that a likely goal needs and nobody supplied
+    ),
+    "lookup_by_name": ("search_for_name",),  # the prompt names something without its id
 }
+FEATURES = tuple(name for group in GROUPS.values() for name in group)
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "all": 2.0,

@@ -170,25 +170,30 @@ def _http_calls(lines: list[str]) -> list[ApiCall]:
         match = _HTTP_REQUEST.match(line)
         if not match:
             continue
-        url = match.group(4)
-        found = url_path(url)
-        if found is None:
-            continue
-        path, offset = found
-        start = match.start(4)
-        calls.append(
-            ApiCall(
-                method=match.group(2),
-                url=url,
-                path=normalise_path(path),
-                line=number,
-                start=start,
-                end=start + len(url),
-                path_start=start + offset,
-                method_start=match.start(2),
-            )
-        )
+        call = _api_call(match.group(2), match.group(4), number, match.start(4), match.start(2))
+        if call is not None:
+            calls.append(call)
     return calls
+
+
+def _api_call(
+    method: str | None, url: str, line: int, start: int, method_start: int = -1
+) -> ApiCall | None:
+    """The call a URL at `start` of `line` makes, if the URL has a path we can match."""
+    found = url_path(url)
+    if found is None:
+        return None
+    path, offset = found
+    return ApiCall(
+        method=method,
+        url=url,
+        path=normalise_path(path),
+        line=line,
+        start=start,
+        end=start + len(url),
+        path_start=start + offset,
+        method_start=method_start,
+    )
 
 
 def _call_arguments(rest: str, following: list[str]) -> str:
@@ -230,26 +235,13 @@ def _code_calls(lines: list[str], kind: Kind) -> list[ApiCall]:
             continue
         for match in _STRING.finditer(line):
             body = match.group("body")
-            found = url_path(body)
-            if found is None:
+            if url_path(body) is None:
                 continue
             window = _call_arguments(line[match.end() :], lines[number + 1 : number + 12])
             is_call, method = _code_method(kind, line[: match.start()], window)
-            if not is_call:
-                continue
-            path, offset = found
-            start = match.start("body")
-            calls.append(
-                ApiCall(
-                    method=method,
-                    url=body,
-                    path=normalise_path(path),
-                    line=number,
-                    start=start,
-                    end=start + len(body),
-                    path_start=start + offset,
-                )
-            )
+            call = _api_call(method, body, number, match.start("body")) if is_call else None
+            if call is not None:
+                calls.append(call)
     return calls
 
 
@@ -264,23 +256,9 @@ def _shell_calls(line: str, number: int) -> list[ApiCall]:
         method = "POST" if _CURL_DATA.search(" " + rest) else "GET"
     calls = []
     for match in _SHELL_URL.finditer(line, curl.end()):
-        url = match.group("url")
-        found = url_path(url)
-        if found is None:
-            continue
-        path, offset = found
-        start = match.start("url")
-        calls.append(
-            ApiCall(
-                method=method,
-                url=url,
-                path=normalise_path(path),
-                line=number,
-                start=start,
-                end=start + len(url),
-                path_start=start + offset,
-            )
-        )
+        call = _api_call(method, match.group("url"), number, match.start("url"))
+        if call is not None:
+            calls.append(call)
     return calls
 
 
