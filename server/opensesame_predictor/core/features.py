@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from scipy import sparse
 
 from opensesame_predictor.core.models import Operation
@@ -185,11 +185,15 @@ class TermIndex:
             tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
             query = (1.0 + np.log(tf)) * self.idf[ids]
             query /= np.linalg.norm(query)
-        matrix = self.matrix
-        for term_id, weight in zip(ids, query, strict=True):
-            start, end = matrix.indptr[term_id], matrix.indptr[term_id + 1]
-            result[matrix.indices[start:end]] += weight * matrix.data[start:end]
-        return result
+        # every (document, weight) pair of the query's rows, summed per document in one pass
+        starts = self.matrix.indptr[ids]
+        lengths = self.matrix.indptr[ids + 1] - starts
+        # positions of all the rows' entries: start of each row, then consecutive offsets
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        entries = np.repeat(starts, lengths) + offsets
+        weights = np.repeat(query, lengths) * self.matrix.data[entries]
+        summed = np.bincount(self.matrix.indices[entries], weights=weights, minlength=self.size)
+        return summed.astype(np.float32)
 
 
 # The texts an operation is made of; each is tokenised once per catalog.
@@ -261,11 +265,10 @@ class CatalogIndex:
 
     def fuzzy(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
         """Token-set similarity of the prompt to each candidate's short text, 0..1."""
-        lowered = prompt.lower()
-        return np.array(
-            [fuzz.token_set_ratio(lowered, self.short_texts[i]) / 100.0 for i in candidates],
-            dtype=np.float32,
-        )
+        choices = [self.short_texts[i] for i in candidates]
+        scores = process.cdist([prompt.lower()], choices, scorer=fuzz.token_set_ratio)
+        similarity: np.ndarray = (scores[0] / 100.0).astype(np.float32)
+        return similarity
 
     def path_cover(
         self, prompt_tokens: Sequence[str], candidates: Sequence[int] | np.ndarray
