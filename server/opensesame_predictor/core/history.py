@@ -59,6 +59,7 @@ class Shape:
     searches: bool  # takes free text to look things up by name (q, query, search, term, ...)
     link_targets: frozenset[str] = field(default_factory=frozenset)  # operationIds
     takes: frozenset[str] = frozenset()  # resources whose ids it takes in query or body fields
+    nouns: frozenset[str] = frozenset()  # everything it consumes: path resources and takes
 
 
 @lru_cache(maxsize=65536)
@@ -107,6 +108,7 @@ def shape_of(op: Operation) -> Shape:
     query = {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == "query"}
     return Shape(
         consumes=tuple(consumes),
+        nouns=frozenset(noun for _, noun in consumes),
         yields=frozenset(yields),
         path_literals=tuple(literals),
         is_item=bool(segments) and bool(_PARAM.match(segments[-1])),
@@ -187,15 +189,15 @@ def structure_features(
     if last is None:
         return features
     last_op, last_shape = last
-    consumed = {noun for _, noun in shape.consumes} | shape.takes
-    fed_by_last = consumed & last_shape.yields
-    if fed_by_last and op.uid != last_op.uid:
+    uid, last_uid = op.uid, last_op.uid
+    consumed = shape.nouns
+    if uid != last_uid and not consumed.isdisjoint(last_shape.yields):
         features["consumes_last"] = 1.0
-    elif consumed & state.yielded and op.uid not in state.called:
+    elif not consumed.isdisjoint(state.yielded) and uid not in state.called:
         features["consumes_earlier"] = 1.0
     if op.operation_id and op.operation_id in state.link_targets:
         features["linked"] = 1.0
-    if last_op.method == "POST" and not last_shape.is_item and op.uid != last_op.uid:
+    if last_op.method == "POST" and not last_shape.is_item and uid != last_uid:
         # create -> read / update / sub-resource of what was created
         if op.path.startswith(last_op.path.rstrip("/") + "/{"):
             features["crud_next"] = 1.0
@@ -207,15 +209,15 @@ def structure_features(
     ):
         features["crud_next"] = 1.0  # list / search -> one item of it
     if (
-        op.uid != last_op.uid
+        uid != last_uid
         and shape.path_literals[:1] == last_shape.path_literals[:1]
         and shape.path_literals
     ):
         features["same_resource"] = 1.0
-    if op.uid in state.called:
-        natural = shape.paginated and state.called[op.uid] == 1
+    if uid in state.called:
+        natural = shape.paginated and state.called[uid] == 1
         features["called"] = 0.0 if natural else 1.0
-        features["called_last"] = 1.0 if state.called[op.uid] == 1 and not natural else 0.0
+        features["called_last"] = 1.0 if state.called[uid] == 1 and not natural else 0.0
     return features
 
 
@@ -253,4 +255,4 @@ def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape
             takes.update([n for n in mentioned if n in vocabulary][:3])
     if not takes:
         return shape
-    return replace(shape, takes=frozenset(takes))
+    return replace(shape, takes=frozenset(takes), nouns=shape.nouns | takes)

@@ -38,7 +38,7 @@ class PredictorIndex:
         consumers: dict[str, list[int]] = {}
         producers: dict[str, list[int]] = {}
         for i, shape in enumerate(self.shapes):
-            for noun in {noun for _, noun in shape.consumes} | shape.takes:
+            for noun in shape.nouns:
                 consumers.setdefault(noun, []).append(i)
             for noun in shape.yields:
                 producers.setdefault(noun, []).append(i)
@@ -112,9 +112,7 @@ class PredictorIndex:
         for i in chosen:
             if state.last is not None:
                 last_op, last_shape = state.last
-                fed = (
-                    {n for _, n in self.shapes[i].consumes} | self.shapes[i].takes
-                ) & last_shape.yields
+                fed = self.shapes[i].nouns & last_shape.yields
                 if fed and i != self.position.get(last_op.uid):
                     notes.setdefault(i, {})["after"] = last_op.key
                     notes[i]["fed"] = sorted(fed)[0]
