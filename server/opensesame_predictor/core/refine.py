@@ -634,7 +634,14 @@ class Refiner:
         """`Predictor.apredict`: rank, then refine the top-K. Invalid requests raise as in
         `predict`; nothing about the provider does."""
         request = predictor.validate(raw)
-        if not self.active:  # disabled or backing off: the plain ranking, with the reason
+        if not self.enabled:  # the common case: say so on the fresh result, no copy needed
+            result = predictor.predict(request)
+            result.metadata.refinement = {  # type: ignore[attr-defined]
+                "status": "disabled",
+                "provider": self.provider.name,
+            }
+            return result
+        if not self.active:  # backing off: the plain ranking, with the reason
             return await self.refine(request, predictor.predict(request), [])
         wide = max(request.max_predictions, self.top_k)
         result = predictor.predict(request.model_copy(update={"max_predictions": wide}))
