@@ -289,3 +289,12 @@ def test_only_broken_specs_leave_the_catalog_empty(fixtures: Path) -> None:
     # validation still comes first: a bad request is reported as such
     with pytest.raises(InvalidRequest):
         runtime.predictor.predict({"max_predictions": 0})
+
+
+def test_an_empty_spec_name_is_refused_not_ignored() -> None:
+    from opensesame_predictor.core.errors import InvalidRequest
+    from opensesame_predictor.core.guardrails import parse_request
+
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({"prompt": "list pets", "spec": ""})
+    assert caught.value.field == "spec"

@@ -122,7 +122,9 @@ class PredictRequest(BaseModel):
     )
     max_predictions: int = Field(default=5, ge=1, le=MAX_PREDICTIONS)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    spec: str | None = Field(default=None, description="Restrict predictions to one spec name.")
+    spec: str | None = Field(
+        default=None, min_length=1, description="Restrict predictions to one spec name."
+    )
 
     @field_validator("prompt")
     @classmethod

@@ -163,7 +163,7 @@ class Predictor:
         catalog, index = self._state
         if not catalog.operations:
             raise CatalogEmpty("no spec is loaded: add a spec file, folder or URL")
-        if request.spec and request.spec not in catalog.spec_names():
+        if request.spec is not None and request.spec not in catalog.spec_names():
             raise InvalidRequest(
                 f"spec: unknown spec {request.spec!r}; loaded: {', '.join(catalog.spec_names())}",
                 field="spec",
