@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+import numpy as np
+
 from opensesame_predictor.core.features import STOPWORDS, stem, words
 from opensesame_predictor.core.models import Operation
 
@@ -167,58 +169,84 @@ def missing(shape: Shape, state: HistoryState, prompt_values: int) -> list[str]:
     return needed[prompt_values:]
 
 
+STRUCTURE = (
+    "search_for_name",
+    "missing_id",
+    "consumes_last",
+    "consumes_earlier",
+    "linked",
+    "crud_next",
+    "same_resource",
+    "called",
+    "called_last",
+)
+
+
+def structure_table(
+    ops: Sequence[Operation],
+    shapes: Sequence[Shape],
+    state: HistoryState,
+    prompt_values: int,
+    names: int = 0,
+) -> dict[str, np.ndarray]:
+    """History and id-flow signals for candidates, one array per signal. `names` counts the
+    things the prompt names without giving their ids (proper names, quoted titles): they are
+    looked up first."""
+    count = len(ops)
+    table = {name: np.zeros(count, dtype=np.float32) for name in STRUCTURE}
+    if names and not state.searched:
+        table["search_for_name"][:] = [shape.searches for shape in shapes]
+    table["missing_id"][:] = [
+        len(missing(shape, state, prompt_values)) / len(shape.consumes) if shape.consumes else 0.0
+        for shape in shapes
+    ]
+    last = state.last
+    if last is None:  # no calls yet: nothing flows, follows or repeats
+        return table
+    last_op, last_shape = last
+    last_uid = last_op.uid
+    uids = [op.uid for op in ops]
+    fed = np.array([not s.nouns.isdisjoint(last_shape.yields) for s in shapes], dtype=bool)
+    fresh = np.array([uid != last_uid for uid in uids], dtype=bool)
+    table["consumes_last"][:] = fed & fresh
+    table["consumes_earlier"][:] = ~(fed & fresh) & np.array(
+        [
+            not s.nouns.isdisjoint(state.yielded) and u not in state.called
+            for s, u in zip(shapes, uids, strict=True)
+        ],
+        dtype=bool,
+    )
+    if state.link_targets:
+        table["linked"][:] = [
+            bool(op.operation_id) and op.operation_id in state.link_targets for op in ops
+        ]
+    base = last_op.path.rstrip("/")
+    if last_op.method == "POST" and not last_shape.is_item:
+        # create -> read / update / sub-resource of what was created
+        table["crud_next"][:] = fresh & np.array([op.path.startswith(base + "/{") for op in ops])
+    elif last_op.method == "GET" and not last_shape.is_item:
+        # list / search -> one item of it
+        table["crud_next"][:] = [
+            s.is_item and op.path.rsplit("/", 1)[0] == base
+            for op, s in zip(ops, shapes, strict=True)
+        ]
+    first = last_shape.path_literals[:1]
+    if first:
+        table["same_resource"][:] = fresh & np.array([s.path_literals[:1] == first for s in shapes])
+    for i, uid in enumerate(uids):
+        position = state.called.get(uid)
+        if position is not None and not (shapes[i].paginated and position == 1):
+            table["called"][i] = 1.0  # repeated, unless paging on from the last call
+            table["called_last"][i] = 1.0 if position == 1 else 0.0
+    return table
+
+
 def structure_features(
     op: Operation, shape: Shape, state: HistoryState, prompt_values: int, names: int = 0
 ) -> dict[str, float]:
-    """History and id-flow signals for one candidate. `names` counts the things the prompt
-    names without giving their ids (proper names, quoted titles): they are looked up first."""
-    features = {
-        "search_for_name": 1.0 if shape.searches and names and not state.searched else 0.0,
-        "missing_id": 0.0,
-        "consumes_last": 0.0,
-        "consumes_earlier": 0.0,
-        "linked": 0.0,
-        "crud_next": 0.0,
-        "same_resource": 0.0,
-        "called": 0.0,
-        "called_last": 0.0,
-    }
-    if shape.consumes:
-        features["missing_id"] = len(missing(shape, state, prompt_values)) / len(shape.consumes)
-    last = state.last
-    if last is None:
-        return features
-    last_op, last_shape = last
-    uid, last_uid = op.uid, last_op.uid
-    consumed = shape.nouns
-    if uid != last_uid and not consumed.isdisjoint(last_shape.yields):
-        features["consumes_last"] = 1.0
-    elif not consumed.isdisjoint(state.yielded) and uid not in state.called:
-        features["consumes_earlier"] = 1.0
-    if op.operation_id and op.operation_id in state.link_targets:
-        features["linked"] = 1.0
-    if last_op.method == "POST" and not last_shape.is_item and uid != last_uid:
-        # create -> read / update / sub-resource of what was created
-        if op.path.startswith(last_op.path.rstrip("/") + "/{"):
-            features["crud_next"] = 1.0
-    elif (
-        last_op.method == "GET"
-        and not last_shape.is_item
-        and shape.is_item
-        and op.path.rsplit("/", 1)[0] == last_op.path.rstrip("/")
-    ):
-        features["crud_next"] = 1.0  # list / search -> one item of it
-    if (
-        uid != last_uid
-        and shape.path_literals[:1] == last_shape.path_literals[:1]
-        and shape.path_literals
-    ):
-        features["same_resource"] = 1.0
-    if uid in state.called:
-        natural = shape.paginated and state.called[uid] == 1
-        features["called"] = 0.0 if natural else 1.0
-        features["called_last"] = 1.0 if state.called[uid] == 1 and not natural else 0.0
-    return features
+    """The signals of `structure_table` for one operation."""
+    table = structure_table([op], [shape], state, prompt_values, names)
+    return {name: float(values[0]) for name, values in table.items()}
 
 
 def goal_needs(

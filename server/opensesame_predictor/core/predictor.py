@@ -18,7 +18,7 @@ from opensesame_predictor.core.catalog import Catalog, split_call
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
 from opensesame_predictor.core.features import LexicalScores, method_intent
 from opensesame_predictor.core.guardrails import check_request, parse_request
-from opensesame_predictor.core.history import HistoryState, structure_features
+from opensesame_predictor.core.history import HistoryState, structure_table
 from opensesame_predictor.core.index import PredictorIndex, readable_notes
 from opensesame_predictor.core.models import (
     Operation,
@@ -225,12 +225,15 @@ class Predictor:
             [bool(intent) and m not in intent for m in methods], dtype=np.float32
         )
         features["deprecated"] = index.text.deprecated[candidates]
-        structure = [
-            structure_features(index.operations[i], index.shapes[i], state, values, names)
-            for i in candidates
-        ]
-        for name in structure[0] if structure else ():
-            features[name] = np.array([row[name] for row in structure], dtype=np.float32)
+        features.update(
+            structure_table(
+                [index.operations[i] for i in candidates],
+                [index.shapes[i] for i in candidates],
+                state,
+                values,
+                names,
+            )
+        )
         features["yields_needed"] = np.array(
             [float(notes.get(int(i), {}).get("yields_weight", 0.0)) for i in candidates],
             dtype=np.float32,
