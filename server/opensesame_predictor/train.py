@@ -58,6 +58,9 @@ def train(
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
     runtime = Runtime(Settings(enable_guardrails=False))
+    # Which candidates a case keeps depends on the ranking: rank with the hand-set weights, so
+    # the result depends on the specs, the seed and the code only, never on the shipped file.
+    runtime.predictor.ranker = Ranker()
     runtime.set_sources(specs)
     catalog = runtime.load()
     per_spec = [Catalog([item]) for item in catalog.loaded if item.parsed is not None]
