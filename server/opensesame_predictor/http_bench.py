@@ -115,6 +115,10 @@ async def closed_loop(base: str, bodies: list[dict[str, Any]], total: int) -> di
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(CLIENTS)))
         elapsed = time.perf_counter() - started
+    return _summary(latencies, errors, elapsed)
+
+
+def _summary(latencies: list[float], errors: int, elapsed: float) -> dict[str, Any]:
     return {
         "rps": round(len(latencies) / elapsed, 1),
         "requests": len(latencies),
@@ -154,13 +158,7 @@ async def open_loop(
             tasks.append(asyncio.create_task(one(client, bodies[i % len(bodies)], due)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=PHASE_TIMEOUT)
         elapsed = time.perf_counter() - start
-    return {
-        "rps": round(len(latencies) / elapsed, 1),
-        "requests": len(latencies),
-        "errors": errors,
-        "p50_ms": _percentile(latencies, 50),
-        "p95_ms": _percentile(latencies, 95),
-    }
+    return _summary(latencies, errors, elapsed)
 
 
 def _percentile(values: list[float], q: float) -> float:

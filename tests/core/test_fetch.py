@@ -9,13 +9,12 @@ import pytest
 
 from helpers_http import Handler, LocalServer, large_route, slow_route, spec_route
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core import catalog as catalog_module
 from opensesame_predictor.core.catalog import SpecLoader, SpecSource
 from opensesame_predictor.core.errors import FetchRefused, SpecError
 from opensesame_predictor.core.fetch import FetchPolicy, fetch, is_url
-from opensesame_predictor.core.specs import parse_spec
 from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.runtime import Runtime
+from support import Clock, ParseCounter
 
 LOCAL = FetchPolicy(allow_private=True, timeout_seconds=2)
 SPEC = """openapi: 3.0.0
@@ -25,26 +24,6 @@ paths:
     get: {operationId: listNotes, summary: List notes}
     post: {operationId: createNote, summary: Create a note}
 """
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class ParseCounter:
-    """Counts parse_spec calls made by the loader (a warm or revalidated load makes none)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        monkeypatch.setattr(catalog_module, "parse_spec", self)
-
-    def __call__(self, *args: object, **kwargs: object) -> object:
-        self.calls += 1
-        return parse_spec(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def test_is_url_tells_urls_from_paths() -> None:

@@ -15,22 +15,10 @@ from opensesame_predictor.core.errors import CatalogEmpty, GuardrailViolation, I
 from opensesame_predictor.core.guardrails import parse_request
 from opensesame_predictor.core.models import HTTP_METHODS, HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.runtime import Runtime
 
 PETSTORE = Path(__file__).resolve().parents[2] / "fixtures" / "petstore-3.0.yaml"
 PHOTO = "POST /pets/{petId}/photos"
-
-
-@pytest.fixture(scope="module")
-def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
-    """One predictor for the module (it is stateless between calls), on its own store."""
-    settings = Settings(specs=[str(PETSTORE)])
-    store = SpecStore(tmp_path_factory.mktemp("store") / "store.json", settings.cache_ttl_seconds)
-    runtime = Runtime(settings, store)
-    runtime.set_sources(settings.specs)
-    runtime.load()
-    return runtime.predictor
 
 
 def calls(result: Any) -> list[str]:

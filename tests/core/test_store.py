@@ -15,31 +15,13 @@ import pytest
 
 from helpers_http import LocalServer, spec_route
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core import catalog as catalog_module
 from opensesame_predictor.core.catalog import SpecLoader, SpecSource
 from opensesame_predictor.core.fetch import FetchPolicy
 from opensesame_predictor.core.models import Operation
-from opensesame_predictor.core.specs import ParsedSpec, parse_spec
+from opensesame_predictor.core.specs import ParsedSpec
 from opensesame_predictor.core.store import STORE_FORMAT, SpecStore, StoredSpec
 from opensesame_predictor.runtime import Runtime
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class ParseCounter:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        monkeypatch.setattr(catalog_module, "parse_spec", self)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ParsedSpec:
-        self.calls += 1
-        return parse_spec(*args, **kwargs)
+from support import Clock, ParseCounter
 
 
 def entry(source: str, content_hash: str = "h1", stored_at: float = 1_000_000.0) -> StoredSpec:

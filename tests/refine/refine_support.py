@@ -8,16 +8,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.models import Operation, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.refine import Refiner
-
-
-class Clock:
-    """A monotonic clock the back-off tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from support import Clock
 
 
 def ollama_refiner(url: str, clock: Clock | None = None, **overrides: Any) -> Refiner:

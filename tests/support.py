@@ -1,0 +1,32 @@
+"""Small helpers several test modules share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from opensesame_predictor.core import catalog as catalog_module
+from opensesame_predictor.core.specs import ParsedSpec, parse_spec
+
+
+class Clock:
+    """A clock the tests move by hand (`clock.now += 3600`)."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ParseCounter:
+    """Counts parse_spec calls made by the loader (a warm or revalidated load makes none)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        monkeypatch.setattr(catalog_module, "parse_spec", self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ParsedSpec:
+        self.calls += 1
+        return parse_spec(*args, **kwargs)
