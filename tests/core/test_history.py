@@ -149,6 +149,15 @@ def test_ids_parameter_takes_the_resource_its_description_names() -> None:
     assert unknown.takes == frozenset()
 
 
+def test_bare_ids_without_a_named_resource_take_what_the_path_names() -> None:
+    operation = op("PUT", "/me/tracks", [Parameter(name="ids", location="query")])
+    shape = with_takes(operation, shape_of(operation), frozenset({"track", "album"}))
+    assert shape.takes == frozenset({"track"})
+    # unless the path names no resource the catalog knows
+    other = op("PUT", "/me/library", [Parameter(name="ids", location="query")])
+    assert with_takes(other, shape_of(other), frozenset({"track"})).takes == frozenset()
+
+
 def test_named_id_fields_in_query_or_body_are_takes() -> None:
     params = [
         Parameter(name="track_ids", location="body"),
@@ -198,6 +207,16 @@ def test_consumer_right_after_producer_gets_consumes_last() -> None:
     assert row["consumes_last"] == 1.0
     assert row["consumes_earlier"] == 0.0
     assert row["missing_id"] == 0.0
+
+
+def test_consuming_what_the_last_call_was_about_gets_consumes_named() -> None:
+    # a search over every kind of thing yields many ids; its path names none of them
+    everything = op("GET", "/search", fields=["artists.items.id", "persons.items.id"])
+    row = structure_features(CREDITS, shape_of(CREDITS), state_of(everything), 0)
+    assert row["consumes_last"] == 1.0
+    assert row["consumes_named"] == 0.0
+    row = structure_features(CREDITS, shape_of(CREDITS), state_of(SEARCH), 0)
+    assert row["consumes_named"] == 1.0
 
 
 def test_consumer_after_an_earlier_producer_gets_consumes_earlier() -> None:

@@ -392,6 +392,31 @@ def test_malformed_parts_of_an_operation_are_ignored() -> None:
     assert odd.links == [Link(name="M", operation_id="9")]
 
 
+def test_a_parameter_described_only_in_its_schema_keeps_that_description() -> None:
+    doc = {
+        "openapi": "3.0.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/me/tracks": {
+                "put": {
+                    "parameters": [
+                        {"name": "ids", "in": "query", "schema": {"description": "Track IDs."}},
+                        {"name": "market", "in": "query", "schema": {"title": "Market code"}},
+                        {
+                            "name": "x",
+                            "in": "query",
+                            "description": "Own.",
+                            "schema": {"title": "T"},
+                        },
+                    ]
+                }
+            }
+        },
+    }
+    operation = parse_spec(doc, "m.json", "m").operations[0]
+    assert [p.description for p in operation.parameters] == ["Track IDs.", "Market code", "Own."]
+
+
 # --- the YAML loader ------------------------------------------------------------------------
 
 

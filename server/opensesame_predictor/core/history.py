@@ -62,6 +62,7 @@ class Shape:
     link_targets: frozenset[str] = field(default_factory=frozenset)  # operationIds
     takes: frozenset[str] = frozenset()  # resources whose ids it takes in query or body fields
     nouns: frozenset[str] = frozenset()  # everything it consumes: path resources and takes
+    names: frozenset[str] = frozenset()  # resources its path names (`/search/person`: person)
 
 
 @lru_cache(maxsize=65536)
@@ -113,6 +114,7 @@ def shape_of(op: Operation) -> Shape:
         nouns=frozenset(noun for _, noun in consumes),
         yields=frozenset(yields),
         path_literals=tuple(literals),
+        names=frozenset(_nouns(" ".join(literals))),
         is_item=bool(segments) and bool(_PARAM.match(segments[-1])),
         paginated=bool(query & PAGINATION),
         searches=bool(query & SEARCH_PARAMS),
@@ -173,6 +175,7 @@ STRUCTURE = (
     "search_for_name",
     "missing_id",
     "consumes_last",
+    "consumes_named",
     "consumes_earlier",
     "linked",
     "crud_next",
@@ -209,6 +212,10 @@ def structure_table(
     fed = np.array([not s.nouns.isdisjoint(last_shape.yields) for s in shapes], dtype=bool)
     fresh = np.array([uid != last_uid for uid in uids], dtype=bool)
     table["consumes_last"][:] = fed & fresh
+    # what the last call was about, not just any id its response carries (a search over every
+    # kind of thing yields them all)
+    named = last_shape.yields & last_shape.names
+    table["consumes_named"][:] = fresh & np.array([not s.nouns.isdisjoint(named) for s in shapes])
     table["consumes_earlier"][:] = ~(fed & fresh) & np.array(
         [
             not s.nouns.isdisjoint(state.yielded) and u not in state.called
@@ -264,6 +271,16 @@ def goal_needs(
 _ID_WORDS = frozenset({"id", "ids", "uri", "uris", "key", "keys"})
 
 
+def shapes_of(operations: Sequence[Operation]) -> list[Shape]:
+    """Every operation's shape, with the ids it takes outside its path named by the resources
+    the catalog knows."""
+    shapes = [shape_of(op) for op in operations]
+    vocabulary = frozenset(
+        noun for shape in shapes for noun in (*shape.yields, *(n for _, n in shape.consumes))
+    )
+    return [with_takes(op, shape, vocabulary) for op, shape in zip(operations, shapes, strict=True)]
+
+
 def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape:
     """Add the resources whose ids the operation takes outside its path (`ids=`, `track_uris`,
     a body `pet_id`). A bare `ids` names its resource in its description ('the artist IDs'),
@@ -280,7 +297,11 @@ def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape
             takes.add(named[-1])
         else:
             mentioned = [stem(w) for w in words(param.description) if w not in STOPWORDS]
-            takes.update([n for n in mentioned if n in vocabulary][:3])
+            known = [n for n in mentioned if n in vocabulary][:3]
+            if not known and shape.path_literals:
+                # else the ids are of what the path names: `PUT /me/tracks?ids=` takes tracks
+                known = [n for n in _nouns(shape.path_literals[-1]) if n in vocabulary]
+            takes.update(known)
     if not takes:
         return shape
     return replace(shape, takes=frozenset(takes), nouns=shape.nouns | takes)

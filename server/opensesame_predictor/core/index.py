@@ -11,8 +11,7 @@ from opensesame_predictor.core.history import (
     Shape,
     goal_needs,
     missing,
-    shape_of,
-    with_takes,
+    shapes_of,
 )
 from opensesame_predictor.core.models import Operation
 
@@ -26,13 +25,7 @@ class PredictorIndex:
         self.operations = operations
         self.size = len(operations)
         self.text = CatalogIndex(operations)
-        shapes = [shape_of(op) for op in operations]
-        vocabulary = frozenset(
-            noun for shape in shapes for noun in (*shape.yields, *(n for _, n in shape.consumes))
-        )
-        self.shapes: list[Shape] = [
-            with_takes(op, shape, vocabulary) for op, shape in zip(operations, shapes, strict=True)
-        ]
+        self.shapes: list[Shape] = shapes_of(operations)
         self.position = {op.uid: i for i, op in enumerate(operations)}
         self.specs = np.array([op.spec for op in operations])
         consumers: dict[str, list[int]] = {}

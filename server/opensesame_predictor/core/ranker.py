@@ -33,6 +33,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "intent": ("method_match", "method_conflict", "deprecated"),
     "history": (  # see history.structure_features
         "consumes_last",
+        "consumes_named",
         "consumes_earlier",
         "linked",
         "crud_next",
@@ -65,6 +66,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "deprecated": -0.3,
     "missing_id": -2.0,
     "consumes_last": 1.5,
+    "consumes_named": 1.0,
     "consumes_earlier": 0.5,
     "linked": 1.0,
     "crud_next": 0.5,

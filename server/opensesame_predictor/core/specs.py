@@ -216,6 +216,10 @@ def _scalar(value: Any, limit: int = 200) -> str:
     return ""
 
 
+def _field(schema: Any, name: str) -> Any:
+    return schema.get(name) if isinstance(schema, dict) else None
+
+
 def _schema_type(schema: Any) -> str:
     if not isinstance(schema, dict):
         return "string"
@@ -407,7 +411,10 @@ class _OperationBuilder:
             location=location,  # type: ignore[arg-type]
             type=_schema_type(schema),
             required=bool(param.get("required")) or location == "path",
-            description=_text(param.get("description"), 500),
+            # many specs describe a parameter in its schema only
+            description=_text(param.get("description"), 500)
+            or _text(_field(schema, "description"), 500)
+            or _text(_field(schema, "title"), 500),
             example=_example(param, schema),
             default=_small(schema.get("default")) if isinstance(schema, dict) else None,
             enum=_enum(schema),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.features import words
-from opensesame_predictor.core.history import GENERIC, Shape, shape_of
+from opensesame_predictor.core.history import GENERIC, Shape, shapes_of
 from opensesame_predictor.core.models import Operation
 
 # Generic paraphrases of the verbs that summaries start with.
@@ -92,15 +92,29 @@ def _sentence(parts: list[str], rng: random.Random) -> str:
     return text[0].upper() + text[1:] if rng.random() < 0.5 else text
 
 
+def _mention(noun: str, producer: Shape, rng: random.Random) -> list[str]:
+    """How a prompt points at a resource it needs: by name when the producer looks things up,
+    else as the caller's own ('my playlists', 'for me') or not at all."""
+    if producer.searches:
+        return [noun, _entity(rng)]
+    return rng.choice([["my", noun], ["for me"], []])
+
+
 def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[str], list[str]]]:
     """(prompt, gold call sequence) for tasks over one catalog; one or more per operation."""
     operations = catalog.operations
-    shapes = [shape_of(op) for op in operations]
+    shapes = shapes_of(operations)
     producers: dict[str, list[int]] = {}
     for i, shape in enumerate(shapes):
         if not shape.consumes:
             for noun in shape.yields:
                 producers.setdefault(noun, []).append(i)
+
+    def producer(noun: str, goal: int) -> int | None:
+        sources = [j for j in producers.get(noun, []) if j != goal]
+        searchers = [j for j in sources if shapes[j].searches] or sources
+        return rng.choice(searchers) if searchers else None
+
     for i, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
         description = _describe(op, rng)
         verb = _verb(op, shape, rng)
@@ -113,14 +127,12 @@ def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[
         yield op.spec, [_sentence([verb, *description, "of", *values], rng)], [op.key]
         # the prompt names the thing: look it up first, then the goal
         needed = nouns[0]
-        sources = producers.get(needed, [])
-        searchers = [j for j in sources if shapes[j].searches] or sources
-        entity = _entity(rng)
         noise = _distractor(operations, rng)
-        if searchers:
-            first = operations[rng.choice(searchers)]
-            prompt = _sentence([verb, *description, "of", needed, entity, *noise], rng)
-            yield op.spec, [prompt, prompt], [first.key, op.key]
+        first = producer(needed, i)
+        if first is not None:
+            mention = _mention(needed, shapes[first], rng)
+            prompt = _sentence([verb, *description, "of", *mention, *noise], rng)
+            yield op.spec, [prompt, prompt], [operations[first].key, op.key]
         # or a longer chain: what feeds the goal needs an id of its own
         feeders = [
             j
@@ -138,7 +150,7 @@ def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[
                 root = operations[rng.choice(roots)]
                 if root.key in (op.key, operations[middle].key):
                     continue
-                prompt = _sentence([verb, *description, "of the", inner, entity, *noise], rng)
+                prompt = _sentence([verb, *description, "of the", inner, _entity(rng), *noise], rng)
                 sequence = [root.key, operations[middle].key, op.key]
                 yield op.spec, [prompt] * 3, sequence
         # a create followed by a step on what was created
