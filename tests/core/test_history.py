@@ -149,6 +149,20 @@ def test_ids_parameter_takes_the_resource_its_description_names() -> None:
     assert unknown.takes == frozenset()
 
 
+def test_an_id_inside_a_generic_field_belongs_to_that_fields_named_schema() -> None:
+    playing = Operation(
+        spec="t",
+        method="GET",
+        path="/me/player",
+        response_fields=["item", "item.id", "item.album", "item.album.id", "id"],
+        response_kinds={"item": "TrackObject", "item.album": "SimplifiedAlbumObject"},
+    )
+    assert shape_of(playing).yields >= {"track", "album"}
+    # without the schema name the id is the response's own: what the path names
+    unnamed = playing.model_copy(update={"response_kinds": {}})
+    assert "track" not in shape_of(unnamed).yields
+
+
 def test_bare_ids_without_a_named_resource_take_what_the_path_names() -> None:
     operation = op("PUT", "/me/tracks", [Parameter(name="ids", location="query")])
     shape = with_takes(operation, shape_of(operation), frozenset({"track", "album"}))

@@ -392,6 +392,44 @@ def test_malformed_parts_of_an_operation_are_ignored() -> None:
     assert odd.links == [Link(name="M", operation_id="9")]
 
 
+def test_nested_objects_that_carry_an_id_keep_their_schema_name() -> None:
+    doc = {
+        "openapi": "3.0.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/me/player": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "item": {"$ref": "#/components/schemas/Track"},
+                                            "meta": {"$ref": "#/components/schemas/Meta"},
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    }
+                }
+            }
+        },
+        "components": {
+            "schemas": {
+                "Track": {"type": "object", "properties": {"id": {"type": "string"}}},
+                "Meta": {"type": "object", "properties": {"count": {"type": "integer"}}},
+            }
+        },
+    }
+    operation = parse_spec(doc, "m.json", "m").operations[0]
+    assert "item.id" in operation.response_fields
+    assert operation.response_kinds == {"item": "Track"}  # Meta carries no id
+
+
 def test_a_parameter_described_only_in_its_schema_keeps_that_description() -> None:
     doc = {
         "openapi": "3.0.0",

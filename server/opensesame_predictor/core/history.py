@@ -28,6 +28,7 @@ GENERIC = frozenset(
     private public full base saved the of me my api v1 v2 v3 get set all by info detail
     details summary new latest current""".split()
 )
+SCHEMA_WORDS = frozenset({"paging", "model", "schema", "dto", "resource", "type"})
 PAGINATION = frozenset({"page", "offset", "cursor", "after", "before", "pagetoken", "perpage"})
 SEARCH_PARAMS = frozenset({"q", "query", "search", "term", "keyword", "keywords", "filter"})
 _PARAM = re.compile(r"^\{([^}]+)\}$")
@@ -81,6 +82,13 @@ def _id_owner(dotted: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _schema_noun(name: str) -> str:
+    """`TrackObject` -> track; `SimplifiedAlbumObject` -> album; `Paging` -> ''."""
+    named = [w for w in words(name) if w not in GENERIC and w not in SCHEMA_WORDS]
+    return stem(named[-1]) if named else ""
+
+
 def shape_of(op: Operation) -> Shape:
     segments = [s for s in op.path.split("/") if s]
     consumes: list[tuple[str, str]] = []
@@ -102,6 +110,8 @@ def shape_of(op: Operation) -> Shape:
         noun = _id_owner(dotted)
         if noun is None:
             continue
+        if not noun and "." in dotted:  # `item.id`: whose id the named schema of `item` says
+            noun = _schema_noun(op.response_kinds.get(dotted.rsplit(".", 1)[0], ""))
         if noun:
             yields.add(noun)
         else:

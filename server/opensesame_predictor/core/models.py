@@ -59,6 +59,7 @@ class Operation(BaseModel):
     body_content_type: str | None = None
     response_fields: list[str] = Field(default_factory=list)
     response_schemas: list[str] = Field(default_factory=list)
+    response_kinds: dict[str, str] = Field(default_factory=dict)  # nested field -> schema name
     links: list[Link] = Field(default_factory=list)
     deprecated: bool = False
     security: list[str] = Field(default_factory=list)

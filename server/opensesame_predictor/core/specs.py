@@ -80,7 +80,9 @@ class _Resolver:
         self.root_key = next(iter(self.docs))
         # (document, $ref) -> (fields, schema names): a schema shared by many operations is
         # walked once, so a spec's cost grows with its size, not operations x schema size
-        self.walked: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.walked: dict[
+            tuple[str, str], tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]
+        ] = {}
 
     def resolve(self, node: Any, doc_key: str) -> tuple[Any, str, str | None]:
         """Follow a chain of refs; returns (target, its document, the last ref followed)."""
@@ -132,6 +134,8 @@ class _SchemaWalker:
         self.resolver = resolver
         self.fields: list[str] = []
         self.names: list[str] = []
+        # the named schema of each nested object (`item` -> TrackObject): whose id `item.id` is
+        self.kinds: dict[str, str] = {}
         self.budget = MAX_SCHEMA_NODES
         self._seen: set[str] = set()
 
@@ -153,15 +157,22 @@ class _SchemaWalker:
         if key not in self.resolver.walked:
             fresh = _SchemaWalker(self.resolver)
             fresh._walk(schema, doc_key, "", 0, frozenset())
-            self.resolver.walked[key] = (tuple(fresh.fields), tuple(fresh.names))
-        fields, names = self.resolver.walked[key]
+            self.resolver.walked[key] = (
+                tuple(fresh.fields),
+                tuple(fresh.names),
+                tuple(fresh.kinds.items()),
+            )
+        fields, names, kinds = self.resolver.walked[key]
         if not self.fields and not self.names:  # the usual case: one schema per walker
             self.fields, self.names, self._seen = list(fields), list(names), set(fields)
+            self.kinds = dict(kinds)
             return
         for dotted in fields:
             self.add_field(dotted)
         for name in names:
             self._add_name(name)
+        for dotted, kind in kinds:
+            self.kinds.setdefault(dotted, kind)
 
     def _walk(
         self, schema: Any, doc_key: str, prefix: str, depth: int, active: frozenset[str]
@@ -177,6 +188,9 @@ class _SchemaWalker:
         schema, doc_key, last_ref = self.resolver.resolve(schema, doc_key)
         if not isinstance(schema, dict):
             return
+        kind = _SCHEMA_REF.search(last_ref) if prefix and last_ref else None
+        if kind and len(self.kinds) < MAX_FIELDS:
+            self.kinds.setdefault(prefix[:-1], unquote(kind.group(1)))
         if depth <= 2:  # the response itself or its items: what it is, not what it embeds
             if last_ref and (m := _SCHEMA_REF.search(last_ref)):
                 self._add_name(unquote(m.group(1)))
@@ -214,6 +228,13 @@ def _scalar(value: Any, limit: int = 200) -> str:
     if isinstance(value, bool | int | float):
         return str(value)[:limit]
     return ""
+
+
+def _id_holders(kinds: dict[str, str], fields: list[str]) -> dict[str, str]:
+    """The named schemas of the nested objects that carry an `id`: all that is needed to tell
+    whose id `item.id` is, and a small part of every nested schema name."""
+    present = set(fields)
+    return {dotted: kind for dotted, kind in kinds.items() if f"{dotted}.id" in present}
 
 
 def _field(schema: Any, name: str) -> Any:
@@ -396,6 +417,7 @@ class _OperationBuilder:
             body_content_type=body_type,
             response_fields=response.fields,
             response_schemas=response.names,
+            response_kinds=_id_holders(response.kinds, response.fields),
             links=links,
             deprecated=op.get("deprecated") is True,
             security=self._security_names(security)
