@@ -163,6 +163,28 @@ def test_an_id_inside_a_generic_field_belongs_to_that_fields_named_schema() -> N
     assert "track" not in shape_of(unnamed).yields
 
 
+def test_a_required_id_outside_the_path_is_a_need_any_named_resource_meets() -> None:
+    uri = Parameter(
+        name="uri",
+        location="query",
+        required=True,
+        description="The uri of the item to add to the queue: a track or an episode.",
+    )
+    device = Parameter(name="device_id", location="query", description="Target device.")
+    queue = op("POST", "/me/player/queue", [uri, device])
+    vocabulary = frozenset({"queue", "track", "episode", "device"})
+    shape = with_takes(queue, shape_of(queue), vocabulary)
+    assert shape.takes == {"queue", "track", "episode", "device"}
+    # the optional device is no need; what the operation is about (the queue) comes last
+    assert shape.requires == (("track", "episode", "queue"),)
+    assert missing(shape, state_of(), 0) == ["track"]
+    assert structure_features(queue, shape, state_of(), 0)["missing_id"] == 1.0
+    # any of the named resources meets the need; a value in the prompt does too
+    tracks = op("GET", "/me/tracks", fields=["items.track.id"])
+    assert missing(shape, state_of(tracks), 0) == []
+    assert missing(shape, state_of(), 1) == []
+
+
 def test_bare_ids_without_a_named_resource_take_what_the_path_names() -> None:
     operation = op("PUT", "/me/tracks", [Parameter(name="ids", location="query")])
     shape = with_takes(operation, shape_of(operation), frozenset({"track", "album"}))

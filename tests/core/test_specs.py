@@ -455,6 +455,21 @@ def test_a_parameter_described_only_in_its_schema_keeps_that_description() -> No
     assert [p.description for p in operation.parameters] == ["Track IDs.", "Market code", "Own."]
 
 
+@pytest.mark.parametrize(
+    ("written", "required"),
+    [(True, True), ("true", True), ("false", False), ("no", False), (1, False), (None, False)],
+)
+def test_required_written_as_a_string_is_read_as_its_meaning(written: Any, required: bool) -> None:
+    doc = {
+        "openapi": "3.0.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/a": {"get": {"parameters": [{"name": "x", "in": "query", "required": written}]}}
+        },
+    }
+    assert parse_spec(doc, "m.json", "m").operations[0].parameters[0].required is required
+
+
 # --- the YAML loader ------------------------------------------------------------------------
 
 

@@ -55,7 +55,7 @@ def test_http_flag_starts_the_same_mode(
     start_server: Callable[..., RunningServer], fixtures: Path
 ) -> None:
     server = start_server("--http", "--spec", str(fixtures / "library-swagger-2.0.json"))
-    response = httpx.post(f"{server.base_url}/predict", json={"prompt": "borrow a book"})
+    response = httpx.post(f"{server.base_url}/predict", json={"prompt": "borrow book 1024"})
     assert response.status_code == 200
     assert response.json()["predictions"][0]["api_call"].startswith("POST /api/v2/")
     server.stop()

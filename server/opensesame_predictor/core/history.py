@@ -64,6 +64,7 @@ class Shape:
     takes: frozenset[str] = frozenset()  # resources whose ids it takes in query or body fields
     nouns: frozenset[str] = frozenset()  # everything it consumes: path resources and takes
     names: frozenset[str] = frozenset()  # resources its path names (`/search/person`: person)
+    requires: tuple[tuple[str, ...], ...] = ()  # required query/body ids: any one of each
 
 
 @lru_cache(maxsize=65536)
@@ -175,10 +176,15 @@ def _norm(name: str) -> str:
 def missing(shape: Shape, state: HistoryState, prompt_values: int) -> list[str]:
     """Resources the operation needs that neither the history nor the prompt supplies.
     Each concrete value in the prompt (a number, an id, `owner/repo`) supplies one."""
-    if not shape.consumes:
+    if not shape.consumes and not shape.requires:
         return []
     needed = [noun for name, noun in shape.consumes if not state.supplies(name, noun)]
+    needed += [any_of[0] for any_of in shape.requires if state.yielded.isdisjoint(any_of)]
     return needed[prompt_values:]
+
+
+def need_count(shape: Shape) -> int:
+    return len(shape.consumes) + len(shape.requires)
 
 
 STRUCTURE = (
@@ -210,7 +216,7 @@ def structure_table(
     if names and not state.searched:
         table["search_for_name"][:] = [shape.searches for shape in shapes]
     table["missing_id"][:] = [
-        len(missing(shape, state, prompt_values)) / len(shape.consumes) if shape.consumes else 0.0
+        len(missing(shape, state, prompt_values)) / need_count(shape) if need_count(shape) else 0.0
         for shape in shapes
     ]
     last = state.last
@@ -294,8 +300,10 @@ def shapes_of(operations: Sequence[Operation]) -> list[Shape]:
 def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape:
     """Add the resources whose ids the operation takes outside its path (`ids=`, `track_uris`,
     a body `pet_id`). A bare `ids` names its resource in its description ('the artist IDs'),
-    so the description's words are matched against the resources the catalog knows."""
+    so the description's words are matched against the resources the catalog knows. A required
+    one is a need, like a path id: any of the resources it names will do."""
     takes: set[str] = set()
+    requires: list[tuple[str, ...]] = []
     for param in op.parameters:
         if param.location not in ("query", "body"):
             continue
@@ -304,14 +312,20 @@ def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape
             continue
         named = [stem(w) for w in parts[:-1] if w not in GENERIC]
         if named:
-            takes.add(named[-1])
+            known = named[-1:]
         else:
             mentioned = [stem(w) for w in words(param.description) if w not in STOPWORDS]
-            known = [n for n in mentioned if n in vocabulary][:3]
+            known = list(dict.fromkeys(n for n in mentioned if n in vocabulary))[:3]
             if not known and shape.path_literals:
                 # else the ids are of what the path names: `PUT /me/tracks?ids=` takes tracks
                 known = [n for n in _nouns(shape.path_literals[-1]) if n in vocabulary]
-            takes.update(known)
+        takes.update(known)
+        # what the operation itself is about (the queue of `POST /queue`) is the unlikeliest
+        options = tuple(sorted(known, key=lambda noun: noun in shape.names))
+        if param.required and options and options not in requires:
+            requires.append(options)
     if not takes:
         return shape
-    return replace(shape, takes=frozenset(takes), nouns=shape.nouns | takes)
+    return replace(
+        shape, takes=frozenset(takes), nouns=shape.nouns | takes, requires=tuple(requires)
+    )

@@ -237,6 +237,11 @@ def _id_holders(kinds: dict[str, str], fields: list[str]) -> dict[str, str]:
     return {dotted: kind for dotted, kind in kinds.items() if f"{dotted}.id" in present}
 
 
+def _flag(value: Any) -> bool:
+    """A boolean field; some specs write it as a string ("false" must not read as true)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
 def _field(schema: Any, name: str) -> Any:
     return schema.get(name) if isinstance(schema, dict) else None
 
@@ -432,7 +437,7 @@ class _OperationBuilder:
             name=param["name"],
             location=location,  # type: ignore[arg-type]
             type=_schema_type(schema),
-            required=bool(param.get("required")) or location == "path",
+            required=_flag(param.get("required")) or location == "path",
             # many specs describe a parameter in its schema only
             description=_text(param.get("description"), 500)
             or _text(_field(schema, "description"), 500)

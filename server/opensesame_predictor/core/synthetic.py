@@ -118,7 +118,8 @@ def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[
     for i, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
         description = _describe(op, rng)
         verb = _verb(op, shape, rng)
-        nouns = [noun for _, noun in shape.consumes]
+        # what it needs: ids in its path, then required ids in its query or body
+        nouns = [noun for _, noun in shape.consumes] + [any_of[0] for any_of in shape.requires]
         if not nouns:
             yield op.spec, [_sentence([verb, *description], rng)], [op.key]
             continue
