@@ -261,6 +261,23 @@ def test_consumer_after_an_earlier_producer_gets_consumes_earlier() -> None:
     assert row["consumes_earlier"] == 1.0
 
 
+def test_an_id_the_last_call_was_given_does_not_flow_from_it() -> None:
+    # `GET /collections/{id}` echoes its collection: its siblings are not fed by it, what it
+    # brings (the parts) is
+    collection = op(
+        "GET",
+        "/collections/{collection_id}",
+        [path_param("collection_id")],
+        fields=["id", "parts", "parts.id"],
+    )
+    sibling = op("GET", "/collections/{collection_id}/images", [path_param("collection_id")])
+    part = op("GET", "/parts/{part_id}", [path_param("part_id")])
+    state = state_of(SEARCH, collection)
+    assert structure_features(sibling, shape_of(sibling), state, 0)["consumes_last"] == 0.0
+    assert structure_features(sibling, shape_of(sibling), state, 0)["same_resource"] == 1.0
+    assert structure_features(part, shape_of(part), state, 0)["consumes_last"] == 1.0
+
+
 def test_unrelated_operation_gets_no_id_flow() -> None:
     row = structure_features(GENRES, shape_of(GENRES), state_of(SEARCH), 0)
     assert row["consumes_last"] == row["consumes_earlier"] == 0.0

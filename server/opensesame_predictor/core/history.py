@@ -225,12 +225,14 @@ def structure_table(
     last_op, last_shape = last
     last_uid = last_op.uid
     uids = [op.uid for op in ops]
-    fed = np.array([not s.nouns.isdisjoint(last_shape.yields) for s in shapes], dtype=bool)
+    # ids the last call brought: not those it was given (`GET /things/{id}` echoes the thing)
+    brought = last_shape.yields - last_shape.nouns
+    fed = np.array([not s.nouns.isdisjoint(brought) for s in shapes], dtype=bool)
     fresh = np.array([uid != last_uid for uid in uids], dtype=bool)
     table["consumes_last"][:] = fed & fresh
     # what the last call was about, not just any id its response carries (a search over every
     # kind of thing yields them all)
-    named = last_shape.yields & last_shape.names
+    named = brought & last_shape.names
     table["consumes_named"][:] = fresh & np.array([not s.nouns.isdisjoint(named) for s in shapes])
     table["consumes_earlier"][:] = ~(fed & fresh) & np.array(
         [
