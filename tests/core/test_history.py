@@ -14,9 +14,11 @@ from opensesame_predictor.core.history import (
     HistoryState,
     missing,
     shape_of,
+    shapes_of,
     structure_features,
     with_takes,
 )
+from opensesame_predictor.core.index import PredictorIndex
 from opensesame_predictor.core.models import HistoryEvent, Operation, Parameter, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.runtime import Runtime
@@ -276,6 +278,48 @@ def test_an_id_the_last_call_was_given_does_not_flow_from_it() -> None:
     assert structure_features(sibling, shape_of(sibling), state, 0)["consumes_last"] == 0.0
     assert structure_features(sibling, shape_of(sibling), state, 0)["same_resource"] == 1.0
     assert structure_features(part, shape_of(part), state, 0)["consumes_last"] == 1.0
+
+
+def test_nested_objects_are_typed_by_the_resource_they_look_like() -> None:
+    person = op(
+        "GET",
+        "/person/{person_id}",
+        [path_param("person_id")],
+        fields=["id", "name", "gender", "profile_path", "birthday", "biography"],
+    )
+    credits = op(
+        "GET",
+        "/movie/{movie_id}/credits",
+        [path_param("movie_id")],
+        fields=["id", "cast", "cast.id", "cast.name", "cast.gender", "cast.profile_path"],
+    )
+    # too few fields in common to tell
+    notes = op(
+        "GET",
+        "/movie/{movie_id}/notes",
+        [path_param("movie_id")],
+        fields=["notes", "notes.id", "notes.name", "notes.text", "notes.author", "notes.date"],
+    )
+    shapes = shapes_of([person, credits, notes])
+    assert "person" in shapes[1].yields
+    assert "person" not in shape_of(credits).yields  # alone, `cast` names no resource
+    assert "person" not in shapes[2].yields
+
+
+def test_the_prompt_naming_something_brings_look_ups_into_the_candidates() -> None:
+    operations = [op("GET", f"/widgets/part{i}", operation_id=f"widgetPart{i}") for i in range(30)]
+    directory = op("GET", "/directory", [Parameter(name="q", location="query")])
+    index = PredictorIndex([*operations, directory])
+    lexical = index.lexical("widget part of Ana Ruiz")
+    allowed = index.allowed(None)
+    state = state_of()
+    plain, _ = index.candidates(lexical, state, 0, allowed, count=5)
+    named, _ = index.candidates(lexical, state, 0, allowed, count=5, names=1)
+    assert len(operations) not in plain.tolist()
+    assert len(operations) in named.tolist()
+    # once something was looked up, the prompt's names are no reason any more
+    looked_up, _ = index.candidates(lexical, state_of(directory), 0, allowed, count=5, names=1)
+    assert len(operations) not in looked_up.tolist()
 
 
 def test_unrelated_operation_gets_no_id_flow() -> None:

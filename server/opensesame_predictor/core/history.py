@@ -291,12 +291,79 @@ _ID_WORDS = frozenset({"id", "ids", "uri", "uris", "key", "keys"})
 
 def shapes_of(operations: Sequence[Operation]) -> list[Shape]:
     """Every operation's shape, with the ids it takes outside its path named by the resources
-    the catalog knows."""
+    the catalog knows, and ids of unnamed nested objects typed by what they look like."""
     shapes = [shape_of(op) for op in operations]
     vocabulary = frozenset(
         noun for shape in shapes for noun in (*shape.yields, *(n for _, n in shape.consumes))
     )
-    return [with_takes(op, shape, vocabulary) for op, shape in zip(operations, shapes, strict=True)]
+    shapes = [
+        with_takes(op, shape, vocabulary) for op, shape in zip(operations, shapes, strict=True)
+    ]
+    looks = Lookalikes(operations, shapes)
+    return [looks.typed(op, shape) for op, shape in zip(operations, shapes, strict=True)]
+
+
+MIN_SHARED_FIELDS = 3
+MIN_SHARED_SHARE = 0.4
+
+
+class Lookalikes:
+    """Types nested objects by their fields. The `cast` of a film's credits carries ids, but no
+    operation consumes a "cast": its objects have a name, a gender and a profile path, as the
+    object `GET /person/{person_id}` returns does, so their ids are a person's. A resource's
+    fields are those of the response of the GET on one of it."""
+
+    def __init__(self, operations: Sequence[Operation], shapes: Sequence[Shape]) -> None:
+        self.consumed = frozenset(noun for shape in shapes for noun in shape.nouns)
+        self.fields: dict[str, frozenset[str]] = {}
+        for op, shape in zip(operations, shapes, strict=True):
+            if op.method == "GET" and shape.is_item and shape.consumes:
+                noun = shape.consumes[-1][1]
+                if noun not in self.fields:
+                    top = frozenset(f for f in op.response_fields if "." not in f) - {"id"}
+                    if len(top) >= MIN_SHARED_FIELDS:
+                        self.fields[noun] = top
+        self.by_field: dict[str, list[str]] = {}
+        for noun, fields in self.fields.items():
+            for name in fields:
+                self.by_field.setdefault(name, []).append(noun)
+
+    def typed(self, op: Operation, shape: Shape) -> Shape:
+        if not self.fields:
+            return shape
+        found: set[str] = set()
+        present = set(op.response_fields)
+        for dotted in op.response_fields:
+            container, _, leaf = dotted.rpartition(".")
+            if leaf != "id" or not container:
+                continue
+            owner = _id_owner(dotted)
+            if owner and owner in self.consumed:
+                continue  # already a resource some operation takes
+            noun = self.resource_like(container, present)
+            if noun and noun not in shape.nouns:
+                found.add(noun)
+        if not found - shape.yields:
+            return shape
+        return replace(shape, yields=shape.yields | found)
+
+    def resource_like(self, container: str, present: set[str]) -> str | None:
+        prefix = container + "."
+        children = {f[len(prefix) :] for f in present if f.startswith(prefix)}
+        children = {c for c in children if "." not in c} - {"id"}
+        shared: dict[str, int] = {}
+        for name in children:
+            for noun in self.by_field.get(name, ()):
+                shared[noun] = shared.get(noun, 0) + 1
+        if not shared:
+            return None
+        ranked = sorted(shared.items(), key=lambda item: -item[1])
+        noun, count = ranked[0]
+        if count < MIN_SHARED_FIELDS or count < MIN_SHARED_SHARE * len(children):
+            return None
+        if len(ranked) > 1 and ranked[1][1] == count:
+            return None  # looks like two things: no guess
+        return noun
 
 
 def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape:

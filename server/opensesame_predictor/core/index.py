@@ -38,6 +38,9 @@ class PredictorIndex:
         self.consumers = {n: np.array(ids, dtype=np.int64) for n, ids in consumers.items()}
         self.producers = {n: np.array(ids, dtype=np.int64) for n, ids in producers.items()}
         self.by_operation_id = {op.operation_id: i for i, op in enumerate(operations)}
+        self.searchers = np.array(
+            [i for i, shape in enumerate(self.shapes) if shape.searches], dtype=np.int64
+        )
 
     def lexical(self, prompt: str) -> LexicalScores:
         return self.text.lexical(prompt)
@@ -54,9 +57,11 @@ class PredictorIndex:
         values: int,
         allowed: np.ndarray,
         count: int,
+        names: int = 0,
     ) -> tuple[np.ndarray, dict[int, dict[str, str]]]:
-        """The lexically best operations, plus those the history feeds and those that yield
-        what the likeliest goals are missing. Notes say why a structural candidate is there."""
+        """The lexically best operations, plus those the history feeds, those that yield what
+        the likeliest goals are missing, and look-ups when the prompt names things (`names`)
+        that nothing has looked up yet. Notes say why a structural candidate is there."""
         combined = np.where(allowed, lexical.combined, -np.inf)
         available = int(allowed.sum())
         if available == 0:
@@ -77,6 +82,8 @@ class PredictorIndex:
 
         for noun in state.last_yielded:
             best(self.consumers.get(noun, NONE))
+        if names and not state.searched:
+            best(self.searchers)
         targets = [self.by_operation_id[t] for t in state.link_targets if t in self.by_operation_id]
         if targets:
             best(np.array(targets, dtype=np.int64))

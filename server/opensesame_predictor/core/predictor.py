@@ -179,7 +179,7 @@ class Predictor:
         values = count_values(extracted)
         names = len(extracted.names) + len(extracted.quoted)
         allowed = index.allowed(request.spec)
-        candidates, notes = index.candidates(lexical, state, values, allowed, CANDIDATES)
+        candidates, notes = index.candidates(lexical, state, values, allowed, CANDIDATES, names)
         features = self._features(
             request, index, lexical, state, (values, names), candidates, notes
         )
