@@ -253,6 +253,12 @@ def test_consuming_what_the_last_call_was_about_gets_consumes_named() -> None:
     row = structure_features(CREDITS, shape_of(CREDITS), state_of(everything), 0)
     assert row["consumes_last"] == 1.0
     assert row["consumes_named"] == 0.0
+    # and the more kinds of ids it brought that something takes, the less each one says
+    state = HistoryState.build(
+        [everything], [shape_of(everything)], frozenset({"artist", "person"})
+    )
+    row = structure_features(CREDITS, shape_of(CREDITS), state, 0)
+    assert row["consumes_last"] == pytest.approx(0.5**0.5)
     row = structure_features(CREDITS, shape_of(CREDITS), state_of(SEARCH), 0)
     assert row["consumes_named"] == 1.0
 

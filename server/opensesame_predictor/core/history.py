@@ -145,10 +145,16 @@ class HistoryState:
     link_targets: set[str] = field(default_factory=set)
     called: dict[str, int] = field(default_factory=dict)  # uid -> position from the end
     searched: bool = False  # a search was among the calls
+    consumable: frozenset[str] = frozenset()  # resources some operation of the catalog takes
 
     @classmethod
-    def build(cls, operations: Sequence[Operation], shapes: Sequence[Shape]) -> HistoryState:
-        state = cls(list(operations), list(shapes))
+    def build(
+        cls,
+        operations: Sequence[Operation],
+        shapes: Sequence[Shape],
+        consumable: frozenset[str] = frozenset(),
+    ) -> HistoryState:
+        state = cls(list(operations), list(shapes), consumable=consumable)
         for position, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
             state.yielded |= shape.yields
             state.yielded |= {noun for _, noun in shape.consumes}
@@ -229,7 +235,10 @@ def structure_table(
     brought = last_shape.yields - last_shape.nouns
     fed = np.array([not s.nouns.isdisjoint(brought) for s in shapes], dtype=bool)
     fresh = np.array([uid != last_uid for uid in uids], dtype=bool)
-    table["consumes_last"][:] = fed & fresh
+    # the more kinds of ids a call brought (a search over everything), the less any one of
+    # them says what comes next
+    kinds = len(brought & state.consumable) or 1
+    table["consumes_last"][:] = (fed & fresh) / np.sqrt(kinds)
     # what the last call was about, not just any id its response carries (a search over every
     # kind of thing yields them all)
     named = brought & last_shape.names

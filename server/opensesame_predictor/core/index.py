@@ -36,6 +36,7 @@ class PredictorIndex:
             for noun in shape.yields:
                 producers.setdefault(noun, []).append(i)
         self.consumers = {n: np.array(ids, dtype=np.int64) for n, ids in consumers.items()}
+        self.consumable = frozenset(consumers)
         self.producers = {n: np.array(ids, dtype=np.int64) for n, ids in producers.items()}
         self.by_operation_id = {op.operation_id: i for i, op in enumerate(operations)}
         self.searchers = np.array(

@@ -173,7 +173,9 @@ class Predictor:
             for h in (self._resolve(e.api_call, e.method, catalog) for e in request.history)
             if h.operation is not None
         ]
-        state = HistoryState.build(called, [index.shapes[index.position[op.uid]] for op in called])
+        state = HistoryState.build(
+            called, [index.shapes[index.position[op.uid]] for op in called], index.consumable
+        )
         lexical = index.lexical(request.prompt)
         extracted = extract_values(request.prompt)
         values = count_values(extracted)
