@@ -66,6 +66,12 @@ class Shape:
     names: frozenset[str] = frozenset()  # resources its path names (`/search/person`: person)
     requires: tuple[tuple[str, ...], ...] = ()  # required query/body ids: any one of each
 
+    @property
+    def brings(self) -> frozenset[str]:
+        """The ids its response adds to what it was given (`GET /things/{id}` echoes the
+        thing, and brings what the thing refers to)."""
+        return self.yields - self.nouns
+
 
 @lru_cache(maxsize=65536)
 def _id_owner(dotted: str) -> str | None:
@@ -117,15 +123,16 @@ def shape_of(op: Operation) -> Shape:
             yields.add(noun)
         else:
             own_id = True
+    names = _nouns(" ".join(literals))
     if own_id:  # an id of the response itself or of its generic items: what the path names
-        yields |= _nouns(" ".join(literals)) | _nouns(" ".join(op.response_schemas[:2]))
+        yields |= names | _nouns(" ".join(op.response_schemas[:2]))
     query = {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == "query"}
     return Shape(
         consumes=tuple(consumes),
         nouns=frozenset(noun for _, noun in consumes),
         yields=frozenset(yields),
         path_literals=tuple(literals),
-        names=frozenset(_nouns(" ".join(literals))),
+        names=frozenset(names),
         is_item=bool(segments) and bool(_PARAM.match(segments[-1])),
         paginated=bool(query & PAGINATION),
         searches=bool(query & SEARCH_PARAMS),
@@ -193,9 +200,8 @@ def need_count(shape: Shape) -> int:
     return len(shape.consumes) + len(shape.requires)
 
 
-STRUCTURE = (
-    "search_for_name",
-    "missing_id",
+# what follows from the calls made so far (the ranker's "history" group)
+FLOW = (
     "consumes_last",
     "consumes_named",
     "consumes_earlier",
@@ -205,6 +211,7 @@ STRUCTURE = (
     "called",
     "called_last",
 )
+STRUCTURE = ("search_for_name", "missing_id", *FLOW)
 
 
 def structure_table(
@@ -231,8 +238,7 @@ def structure_table(
     last_op, last_shape = last
     last_uid = last_op.uid
     uids = [op.uid for op in ops]
-    # ids the last call brought: not those it was given (`GET /things/{id}` echoes the thing)
-    brought = last_shape.yields - last_shape.nouns
+    brought = last_shape.brings
     fed = np.array([not s.nouns.isdisjoint(brought) for s in shapes], dtype=bool)
     fresh = np.array([uid != last_uid for uid in uids], dtype=bool)
     # the more kinds of ids a call brought (a search over everything), the less any one of
@@ -340,35 +346,38 @@ class Lookalikes:
     def typed(self, op: Operation, shape: Shape) -> Shape:
         if not self.fields:
             return shape
-        found: set[str] = set()
-        present = set(op.response_fields)
+        # nested objects with an id that names no resource some operation takes
+        unnamed = {
+            dotted[:-3]
+            for dotted in op.response_fields
+            if dotted.endswith(".id") and (_id_owner(dotted) or "") not in self.consumed
+        }
+        if not unnamed:
+            return shape
+        children: dict[str, set[str]] = {container: set() for container in unnamed}
         for dotted in op.response_fields:
             container, _, leaf = dotted.rpartition(".")
-            if leaf != "id" or not container:
-                continue
-            owner = _id_owner(dotted)
-            if owner and owner in self.consumed:
-                continue  # already a resource some operation takes
-            noun = self.resource_like(container, present)
+            if container in children and leaf != "id":
+                children[container].add(leaf)
+        found: set[str] = set()
+        for leaves in children.values():
+            noun = self.resource_like(leaves)
             if noun and noun not in shape.nouns:
                 found.add(noun)
         if not found - shape.yields:
             return shape
         return replace(shape, yields=shape.yields | found)
 
-    def resource_like(self, container: str, present: set[str]) -> str | None:
-        prefix = container + "."
-        children = {f[len(prefix) :] for f in present if f.startswith(prefix)}
-        children = {c for c in children if "." not in c} - {"id"}
+    def resource_like(self, fields: set[str]) -> str | None:
         shared: dict[str, int] = {}
-        for name in children:
+        for name in fields:
             for noun in self.by_field.get(name, ()):
                 shared[noun] = shared.get(noun, 0) + 1
         if not shared:
             return None
         ranked = sorted(shared.items(), key=lambda item: -item[1])
         noun, count = ranked[0]
-        if count < MIN_SHARED_FIELDS or count < MIN_SHARED_SHARE * len(children):
+        if count < MIN_SHARED_FIELDS or count < MIN_SHARED_SHARE * len(fields):
             return None
         if len(ranked) > 1 and ranked[1][1] == count:
             return None  # looks like two things: no guess

@@ -113,7 +113,7 @@ class PredictorIndex:
         for i in chosen:
             if state.last is not None:
                 last_op, last_shape = state.last
-                fed = self.shapes[i].nouns & (last_shape.yields - last_shape.nouns)
+                fed = self.shapes[i].nouns & last_shape.brings
                 if fed and i != self.position.get(last_op.uid):
                     notes.setdefault(i, {})["after"] = last_op.key
                     notes[i]["fed"] = sorted(fed)[0]

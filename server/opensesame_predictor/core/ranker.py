@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from opensesame_predictor.core.history import FLOW
+
 # The features of the linear model, in named groups (`train --drop GROUP` leaves one out).
 GROUPS: dict[str, tuple[str, ...]] = {
     "lexical": (
@@ -31,16 +33,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "path_cover",  # share of the path's words the prompt mentions
     ),
     "intent": ("method_match", "method_conflict", "deprecated"),
-    "history": (  # see history.structure_features
-        "consumes_last",
-        "consumes_named",
-        "consumes_earlier",
-        "linked",
-        "crud_next",
-        "same_resource",
-        "called",
-        "called_last",
-    ),
+    "history": FLOW,  # id flow, links, CRUD, same resource, repeats: history.structure_table
     "missing_ids": (
         "missing_id",  # share of path ids that neither the prompt nor an earlier call supplies
         "yields_needed",  # yields an id that a likely goal needs and nobody supplied
