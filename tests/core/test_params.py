@@ -59,6 +59,14 @@ def test_id_like_tokens() -> None:
 def test_capitalised_names() -> None:
     assert extract_values("Show films with Ana Ruiz").names == ["Ana Ruiz"]
     assert extract_values("what did Liam say").names == ["Liam"]
+    assert extract_values("the newest album of METALLICA").names == ["METALLICA"]  # not an acronym
+
+
+def test_an_apostrophe_is_no_quotation_mark() -> None:
+    values = extract_values("add the first song on The Kinks' newest album to my 'Road' list")
+    assert values.quoted == ["Road"]
+    assert values.names == ["The Kinks"]
+    assert extract_values("it's Ana's 'best of' list").quoted == ["best of"]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,9 @@ from opensesame_predictor.core.features import stem, words
 from opensesame_predictor.core.history import GENERIC, Shape
 from opensesame_predictor.core.models import Operation, Parameter, ValueSource
 
-_QUOTED = re.compile(r"[\"“”']([^\"“”']{1,200})[\"“”']")
+# Double quotes, curly quotes, or single quotes that stand apart from words: the apostrophe
+# of "The Beatle's newest album" opens no quotation.
+_QUOTED = re.compile(r"[\"“”]([^\"“”]{1,200})[\"“”]|(?<!\w)'([^']{1,200})'(?!\w)")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _OWNER_REPO = re.compile(r"(?<![\w/.])([A-Za-z0-9][\w.-]{0,38})/([A-Za-z0-9][\w.-]{0,99})(?![\w/])")
 _NUMBER = re.compile(r"(?<![\w.])#?(\d{1,19})(?![\w.])")
@@ -24,6 +26,7 @@ _NAME = re.compile(
 )
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_POSSESSIVE = re.compile(r"['’]s?$")
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
 
 
@@ -51,7 +54,8 @@ class PromptValues:
 
 def extract_values(prompt: str) -> PromptValues:
     values = PromptValues()
-    values.quoted = [m.strip() for m in _QUOTED.findall(prompt) if m.strip()]
+    quotations = (m.group(1) or m.group(2) or "" for m in _QUOTED.finditer(prompt))
+    values.quoted = [q.strip() for q in quotations if q.strip()]
     values.emails = _EMAIL.findall(prompt)
     unquoted = _QUOTED.sub(" ", prompt)
     values.owner_repo = [
@@ -60,12 +64,12 @@ def extract_values(prompt: str) -> PromptValues:
     values.numbers = _NUMBER.findall(unquoted)
     values.tokens = [t for t in _TOKEN_ID.findall(unquoted) if not _EMAIL.search(t)]
     for match in _NAME.finditer(unquoted):
-        name = match.group(1).strip()
+        name = _POSSESSIVE.sub("", match.group(1).strip())
         single = " " not in name
         if single and _SENTENCE_START.search(unquoted[: match.start()]):
             continue  # a capital that only starts a sentence is not a name
-        if single and (name.isupper() or name.lower() in _NOT_NAMES):
-            continue  # acronyms (TV, API, ID) and pronouns name kinds of things, not things
+        if single and ((name.isupper() and len(name) <= 4) or name.lower() in _NOT_NAMES):
+            continue  # acronyms (TV, API, JSON) and pronouns name kinds of things, not things
         values.names.append(name)
     return values
 
