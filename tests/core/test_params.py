@@ -60,6 +60,8 @@ def test_capitalised_names() -> None:
     assert extract_values("Show films with Ana Ruiz").names == ["Ana Ruiz"]
     assert extract_values("what did Liam say").names == ["Liam"]
     assert extract_values("the newest album of METALLICA").names == ["METALLICA"]  # not an acronym
+    assert extract_values("Show Sofia Coppola's films").names == ["Sofia Coppola"]
+    assert extract_values("Find Liam").names == ["Liam"]
 
 
 def test_an_apostrophe_is_no_quotation_mark() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from opensesame_predictor.core.features import stem, words
+from opensesame_predictor.core.features import INTENT_METHODS, stem, words
 from opensesame_predictor.core.history import GENERIC, Shape
 from opensesame_predictor.core.models import Operation, Parameter, ValueSource
 
@@ -65,8 +65,12 @@ def extract_values(prompt: str) -> PromptValues:
     values.tokens = [t for t in _TOKEN_ID.findall(unquoted) if not _EMAIL.search(t)]
     for match in _NAME.finditer(unquoted):
         name = _POSSESSIVE.sub("", match.group(1).strip())
+        starts_sentence = bool(_SENTENCE_START.search(unquoted[: match.start()]))
+        first, _, rest = name.partition(" ")
+        if starts_sentence and rest and stem(first.lower()) in INTENT_METHODS:
+            name, starts_sentence = rest, False  # "Show Sofia Coppola's films": not the verb
         single = " " not in name
-        if single and _SENTENCE_START.search(unquoted[: match.start()]):
+        if single and starts_sentence:
             continue  # a capital that only starts a sentence is not a name
         if single and ((name.isupper() and len(name) <= 4) or name.lower() in _NOT_NAMES):
             continue  # acronyms (TV, API, JSON) and pronouns name kinds of things, not things
