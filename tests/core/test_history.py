@@ -477,3 +477,21 @@ def test_no_search_for_name_without_a_name(petstore: Predictor, prompt: str) -> 
 def test_no_search_for_name_after_a_search(petstore: Predictor) -> None:
     row = features(petstore, "GET /pets/search", "find the pets of Ana Ruiz", ["GET /pets/search"])
     assert row["search_for_name"] == 0.0
+
+
+def test_adding_to_a_collection_needs_the_things_even_when_the_parameter_is_optional() -> None:
+    # the same optional `uris` in the query and the body: one of them is needed all the same
+    uris = [
+        Parameter(name="uris", location=where, description="The track URIs to add.")
+        for where in ("query", "body")
+    ]
+    vocabulary = frozenset({"track", "playlist", "play"})
+    add = op("POST", "/playlists/{playlist_id}/tracks", uris)
+    shape = with_takes(add, shape_of(add), vocabulary)
+    assert shape.requires == (("track",),)
+    assert missing(shape, state_of(), 0) == ["playlist", "track"]
+    # reading the collection needs no tracks; nor does a write to what is no collection of them
+    read = op("GET", "/playlists/{playlist_id}/tracks", uris)
+    assert with_takes(read, shape_of(read), vocabulary).requires == ()
+    play = op("PUT", "/me/player/play", uris)
+    assert with_takes(play, shape_of(play), vocabulary).requires == ()

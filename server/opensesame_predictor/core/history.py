@@ -388,9 +388,14 @@ def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape
     """Add the resources whose ids the operation takes outside its path (`ids=`, `track_uris`,
     a body `pet_id`). A bare `ids` names its resource in its description ('the artist IDs'),
     so the description's words are matched against the resources the catalog knows. A required
-    one is a need, like a path id: any of the resources it names will do."""
+    one is a need, like a path id: any of the resources it names will do; so is one that adds
+    things to a collection of them, or removes them."""
     takes: set[str] = set()
     requires: list[tuple[str, ...]] = []
+    # adding to or removing from a collection of things needs the things, required or not
+    # (`POST /playlists/{id}/tracks` with an optional `uris` in the query and in the body)
+    last = words(shape.path_literals[-1])[-1:] if shape.path_literals and op.method != "GET" else []
+    collected = {stem(w) for w in last if stem(w) != w}  # a plural: tracks, not play
     for param in op.parameters:
         if param.location not in ("query", "body"):
             continue
@@ -409,7 +414,7 @@ def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape
         takes.update(known)
         # what the operation itself is about (the queue of `POST /queue`) is the unlikeliest
         options = tuple(sorted(known, key=lambda noun: noun in shape.names))
-        if param.required and options and options not in requires:
+        if (param.required or collected & set(known)) and options and options not in requires:
             requires.append(options)
     if not takes:
         return shape

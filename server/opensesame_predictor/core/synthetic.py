@@ -30,6 +30,8 @@ FILLERS = ["", "", "please", "I want to", "can you", "help me", "I need to", "qu
 FIRST = ["Ana", "Liam", "Sofia", "Kenji", "Maya", "Omar", "Elena", "Noah", "Priya", "Jonas"]
 LAST = ["Ruiz", "Okafor", "Lindqvist", "Tanaka", "Moreau", "Haddad", "Novak", "Reyes"]
 TITLES = ["Blue Horizon", "Night Garden", "Silver Lake", "Paper Moon", "Red Canyon", "Echo Park"]
+IN_DESCRIPTION_WORDS = 0.15  # share of descriptions said in the description's words
+MAX_WORDS = 5
 SUMMARY_STOP = {"a", "an", "the", "of", "for", "by", "to", "in", "on", "with", "and", "or"}
 
 
@@ -49,12 +51,20 @@ def _verb(op: Operation, shape: Shape, rng: random.Random) -> str:
 def _describe(op: Operation, rng: random.Random) -> list[str]:
     """The content words of what the operation does, as a person might say them."""
     text = op.summary or " ".join(words(op.operation_id)) or " ".join(words(op.path))
+    # people also say it in words the summary lacks ("my music library" for "saved tracks"):
+    # now and then the words of the description's first sentence
+    sentence = (op.description or "").split(". ")[0]
+    if sentence and rng.random() < IN_DESCRIPTION_WORDS:
+        text = sentence
     content = [w for w in words(text) if w not in SUMMARY_STOP]
     if content and content[0] in {"get", "list", "create", "update", "delete", "retrieve"}:
         content = content[1:]
     if not content:
         content = [w for w in words(op.path) if w not in GENERIC] or ["it"]
     kept = [w for w in content if rng.random() > 0.25] or content[:1]
+    if len(kept) > MAX_WORDS:  # a phrase from a long sentence, not all of it
+        start = rng.randrange(len(kept) - MAX_WORDS + 1)
+        kept = kept[start : start + MAX_WORDS]
     if len(kept) > 2 and rng.random() < 0.3:
         i = rng.randrange(len(kept) - 1)
         kept[i], kept[i + 1] = kept[i + 1], kept[i]

@@ -1,0 +1,95 @@
+"""Synthetic training requests: shaped like real ones, reproducible, and always answerable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.synthetic import SyntheticCase, generate
+from opensesame_predictor.runtime import Runtime
+
+SPEC = {
+    "openapi": "3.0.3",
+    "info": {"title": "Library", "version": "1"},
+    "paths": {
+        "/books": {
+            "get": {
+                "operationId": "searchBooks",
+                "summary": "Search books",
+                "description": "Finds volumes in the catalogue by title or author.",
+                "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Book"},
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        "/books/{bookId}/loans": {
+            "post": {
+                "operationId": "borrowBook",
+                "summary": "Borrow a book",
+                "description": "Checks out a volume to the caller's reading card.",
+                "parameters": [
+                    {"name": "bookId", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"201": {"description": "created"}},
+            }
+        },
+    },
+    "components": {
+        "schemas": {"Book": {"type": "object", "properties": {"id": {"type": "string"}}}}
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> list[SyntheticCase]:
+    spec = tmp_path_factory.mktemp("spec") / "library.json"
+    spec.write_text(json.dumps(SPEC), encoding="utf-8")
+    catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+    return generate([catalog], seed=5, rounds=40)
+
+
+def test_generation_is_reproducible(tmp_path: Path) -> None:
+    spec = tmp_path / "library.json"
+    spec.write_text(json.dumps(SPEC), encoding="utf-8")
+    catalog: Catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+    assert generate([catalog], seed=5, rounds=3) == generate([catalog], seed=5, rounds=3)
+    assert generate([catalog], seed=5, rounds=3) != generate([catalog], seed=6, rounds=3)
+
+
+def test_each_step_is_a_case_whose_history_is_the_steps_before(cases: list[SyntheticCase]) -> None:
+    keys = {"GET /books", "POST /books/{bookId}/loans"}
+    assert {case.gold for case in cases} == keys
+    for case in cases:
+        assert set(case.history) <= keys and case.gold not in case.history
+    # the borrow needs a book: asked by name, the search comes first
+    two_step = [c for c in cases if c.gold == "POST /books/{bookId}/loans" and c.history]
+    assert two_step and all(c.history == ["GET /books"] for c in two_step)
+
+
+def test_prompts_carry_values_or_names_for_what_is_needed(cases: list[SyntheticCase]) -> None:
+    borrow = [c.prompt for c in cases if c.gold == "POST /books/{bookId}/loans" and not c.history]
+    assert any(any(ch.isdigit() for ch in prompt) for prompt in borrow)  # "book 4821"
+
+
+def test_some_prompts_use_the_description_words_not_the_summary(
+    cases: list[SyntheticCase],
+) -> None:
+    prompts = " ".join(c.prompt.lower() for c in cases)
+    assert "volumes" in prompts or "checks" in prompts or "card" in prompts
+    summary_only = [c for c in cases if "borrow" in c.prompt.lower()]
+    assert len(summary_only) > len(cases) // 4  # the summary's words stay the common case
