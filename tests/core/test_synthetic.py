@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -56,17 +55,18 @@ SPEC = {
 
 
 @pytest.fixture(scope="module")
-def cases(tmp_path_factory: pytest.TempPathFactory) -> list[SyntheticCase]:
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     spec = tmp_path_factory.mktemp("spec") / "library.json"
     spec.write_text(json.dumps(SPEC), encoding="utf-8")
-    catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+    return Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+
+
+@pytest.fixture(scope="module")
+def cases(catalog: Catalog) -> list[SyntheticCase]:
     return generate([catalog], seed=5, rounds=40)
 
 
-def test_generation_is_reproducible(tmp_path: Path) -> None:
-    spec = tmp_path / "library.json"
-    spec.write_text(json.dumps(SPEC), encoding="utf-8")
-    catalog: Catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+def test_generation_is_reproducible(catalog: Catalog) -> None:
     assert generate([catalog], seed=5, rounds=3) == generate([catalog], seed=5, rounds=3)
     assert generate([catalog], seed=5, rounds=3) != generate([catalog], seed=6, rounds=3)
 

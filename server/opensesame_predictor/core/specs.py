@@ -188,12 +188,13 @@ class _SchemaWalker:
         schema, doc_key, last_ref = self.resolver.resolve(schema, doc_key)
         if not isinstance(schema, dict):
             return
-        kind = _SCHEMA_REF.search(last_ref) if prefix and last_ref else None
-        if kind and len(self.kinds) < MAX_FIELDS:
-            self.kinds.setdefault(prefix[:-1], unquote(kind.group(1)))
+        named = _SCHEMA_REF.search(last_ref) if last_ref else None
+        schema_name = unquote(named.group(1)) if named else ""
+        if schema_name and prefix and len(self.kinds) < MAX_FIELDS:
+            self.kinds.setdefault(prefix[:-1], schema_name)
         if depth <= 2:  # the response itself or its items: what it is, not what it embeds
-            if last_ref and (m := _SCHEMA_REF.search(last_ref)):
-                self._add_name(unquote(m.group(1)))
+            if schema_name:
+                self._add_name(schema_name)
             title = schema.get("title")
             if isinstance(title, str) and title and len(title) < 80:
                 self._add_name(title)
