@@ -207,6 +207,54 @@ def test_named_id_fields_in_query_or_body_are_takes() -> None:
     assert shape.takes == frozenset({"track", "pet"})
 
 
+def test_a_writes_field_named_after_a_resource_takes_its_ids() -> None:
+    vocabulary = frozenset({"customer", "track", "playlist", "tag"})
+    charge = op("POST", "/charges", [Parameter(name="customer", location="body", required=True)])
+    shape = with_takes(charge, shape_of(charge), vocabulary)
+    assert shape.takes == frozenset({"customer"})
+    # it may hold a new value as well as an id: taking it is no need
+    assert shape.requires == ()
+    # a read filters by it, a flag or a choice holds no id, nor does a field unknown as a resource
+    find = op("GET", "/pets", [Parameter(name="tag", location="query")])
+    assert with_takes(find, shape_of(find), vocabulary).takes == frozenset()
+    for param in (
+        Parameter(name="tag", location="body", type="boolean"),
+        Parameter(name="tag", location="body", enum=["a", "b"]),
+        Parameter(name="tag", location="body", type="object"),
+        Parameter(name="color", location="body"),
+    ):
+        write = op("POST", "/pets", [param])
+        assert with_takes(write, shape_of(write), vocabulary).takes == frozenset()
+
+
+def test_removing_things_from_one_things_collection_needs_them() -> None:
+    tracks = Parameter(name="tracks", location="body", type="array", required=True)
+    vocabulary = frozenset({"track", "playlist", "file"})
+    remove = op("DELETE", "/playlists/{playlist_id}/tracks", [tracks])
+    assert with_takes(remove, shape_of(remove), vocabulary).requires == (("track",),)
+    # creating in a top-level collection makes a new one: its `file` is content, not a need
+    upload = op("POST", "/files", [Parameter(name="file", location="body", required=True)])
+    shape = with_takes(upload, shape_of(upload), vocabulary)
+    assert shape.takes == frozenset({"file"})
+    assert shape.requires == ()
+
+
+def test_ids_of_what_no_operation_gives_take_what_their_description_names() -> None:
+    context = Parameter(
+        name="context_uri",
+        location="body",
+        description="URI of the context to play. Valid contexts are albums, artists, playlists.",
+    )
+    play = op("PUT", "/me/player/play", [context])
+    vocabulary = frozenset({"album", "artist", "playlist", "play"})
+    # what the operation itself is about comes last and drops out of the three
+    assert with_takes(play, shape_of(play), vocabulary).takes == {"album", "artist", "playlist"}
+    # a description naming nothing known leaves the field's own noun
+    bare = context.model_copy(update={"description": "Where to start."})
+    play = op("PUT", "/me/player/play", [bare])
+    assert with_takes(play, shape_of(play), vocabulary).takes == frozenset({"context"})
+
+
 @pytest.mark.parametrize("name", ["page", "offset", "cursor", "pageToken", "per_page"])
 def test_pagination_parameters_make_an_operation_paginated(name: str) -> None:
     paged = op("GET", "/items", [Parameter(name=name, location="query")])

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from opensesame_predictor.core.features import STOPWORDS, stem, words
-from opensesame_predictor.core.models import Operation
+from opensesame_predictor.core.models import Operation, Parameter
 
 # Words that name containers or shapes, not resources.
 GENERIC = frozenset(
@@ -386,38 +386,65 @@ class Lookalikes:
 
 def with_takes(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape:
     """Add the resources whose ids the operation takes outside its path (`ids=`, `track_uris`,
-    a body `pet_id`). A bare `ids` names its resource in its description ('the artist IDs'),
-    so the description's words are matched against the resources the catalog knows. A required
-    one is a need, like a path id: any of the resources it names will do; so is one that adds
-    things to a collection of them, or removes them."""
+    a body `pet_id`, a write's `customer`). A required id field is a need, like a path id: any
+    of the resources it names will do; so is one that adds things to a collection of them, or
+    removes them."""
     takes: set[str] = set()
     requires: list[tuple[str, ...]] = []
-    # adding to or removing from a collection of things needs the things, required or not
-    # (`POST /playlists/{id}/tracks` with an optional `uris` in the query and in the body)
-    last = words(shape.path_literals[-1])[-1:] if shape.path_literals and op.method != "GET" else []
+    # adding to or removing from one thing's collection of things needs the things, required
+    # or not (`POST /playlists/{id}/tracks` with an optional `uris` in the query and the body);
+    # creating in a top-level collection (`POST /files`) makes a new one instead
+    segments = [s for s in op.path.split("/") if s]
+    owned = len(segments) > 1 and bool(_PARAM.match(segments[-2])) and op.method != "GET"
+    last = words(segments[-1])[-1:] if owned and not _PARAM.match(segments[-1]) else []
     collected = {stem(w) for w in last if stem(w) != w}  # a plural: tracks, not play
     for param in op.parameters:
         if param.location not in ("query", "body"):
             continue
-        parts = words(param.name)
-        if not parts or parts[-1] not in _ID_WORDS:
-            continue
-        named = [stem(w) for w in parts[:-1] if w not in GENERIC]
-        if named:
-            known = named[-1:]
-        else:
-            mentioned = [stem(w) for w in words(param.description) if w not in STOPWORDS]
-            known = list(dict.fromkeys(n for n in mentioned if n in vocabulary))[:3]
-            if not known and shape.path_literals:
-                # else the ids are of what the path names: `PUT /me/tracks?ids=` takes tracks
-                known = [n for n in _nouns(shape.path_literals[-1]) if n in vocabulary]
+        known, id_field = _taken(op, shape, param, vocabulary)
         takes.update(known)
         # what the operation itself is about (the queue of `POST /queue`) is the unlikeliest
         options = tuple(sorted(known, key=lambda noun: noun in shape.names))
-        if (param.required or collected & set(known)) and options and options not in requires:
+        # a field named after a resource may hold a name or a new value as well as an id: a
+        # need only as the things added to or removed from a collection
+        needed = param.required and id_field
+        if (needed or collected & set(known)) and options and options not in requires:
             requires.append(options)
     if not takes:
         return shape
     return replace(
         shape, takes=frozenset(takes), nouns=shape.nouns | takes, requires=tuple(requires)
     )
+
+
+_VALUE_TYPES = frozenset({"string", "array", "integer"})
+
+
+def _taken(
+    op: Operation, shape: Shape, param: Parameter, vocabulary: frozenset[str]
+) -> tuple[list[str], bool]:
+    """The resources whose ids a query or body field holds, and whether it is an id field
+    proper (`track_ids`) rather than a write's field named after a resource (`tracks`)."""
+    parts = words(param.name)
+    if not parts:
+        return [], False
+    if parts[-1] not in _ID_WORDS:
+        # not a choice, a flag or an object of its own; and a read's `author` filters by name
+        itself = stem(parts[0]) if len(parts) == 1 and parts[0] not in GENERIC else ""
+        plain = not param.enum and param.type in _VALUE_TYPES and op.method != "GET"
+        return ([itself] if plain and itself in vocabulary else []), False
+    named = [stem(w) for w in parts[:-1] if w not in GENERIC]
+    if named and named[-1] in vocabulary:
+        return named[-1:], True
+    # a bare `ids`, or ids of something no operation gives (`context_uri`): the description
+    # says what they are ('the artist IDs'; 'valid contexts are albums, artists, playlists')
+    mentioned = [stem(w) for w in words(param.description) if w not in STOPWORDS]
+    known = [n for n in dict.fromkeys(mentioned) if n in vocabulary]
+    if known:
+        return sorted(known, key=lambda noun: noun in shape.names)[:3], True
+    if named:
+        return named[-1:], True
+    # else the ids are of what the path names: `PUT /me/tracks?ids=` takes tracks
+    if shape.path_literals:
+        return [n for n in _nouns(shape.path_literals[-1]) if n in vocabulary], True
+    return [], True
