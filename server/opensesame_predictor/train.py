@@ -19,15 +19,15 @@ from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, fi
 from opensesame_predictor.core.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import Runtime
 
-CANDIDATES_PER_CASE = 30
 DEPRECATED_PENALTY = -1.0
 
 
 def feature_groups(
     cases: list[SyntheticCase], predictor: Predictor
 ) -> tuple[list[tuple[np.ndarray, int]], int]:
-    """For each case the features of its best candidates, and where the gold one is.
-    Cases whose gold is not among the candidates cannot teach the ranker and are counted."""
+    """For each case the features of every candidate the predictor ranks, and where the gold
+    one is: the softmax that is calibrated here runs over all of them when predicting. Cases
+    whose gold is not among the candidates cannot teach the ranker and are counted."""
     groups: list[tuple[np.ndarray, int]] = []
     missed = 0
     for case in cases:
@@ -42,10 +42,8 @@ def feature_groups(
         if case.gold not in keys:
             missed += 1
             continue
-        gold = keys.index(case.gold)
-        keep = sorted(set(range(min(CANDIDATES_PER_CASE, len(ranked)))) | {gold})
-        matrix = np.array([[ranked[i].features.get(f, 0.0) for f in FEATURES] for i in keep])
-        groups.append((matrix, keep.index(gold)))
+        matrix = np.array([[item.features.get(f, 0.0) for f in FEATURES] for item in ranked])
+        groups.append((matrix, keys.index(case.gold)))
     return groups, missed
 
 
@@ -58,7 +56,7 @@ def train(
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
     runtime = Runtime(Settings(enable_guardrails=False))
-    # Which candidates a case keeps depends on the ranking: rank with the hand-set weights, so
+    # The order of a case's candidates follows the ranking: rank with the hand-set weights, so
     # the result depends on the specs, the seed and the code only, never on the shipped file.
     runtime.predictor.ranker = Ranker()
     runtime.set_sources(specs)

@@ -360,6 +360,28 @@ def test_nested_objects_are_typed_by_the_resource_they_look_like() -> None:
     assert "person" not in shapes[2].yields
 
 
+def test_a_choice_in_a_reads_path_that_names_resources_yields_them() -> None:
+    kind = path_param("media_type", ["all", "movie", "tv", "day"])
+    trending = Operation(
+        spec="t",
+        method="GET",
+        path="/trending/{media_type}",
+        parameters=[kind],
+        response_fields=["results", "results.id"],
+        response_kinds={"results": "MovieListObject"},
+    )
+    show = op("GET", "/tv/{tv_id}", [path_param("tv_id")])
+    film = op("GET", "/movie/{movie_id}", [path_param("movie_id")])
+    shapes = shapes_of([trending, show, film])
+    # the schema declares films; the choice says shows come back too ("all" and "day" name none)
+    assert shapes[0].yields == {stem("movie"), "tv"}
+    assert shape_of(trending).yields == {stem("movie")}
+    # a write's choice picks no answer
+    assert shapes_of([trending.model_copy(update={"method": "PUT"}), show])[0].yields == {
+        stem("movie")
+    }
+
+
 def test_the_prompt_naming_something_brings_look_ups_into_the_candidates() -> None:
     operations = [op("GET", f"/widgets/part{i}", operation_id=f"widgetPart{i}") for i in range(30)]
     directory = op("GET", "/directory", [Parameter(name="q", location="query")])

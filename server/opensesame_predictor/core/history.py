@@ -312,10 +312,27 @@ def shapes_of(operations: Sequence[Operation]) -> list[Shape]:
         noun for shape in shapes for noun in (*shape.yields, *(n for _, n in shape.consumes))
     )
     shapes = [
-        with_takes(op, shape, vocabulary) for op, shape in zip(operations, shapes, strict=True)
+        with_kinds(op, with_takes(op, shape, vocabulary), vocabulary)
+        for op, shape in zip(operations, shapes, strict=True)
     ]
     looks = Lookalikes(operations, shapes)
     return [looks.typed(op, shape) for op, shape in zip(operations, shapes, strict=True)]
+
+
+def with_kinds(op: Operation, shape: Shape, vocabulary: frozenset[str]) -> Shape:
+    """A choice in a read's path that names resources picks what comes back:
+    `GET /trending/{media_type}` with `movie`, `tv` or `person` yields any of them, whatever
+    single schema the response declares."""
+    if op.method != "GET" or not shape.yields:
+        return shape
+    chosen = {
+        stem(str(value).lower())
+        for param in op.parameters
+        if param.location == "path"
+        for value in param.enum
+    }
+    kinds = (chosen & vocabulary) - shape.yields
+    return replace(shape, yields=shape.yields | kinds) if kinds else shape
 
 
 MIN_SHARED_FIELDS = 3
