@@ -165,6 +165,18 @@ def test_an_id_inside_a_generic_field_belongs_to_that_fields_named_schema() -> N
     assert "track" not in shape_of(unnamed).yields
 
 
+def test_an_id_under_a_named_schema_is_that_schemas_besides_its_fields() -> None:
+    queue = Operation(
+        spec="t",
+        method="GET",
+        path="/me/player/queue",
+        response_fields=["currently_playing", "currently_playing.id", "owner", "owner.id"],
+        response_kinds={"currently_playing": "TrackObject", "owner": "PublicUserObject"},
+    )
+    # a `currently_playing` is a track; an `owner` is a user and stays an owner
+    assert shape_of(queue).yields >= {"track", "user", "owner"}
+
+
 def test_a_required_id_outside_the_path_is_a_need_any_named_resource_meets() -> None:
     uri = Parameter(
         name="uri",

@@ -117,8 +117,13 @@ def shape_of(op: Operation) -> Shape:
         noun = _id_owner(dotted)
         if noun is None:
             continue
-        if not noun and "." in dotted:  # `item.id`: whose id the named schema of `item` says
-            noun = _schema_noun(op.response_kinds.get(dotted.rsplit(".", 1)[0], ""))
+        if "." in dotted:
+            # `item.id` is whose the named schema of `item` says; so is `currently_playing.id`
+            # (a `TrackObject`), besides what its field's name says
+            kind = _schema_noun(op.response_kinds.get(dotted.rsplit(".", 1)[0], ""))
+            if kind:
+                yields.add(kind)
+                noun = noun or kind
         if noun:
             yields.add(noun)
         else:
