@@ -410,6 +410,32 @@ def test_the_prompt_naming_something_brings_look_ups_into_the_candidates() -> No
     assert len(operations) not in looked_up.tolist()
 
 
+def test_the_collection_a_goal_adds_to_is_no_source_of_things_to_add() -> None:
+    ids = Parameter(name="ids", location="query", required=True, description="The artist IDs.")
+    follow = op("PUT", "/me/following", [ids], operation_id="followArtists")
+    unfollow = op("DELETE", "/me/following", [ids], operation_id="unfollowArtists")
+    followed = Operation(
+        spec="t",
+        method="GET",
+        path="/me/following",
+        operation_id="getFollowed",
+        response_fields=["artists", "artists.items", "artists.items.id"],
+    )
+    search = op("GET", "/search", [Parameter(name="q", location="query")])
+    search = search.model_copy(update={"response_fields": ["artists", "artists.items.id"]})
+    index = PredictorIndex([follow, unfollow, followed, search])
+    allowed = index.allowed(None)
+
+    def sources(prompt: str) -> dict[int, float]:
+        _, notes = index.candidates(index.lexical(prompt), state_of(), 0, allowed, count=4)
+        return {i: float(note["yields_weight"]) for i, note in notes.items() if "yields" in note}
+
+    # following more artists: the ones already followed are no source, a search is
+    assert set(sources("follow artists")) == {3}
+    # unfollowing: the followed ones are exactly where the ids come from
+    assert sources("unfollow artists")[2] == sources("unfollow artists")[3]
+
+
 def test_unrelated_operation_gets_no_id_flow() -> None:
     row = structure_features(GENRES, shape_of(GENRES), state_of(SEARCH), 0)
     assert row["consumes_last"] == row["consumes_earlier"] == 0.0

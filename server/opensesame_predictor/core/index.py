@@ -43,6 +43,16 @@ class PredictorIndex:
             [i for i, shape in enumerate(self.shapes) if shape.searches], dtype=np.int64
         )
 
+    def adds_to(self, goal: int, producer: int) -> bool:
+        """Whether the goal adds to the very collection the producer reads (`PUT /me/following`
+        and `GET /me/following`): what is already there is no source of things to add."""
+        wanted, source = self.operations[goal], self.operations[producer]
+        return (
+            wanted.method in ("POST", "PUT")
+            and source.method == "GET"
+            and wanted.path.rstrip("/") == source.path.rstrip("/")
+        )
+
     def lexical(self, prompt: str) -> LexicalScores:
         return self.text.lexical(prompt)
 
@@ -101,7 +111,7 @@ class PredictorIndex:
                 goal_of.setdefault(noun, i)
         for noun, weight in needs.items():
             for i in best(self.producers.get(noun, NONE)):
-                if i == goal_of.get(noun):
+                if i == goal_of.get(noun) or self.adds_to(goal_of[noun], i):
                     continue
                 callable_now = not missing(self.shapes[i], state, values)
                 score = weight * (1.0 if callable_now else 0.3)
