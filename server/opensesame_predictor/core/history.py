@@ -67,6 +67,12 @@ class Shape:
     requires: tuple[tuple[str, ...], ...] = ()  # required query/body ids: any one of each
 
     @property
+    def needed(self) -> list[str]:
+        """What it cannot be called without, in order: its path's resources, then one of each
+        required id field's (the likeliest)."""
+        return [noun for _, noun in self.consumes] + [any_of[0] for any_of in self.requires]
+
+    @property
     def brings(self) -> frozenset[str]:
         """The ids its response adds to what it was given (`GET /things/{id}` echoes the
         thing, and brings what the thing refers to)."""
@@ -182,6 +188,11 @@ class HistoryState:
     def last(self) -> tuple[Operation, Shape] | None:
         return (self.operations[-1], self.shapes[-1]) if self.operations else None
 
+    def looks_up(self, names: int) -> bool:
+        """Whether the prompt names things (`names` of them) that no call has looked up yet:
+        look-ups come first then."""
+        return bool(names) and not self.searched
+
     def supplies(self, name: str, noun: str) -> bool:
         return noun in self.yielded or _norm(name) in self.known_params
 
@@ -231,7 +242,7 @@ def structure_table(
     looked up first."""
     count = len(ops)
     table = {name: np.zeros(count, dtype=np.float32) for name in STRUCTURE}
-    if names and not state.searched:
+    if state.looks_up(names):
         table["search_for_name"][:] = [shape.searches for shape in shapes]
     table["missing_id"][:] = [
         len(missing(shape, state, prompt_values)) / need_count(shape) if need_count(shape) else 0.0

@@ -93,7 +93,7 @@ class PredictorIndex:
 
         for noun in state.last_yielded:
             best(self.consumers.get(noun, NONE))
-        if names and not state.searched:
+        if state.looks_up(names):
             best(self.searchers)
         targets = [self.by_operation_id[t] for t in state.link_targets if t in self.by_operation_id]
         if targets:

@@ -129,7 +129,7 @@ def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[
         description = _describe(op, rng)
         verb = _verb(op, shape, rng)
         # what it needs: ids in its path, then required ids in its query or body
-        nouns = [noun for _, noun in shape.consumes] + [any_of[0] for any_of in shape.requires]
+        nouns = shape.needed
         if not nouns:
             yield op.spec, [_sentence([verb, *description], rng)], [op.key]
             continue
