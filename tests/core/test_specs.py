@@ -459,7 +459,7 @@ def test_a_parameter_described_only_in_its_schema_keeps_that_description() -> No
     ("written", "required"),
     [(True, True), ("true", True), ("false", False), ("no", False), (1, False), (None, False)],
 )
-def test_required_written_as_a_string_is_read_as_its_meaning(written: Any, required: bool) -> None:
+def test_flags_written_as_strings_are_read_as_their_meaning(written: Any, required: bool) -> None:
     doc = {
         "openapi": "3.0.0",
         "info": {"title": "t", "version": "1"},
@@ -468,6 +468,9 @@ def test_required_written_as_a_string_is_read_as_its_meaning(written: Any, requi
         },
     }
     assert parse_spec(doc, "m.json", "m").operations[0].parameters[0].required is required
+    # so is `deprecated`
+    doc["paths"] = {"/a": {"get": {"deprecated": written}}}
+    assert parse_spec(doc, "m.json", "m").operations[0].deprecated is required
 
 
 # --- the YAML loader ------------------------------------------------------------------------

@@ -425,7 +425,7 @@ class _OperationBuilder:
             response_schemas=response.names,
             response_kinds=_id_holders(response.kinds, response.fields),
             links=links,
-            deprecated=op.get("deprecated") is True,
+            deprecated=_flag(op.get("deprecated")),
             security=self._security_names(security)
             if security is not None
             else self.default_security,
