@@ -10,6 +10,11 @@ from opensesame_predictor.core import catalog as catalog_module
 from opensesame_predictor.core.specs import ParsedSpec, parse_spec
 
 
+def json_ok(schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI `responses` object: 200 with a JSON body of this schema."""
+    return {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}
+
+
 class Clock:
     """A clock the tests move by hand (`clock.now += 3600`)."""
 

@@ -42,8 +42,10 @@ def feature_groups(
         if case.gold not in keys:
             missed += 1
             continue
-        matrix = np.array([[item.features.get(f, 0.0) for f in FEATURES] for item in ranked])
-        groups.append((matrix, keys.index(case.gold)))
+        # every candidate shares one feature table: its rows, in ranked order
+        table = ranked[0].table
+        columns = np.column_stack([table[name] for name in FEATURES]).astype(np.float64)
+        groups.append((columns[[item.row for item in ranked]], keys.index(case.gold)))
     return groups, missed
 
 

@@ -22,6 +22,7 @@ from opensesame_predictor.core.index import PredictorIndex
 from opensesame_predictor.core.models import HistoryEvent, Operation, Parameter, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.runtime import Runtime
+from support import json_ok
 
 
 def op(
@@ -526,7 +527,7 @@ def write_spec(directory: Path, paths: dict[str, Any]) -> Path:
 def ok(*fields: str) -> dict[str, Any]:
     properties = {name: {"type": "string"} for name in fields}
     schema = {"type": "object", "properties": properties}
-    return {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}
+    return json_ok(schema)
 
 
 @pytest.fixture

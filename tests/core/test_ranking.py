@@ -16,6 +16,7 @@ from opensesame_predictor.core.features import words
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.ranker import Ranker, _calibrate
 from opensesame_predictor.runtime import Runtime
+from support import json_ok
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -158,7 +159,7 @@ def quoted_words(reason: str) -> list[str]:
 def write_movies(directory: Path) -> Path:
     def ok(properties: dict[str, Any]) -> dict[str, Any]:
         schema = {"type": "object", "properties": properties}
-        return {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}
+        return json_ok(schema)
 
     movie = {"type": "object", "properties": {"id": {"type": "integer"}, "title": {}}}
     movies = {"results": {"type": "array", "items": movie}}

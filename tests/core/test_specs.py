@@ -18,6 +18,7 @@ from opensesame_predictor.core.fetch import FetchPolicy
 from opensesame_predictor.core.models import Link, Operation, Parameter
 from opensesame_predictor.core.specs import ParsedSpec, parse_spec, parse_text
 from opensesame_predictor.core.store import SpecStore
+from support import json_ok
 
 
 def load(path: Path, name: str = "spec", root: Path | None = None) -> ParsedSpec:
@@ -399,22 +400,15 @@ def test_nested_objects_that_carry_an_id_keep_their_schema_name() -> None:
         "paths": {
             "/me/player": {
                 "get": {
-                    "responses": {
-                        "200": {
-                            "description": "ok",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "properties": {
-                                            "item": {"$ref": "#/components/schemas/Track"},
-                                            "meta": {"$ref": "#/components/schemas/Meta"},
-                                        },
-                                    }
-                                }
+                    "responses": json_ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "item": {"$ref": "#/components/schemas/Track"},
+                                "meta": {"$ref": "#/components/schemas/Meta"},
                             },
                         }
-                    }
+                    )
                 }
             }
         },

@@ -10,6 +10,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import Runtime
+from support import json_ok
 
 SPEC = {
     "openapi": "3.0.3",
@@ -21,19 +22,9 @@ SPEC = {
                 "summary": "Search books",
                 "description": "Finds volumes in the catalogue by title or author.",
                 "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {
-                        "description": "ok",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "array",
-                                    "items": {"$ref": "#/components/schemas/Book"},
-                                }
-                            }
-                        },
-                    }
-                },
+                "responses": json_ok(
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Book"}}
+                ),
             }
         },
         "/books/{bookId}/loans": {
