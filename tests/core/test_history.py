@@ -12,10 +12,12 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.features import stem
 from opensesame_predictor.core.history import (
     HistoryState,
+    makers_of,
     missing,
     shape_of,
     shapes_of,
     structure_features,
+    wanted_new,
     with_takes,
 )
 from opensesame_predictor.core.index import PredictorIndex
@@ -604,3 +606,148 @@ def test_adding_to_a_collection_needs_the_things_even_when_the_parameter_is_opti
     assert with_takes(read, shape_of(read), vocabulary).requires == ()
     play = op("PUT", "/me/player/play", uris)
     assert with_takes(play, shape_of(play), vocabulary).requires == ()
+
+
+# --- things the prompt asks to make -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "noun"),
+    [
+        ("Add songs of Ana Ruiz to a new album", "album"),
+        ("Make me an album of the beach photos", "album"),
+        ("create a fresh shared album and name it Summer", "album"),
+        ("open an issue about the crash", "issue"),
+    ],
+)
+def test_what_the_prompt_asks_to_make(prompt: str, noun: str) -> None:
+    assert noun in wanted_new(prompt)
+
+
+@pytest.mark.parametrize(
+    "prompt", ["Make my first album private", "show the newest album", "add it to the album"]
+)
+def test_what_exists_already_is_not_to_make(prompt: str) -> None:
+    assert "album" not in wanted_new(prompt)
+
+
+def test_makers_are_posts_on_a_collection_that_answer_with_the_new_id() -> None:
+    create = op("POST", "/users/{user_id}/albums", [path_param("user_id")], ["id", "name"])
+    add = op("POST", "/albums/{album_id}/photos", [path_param("album_id")], ["snapshot_id"])
+    silent = op("POST", "/albums")  # answers with no id: nothing to go on with
+    read = op("GET", "/albums", fields=["items", "items.id"])
+    operations = [create, add, silent, read]
+    assert makers_of(operations, shapes_of(operations)) == {"album": [0]}
+
+
+def test_a_thing_to_make_is_none_of_those_found() -> None:
+    found = op("GET", "/search", fields=["albums.items.id"])
+    photos = op("GET", "/albums/{album_id}/photos", [path_param("album_id")])
+    state = HistoryState.build([found], [shape_of(found)], to_make=frozenset({"album"}))
+    assert missing(shape_of(photos), state, 0) == ["album"]
+    row = structure_features(photos, shape_of(photos), state, 0)
+    assert row["consumes_last"] == 0.0
+    # without "a new album" the album found is the one meant
+    assert missing(shape_of(photos), state_of(found), 0) == []
+
+
+@pytest.fixture(scope="module")
+def albums(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+    def schema(*fields: str) -> dict[str, Any]:
+        return json_ok({"type": "object", "properties": {f: {"type": "string"} for f in fields}})
+
+    def path(name: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+    photo_ids = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["photo_ids"],
+                    "properties": {"photo_ids": {"type": "array", "items": {"type": "string"}}},
+                }
+            }
+        },
+    }
+    found = {"type": "array", "items": {"$ref": "#/components/schemas/Photo"}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "Albums", "version": "1"},
+        "paths": {
+            "/me": {
+                "get": {
+                    "summary": "Get my profile",
+                    "responses": json_ok({"$ref": "#/components/schemas/User"}),
+                }
+            },
+            "/me/albums": {
+                "get": {
+                    "summary": "List my albums",
+                    "responses": json_ok(
+                        {"type": "array", "items": {"$ref": "#/components/schemas/Album"}}
+                    ),
+                }
+            },
+            "/users/{user_id}/albums": {
+                "post": {
+                    "summary": "Create an album",
+                    "parameters": [path("user_id")],
+                    "responses": schema("id", "title"),
+                }
+            },
+            "/albums/{album_id}/photos": {
+                "post": {
+                    "summary": "Add photos to an album",
+                    "parameters": [path("album_id")],
+                    "requestBody": photo_ids,
+                    "responses": schema("count"),
+                }
+            },
+            "/photos/search": {
+                "get": {
+                    "summary": "Search photos",
+                    "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+                    "responses": json_ok(found),
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "User": {"type": "object", "properties": {"id": {"type": "string"}}},
+                "Photo": {"type": "object", "properties": {"id": {"type": "string"}}},
+                "Album": {"type": "object", "properties": {"id": {"type": "string"}}},
+            }
+        },
+    }
+    directory = tmp_path_factory.mktemp("albums")
+    (directory / "albums.json").write_text(json.dumps(spec), encoding="utf-8")
+    return predictor_for(directory / "albums.json")
+
+
+def test_what_makes_the_new_thing_waits_for_what_it_needs(albums: Predictor) -> None:
+    prompt = "put the beach photos in a new album"
+    maker = "POST /users/{user_id}/albums"
+    # the maker needs a user first: GET /me prepares it, the maker counts only in part
+    assert features(albums, "GET /me", prompt)["prepares_new"] == 1.0
+    assert features(albums, maker, prompt)["makes_new"] == pytest.approx(0.3)
+    # my existing albums are no source of the new one
+    assert features(albums, "GET /me/albums", prompt)["yields_needed"] == 0.0
+    # with the user at hand the maker is callable; once it ran, nothing is left to make
+    assert features(albums, maker, prompt, ["GET /me"])["makes_new"] == 1.0
+    made = features(albums, "POST /albums/{album_id}/photos", prompt, ["GET /me", maker])
+    assert made["makes_new"] == 0.0
+    assert made["consumes_last"] > 0.0
+
+
+def test_without_a_new_thing_nothing_is_made(albums: Predictor) -> None:
+    prompt = "put the beach photos in my album"
+    assert features(albums, "GET /me", prompt)["prepares_new"] == 0.0
+    assert features(albums, "POST /users/{user_id}/albums", prompt)["makes_new"] == 0.0
+
+
+def test_the_reason_names_what_the_maker_needs(albums: Predictor) -> None:
+    result = albums.predict(PredictRequest(prompt="put the beach photos in a new album"))
+    me = next(p for p in result.predictions if p.api_call == "GET /me")
+    assert any("user_id" in r and "POST /users/{user_id}/albums" in r for r in me.reasons)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +86,73 @@ def test_some_prompts_use_the_description_words_not_the_summary(
     assert "volumes" in prompts or "checks" in prompts or "card" in prompts
     summary_only = [c for c in cases if "borrow" in c.prompt.lower()]
     assert len(summary_only) > len(cases) // 4  # the summary's words stay the common case
+
+
+SHOP = {
+    "openapi": "3.0.3",
+    "info": {"title": "Shop", "version": "1"},
+    "paths": {
+        "/carts": {
+            "post": {
+                "summary": "Create a cart",
+                "responses": json_ok({"$ref": "#/components/schemas/Cart"}),
+            }
+        },
+        "/carts/{cartId}/items": {
+            "post": {
+                "summary": "Add an item to a cart",
+                "parameters": [
+                    {"name": "cartId", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["product_id"],
+                                "properties": {"product_id": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": json_ok({"$ref": "#/components/schemas/Cart"}),
+            }
+        },
+        "/products/search": {
+            "get": {
+                "summary": "Search products",
+                "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+                "responses": json_ok(
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Product"}}
+                ),
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Cart": {"type": "object", "properties": {"id": {"type": "string"}}},
+            "Product": {"type": "object", "properties": {"id": {"type": "string"}}},
+        }
+    },
+}
+
+
+def test_things_go_into_a_new_container_in_the_order_the_prompt_says(tmp_path: Path) -> None:
+    spec = tmp_path / "shop.json"
+    spec.write_text(json.dumps(SHOP), encoding="utf-8")
+    catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+    cases = generate([catalog], seed=3, rounds=20)
+    add = "POST /carts/{cartId}/items"
+    into_new = [c for c in cases if c.gold == add and len(c.history) == 2]
+    assert into_new
+    orders = {tuple(c.history) for c in into_new}
+    assert orders == {
+        ("POST /carts", "GET /products/search"),
+        ("GET /products/search", "POST /carts"),
+    }
+    for case in into_new:
+        assert re.search(r"\ba (new|fresh) cart\b", case.prompt)
+        # "create a new cart and add ...": the cart comes first; "add ... to a new cart": last
+        made_first = re.search(r"(create|make|start) a (new|fresh) cart and", case.prompt, re.I)
+        assert (case.history[0] == "POST /carts") == bool(made_first)

@@ -164,6 +164,7 @@ class HistoryState:
     called: dict[str, int] = field(default_factory=dict)  # uid -> position from the end
     searched: bool = False  # a search was among the calls
     consumable: frozenset[str] = frozenset()  # resources some operation of the catalog takes
+    to_make: frozenset[str] = frozenset()  # things the prompt wants made that nothing made yet
 
     @classmethod
     def build(
@@ -171,17 +172,21 @@ class HistoryState:
         operations: Sequence[Operation],
         shapes: Sequence[Shape],
         consumable: frozenset[str] = frozenset(),
+        to_make: frozenset[str] = frozenset(),
     ) -> HistoryState:
-        state = cls(list(operations), list(shapes), consumable=consumable)
+        """Things `to_make` ("a new playlist") are none of those found so far: only the call
+        that makes one supplies its id (and the caller leaves it out once made)."""
+        state = cls(list(operations), list(shapes), consumable=consumable, to_make=to_make)
         for position, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
-            state.yielded |= shape.yields
-            state.yielded |= {noun for _, noun in shape.consumes}
+            state.yielded |= shape.yields - to_make
+            state.yielded |= {noun for _, noun in shape.consumes} - to_make
             state.known_params |= {_norm(name) for name, _ in shape.consumes}
             state.link_targets |= shape.link_targets
             state.called[op.uid] = len(operations) - position
         state.searched = any(shape.searches for shape in shapes)
         if shapes:
-            state.last_yielded = set(shapes[-1].yields) | {n for _, n in shapes[-1].consumes}
+            last = set(shapes[-1].yields) | {n for _, n in shapes[-1].consumes}
+            state.last_yielded = last - to_make
         return state
 
     @property
@@ -194,7 +199,9 @@ class HistoryState:
         return bool(names) and not self.searched
 
     def supplies(self, name: str, noun: str) -> bool:
-        return noun in self.yielded or _norm(name) in self.known_params
+        return noun in self.yielded or (
+            noun not in self.to_make and _norm(name) in self.known_params
+        )
 
 
 @lru_cache(maxsize=16384)
@@ -214,6 +221,42 @@ def missing(shape: Shape, state: HistoryState, prompt_values: int) -> list[str]:
 
 def need_count(shape: Shape) -> int:
     return len(shape.consumes) + len(shape.requires)
+
+
+def makers_of(operations: Sequence[Operation], shapes: Sequence[Shape]) -> dict[str, list[int]]:
+    """What each POST on a collection makes, by position: `POST /users/{id}/playlists` makes
+    playlists, when its response carries the new one's id."""
+    makers: dict[str, list[int]] = {}
+    for i, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
+        if op.method != "POST" or shape.is_item or not shape.path_literals:
+            continue
+        named = words(shape.path_literals[-1])[-1:]
+        for noun in {stem(w) for w in named} & (shape.yields - shape.nouns):
+            makers.setdefault(noun, []).append(i)
+    return makers
+
+
+NEW = frozenset({"new", "fresh"})
+CREATE = frozenset({"create", "make", "open", "start", "build"})
+
+
+def wanted_new(prompt: str) -> frozenset[str]:
+    """Words that may name things the prompt asks to bring into being: what follows "new"
+    ("a new playlist", "new private playlist") or an article after a verb of making ("make me
+    a playlist", "open an issue"). Whether a word names a thing some operation makes is the
+    catalog's to say."""
+    tokens = re.findall(r"[a-z]+", prompt.lower())
+    found: set[str] = set()
+    for k, token in enumerate(tokens):
+        if token in NEW:
+            found.update(stem(t) for t in tokens[k + 1 : k + 3])
+        elif token in CREATE:
+            rest = tokens[k + 1 : k + 5]
+            if rest[:1] in (["me"], ["us"]):
+                rest = rest[1:]
+            if rest[:1] in (["a"], ["an"]):
+                found.update(stem(t) for t in rest[1:3])
+    return frozenset(found)
 
 
 # what follows from the calls made so far (the ranker's "history" group)
@@ -254,7 +297,7 @@ def structure_table(
     last_op, last_shape = last
     last_uid = last_op.uid
     uids = [op.uid for op in ops]
-    brought = last_shape.brings
+    brought = last_shape.brings - state.to_make
     fed = np.array([not s.nouns.isdisjoint(brought) for s in shapes], dtype=bool)
     fresh = np.array([uid != last_uid for uid in uids], dtype=bool)
     # the more kinds of ids a call brought (a search over everything), the less any one of

@@ -3,6 +3,8 @@ shape, and which operations consume or yield each resource. Also candidate selec
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from opensesame_predictor.core.features import CatalogIndex, LexicalScores, stem, words
@@ -10,8 +12,10 @@ from opensesame_predictor.core.history import (
     HistoryState,
     Shape,
     goal_needs,
+    makers_of,
     missing,
     shapes_of,
+    wanted_new,
 )
 from opensesame_predictor.core.models import Operation
 
@@ -39,6 +43,10 @@ class PredictorIndex:
         self.consumable = frozenset(consumers)
         self.producers = {n: np.array(ids, dtype=np.int64) for n, ids in producers.items()}
         self.by_operation_id = {op.operation_id: i for i, op in enumerate(operations)}
+        self.makers = {
+            noun: np.array(ids, dtype=np.int64)
+            for noun, ids in makers_of(operations, self.shapes).items()
+        }
         self.searchers = np.array(
             [i for i, shape in enumerate(self.shapes) if shape.searches], dtype=np.int64
         )
@@ -52,6 +60,11 @@ class PredictorIndex:
             and source.method == "GET"
             and wanted.path.rstrip("/") == source.path.rstrip("/")
         )
+
+    def to_make(self, prompt: str, called: list[int]) -> frozenset[str]:
+        """Things the prompt asks to make ("a new playlist") that no call has made yet."""
+        wanted = wanted_new(prompt) & self.makers.keys()
+        return frozenset(n for n in wanted if not set(called) & set(self.makers[n].tolist()))
 
     def lexical(self, prompt: str) -> LexicalScores:
         return self.text.lexical(prompt)
@@ -110,6 +123,8 @@ class PredictorIndex:
             for noun in missing(shape, state, values):
                 goal_of.setdefault(noun, i)
         for noun, weight in needs.items():
+            if noun in state.to_make:
+                continue  # a new one is made, not found: `note_makers`
             for i in best(self.producers.get(noun, NONE)):
                 if i == goal_of.get(noun) or self.adds_to(goal_of[noun], i):
                     continue
@@ -120,6 +135,7 @@ class PredictorIndex:
                     note["yields_weight"] = f"{score:.4f}"
                     note["yields"] = noun
                     note["for"] = str(goal_of[noun])
+        self.note_makers(state, values, best, notes)
         for i in chosen:
             if state.last is not None:
                 last_op, last_shape = state.last
@@ -128,6 +144,31 @@ class PredictorIndex:
                     notes.setdefault(i, {})["after"] = last_op.key
                     notes[i]["fed"] = sorted(fed)[0]
         return np.fromiter(chosen, dtype=np.int64, count=len(chosen)), notes
+
+    def note_makers(
+        self,
+        state: HistoryState,
+        values: int,
+        best: Callable[[np.ndarray], list[int]],
+        notes: dict[int, dict[str, str]],
+    ) -> None:
+        """Notes on what makes the new things the prompt asks for, and on what yields the ids
+        those makers need (`GET /me` for `POST /users/{user_id}/playlists`)."""
+        for noun in sorted(state.to_make):
+            for maker in best(self.makers[noun]):
+                needs = missing(self.shapes[maker], state, values)
+                notes.setdefault(maker, {})["makes"] = noun
+                notes[maker]["makes_weight"] = "0.3" if needs else "1.0"
+                for need in needs:
+                    for i in best(self.producers.get(need, NONE)):
+                        if i == maker:
+                            continue
+                        score = 0.3 if missing(self.shapes[i], state, values) else 1.0
+                        note = notes.setdefault(i, {})
+                        if score > float(note.get("prepares_weight", 0.0)):
+                            note["prepares_weight"] = f"{score:.4f}"
+                            note["prepares"] = need
+                            note["maker"] = str(maker)
 
 
 def param_for(op: Operation, shape: Shape, noun: str) -> str:
@@ -149,6 +190,12 @@ def readable_notes(index: PredictorIndex, position: int, notes: dict[str, str]) 
         goal = int(notes["for"])
         readable["yields"] = param_for(index.operations[goal], index.shapes[goal], notes["yields"])
         readable["for"] = index.operations[goal].key
+    if "prepares" in notes and "maker" in notes:
+        maker = int(notes["maker"])
+        readable["prepares"] = param_for(
+            index.operations[maker], index.shapes[maker], notes["prepares"]
+        )
+        readable["maker"] = index.operations[maker].key
     if "fed" in notes:
         readable["fed"] = param_for(
             index.operations[position], index.shapes[position], notes["fed"]

@@ -173,8 +173,12 @@ class Predictor:
             for h in (self._resolve(e.api_call, e.method, catalog) for e in request.history)
             if h.operation is not None
         ]
+        positions = [index.position[op.uid] for op in called]
         state = HistoryState.build(
-            called, [index.shapes[index.position[op.uid]] for op in called], index.consumable
+            called,
+            [index.shapes[i] for i in positions],
+            index.consumable,
+            index.to_make(request.prompt, positions),
         )
         lexical = index.lexical(request.prompt)
         extracted = extract_values(request.prompt)
@@ -238,6 +242,14 @@ class Predictor:
         )
         features["yields_needed"] = np.array(
             [float(notes.get(int(i), {}).get("yields_weight", 0.0)) for i in candidates],
+            dtype=np.float32,
+        )
+        features["makes_new"] = np.array(
+            [float(notes.get(int(i), {}).get("makes_weight", 0.0)) for i in candidates],
+            dtype=np.float32,
+        )
+        features["prepares_new"] = np.array(
+            [float(notes.get(int(i), {}).get("prepares_weight", 0.0)) for i in candidates],
             dtype=np.float32,
         )
         return features

@@ -47,6 +47,10 @@ def explain(
         add("consumes_last", f"follows {notes['after']}, which yields {notes['fed']}")
     if "yields" in notes:
         add("yields_needed", f"yields the {notes['yields']} that {notes['for']} needs")
+    if "makes" in notes:
+        add("makes_new", f"makes the new {notes['makes']} the request asks for")
+    if "prepares" in notes and "maker" in notes:
+        add("prepares_new", f"yields the {notes['prepares']} that {notes['maker']} needs")
     names = values.quoted + values.names
     if names:
         add("search_for_name", f"looks up {names[0]!r} by name first")

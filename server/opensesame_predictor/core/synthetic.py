@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.features import words
-from opensesame_predictor.core.history import GENERIC, Shape, shapes_of
+from opensesame_predictor.core.history import GENERIC, Shape, makers_of, shapes_of
 from opensesame_predictor.core.models import Operation
 
 # Generic paraphrases of the verbs that summaries start with.
@@ -120,10 +120,68 @@ def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[
             for noun in shape.yields:
                 producers.setdefault(noun, []).append(i)
 
+    makers = makers_of(operations, shapes)
+
     def producer(noun: str, goal: int) -> int | None:
         sources = [j for j in producers.get(noun, []) if j != goal]
         searchers = [j for j in sources if shapes[j].searches] or sources
         return rng.choice(searchers) if searchers else None
+
+    def into_new(i: int) -> tuple[list[str], list[str]] | None:
+        """Things put into a new container: "add Ana Ruiz to a new calendar". The container
+        is made first (after what its maker needs), the things looked up before or after it,
+        as the prompt orders them."""
+        op, shape = operations[i], shapes[i]
+        if not shape.consumes:
+            return None
+        made = shape.consumes[0][1]
+        # what is put in: an id in the body of a POST on the container's collection (an item
+        # into a cart), or the last path id of a PUT (a contact onto a deal); not a thing that
+        # lives inside the container already (a task of a project)
+        if op.method == "POST" and len(shape.consumes) == 1 and shape.requires:
+            wanted = shape.requires[0][0]
+        elif op.method == "PUT" and len(shape.consumes) == 2 and shape.is_item:
+            wanted = shape.consumes[1][1]
+        else:
+            return None
+        choices = [j for j in makers.get(made, []) if j != i]
+        if not choices:
+            return None
+        maker = rng.choice(choices)
+        used = {i, maker}
+
+        def finder(noun: str) -> int | None:
+            """A read that finds the noun, not yet in the sequence."""
+            sources = [j for j in producers.get(noun, []) if operations[j].method == "GET"]
+            sources = [j for j in sources if j not in used]
+            found = rng.choice([j for j in sources if shapes[j].searches] or sources or [-1])
+            used.add(found)
+            return found if found >= 0 else None
+
+        making: list[int] = []
+        said: list[str] = []
+        for noun in shapes[maker].needed:  # the new container's own place, if it has one
+            source = finder(noun)
+            if source is None:
+                return None
+            making.append(source)
+            said += _mention(noun, shapes[source], rng)
+        making.append(maker)
+        source = finder(wanted)
+        if source is None:
+            return None
+        things, thing = [source], _mention(wanted, shapes[source], rng)
+        verb, description = _verb(op, shape, rng), _describe(op, rng)
+        new = ["a", rng.choice(["new", "fresh"]), made, *(["in", *said] if said else [])]
+        if rng.random() < 0.5:
+            spoken = [rng.choice(["create", "make", "start"]), *new, "and", verb, *description]
+            spoken += thing
+            sequence = making + things + [i]
+        else:
+            spoken = [verb, *description, *thing, rng.choice(["in", "to", "for"]), *new]
+            sequence = things + making + [i]
+        prompt = _sentence(spoken, rng)
+        return [prompt] * len(sequence), [operations[j].key for j in sequence]
 
     for i, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
         description = _describe(op, rng)
@@ -144,6 +202,9 @@ def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[
             mention = _mention(needed, shapes[first], rng)
             prompt = _sentence([verb, *description, "of", *mention, *noise], rng)
             yield op.spec, [prompt, prompt], [operations[first].key, op.key]
+        made = into_new(i)
+        if made is not None:
+            yield op.spec, *made
         # or a longer chain: what feeds the goal needs an id of its own
         feeders = [
             j
