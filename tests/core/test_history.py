@@ -445,8 +445,11 @@ def test_unrelated_operation_gets_no_id_flow() -> None:
 
 
 def test_id_flow_through_the_predictor(petstore: Predictor) -> None:
+    # what a write returned flows too, as its own signal: it says less about the next step
     after = features(petstore, "POST /pets/{petId}/photos", "upload a photo", ["POST /pets"])
-    assert after["consumes_last"] == 1.0
+    assert after["consumes_written"] == 1.0 and after["consumes_last"] == 0.0
+    read = features(petstore, "POST /pets/{petId}/photos", "upload a photo", ["GET /pets"])
+    assert read["consumes_last"] == 1.0 and read["consumes_written"] == 0.0
     earlier = features(
         petstore, "POST /pets/{petId}/photos", "upload a photo", ["POST /pets", "GET /users/me"]
     )
@@ -738,7 +741,7 @@ def test_what_makes_the_new_thing_waits_for_what_it_needs(albums: Predictor) -> 
     assert features(albums, maker, prompt, ["GET /me"])["makes_new"] == 1.0
     made = features(albums, "POST /albums/{album_id}/photos", prompt, ["GET /me", maker])
     assert made["makes_new"] == 0.0
-    assert made["consumes_last"] > 0.0
+    assert made["consumes_written"] > 0.0 and made["consumes_last"] == 0.0
 
 
 def test_without_a_new_thing_nothing_is_made(albums: Predictor) -> None:

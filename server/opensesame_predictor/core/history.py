@@ -262,6 +262,7 @@ def wanted_new(prompt: str) -> frozenset[str]:
 # what follows from the calls made so far (the ranker's "history" group)
 FLOW = (
     "consumes_last",
+    "consumes_written",
     "consumes_named",
     "consumes_earlier",
     "linked",
@@ -303,7 +304,10 @@ def structure_table(
     # the more kinds of ids a call brought (a search over everything), the less any one of
     # them says what comes next
     kinds = len(brought & state.consumable) or 1
-    table["consumes_last"][:] = (fed & fresh) / np.sqrt(kinds)
+    # a read is made for what it returns; what a write returns (the thing it made or changed)
+    # says less about the next step: a new cart may be filled first or shown first
+    flow = "consumes_last" if last_op.method == "GET" else "consumes_written"
+    table[flow][:] = (fed & fresh) / np.sqrt(kinds)
     # what the last call was about, not just any id its response carries (a search over every
     # kind of thing yields them all)
     named = brought & last_shape.names

@@ -63,6 +63,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "deprecated": -0.3,
     "missing_id": -2.0,
     "consumes_last": 1.5,
+    "consumes_written": 1.0,
     "consumes_named": 1.0,
     "consumes_earlier": 0.5,
     "linked": 1.0,

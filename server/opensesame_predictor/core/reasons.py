@@ -44,7 +44,8 @@ def explain(
             contributions.append((value, text))
 
     if "after" in notes:
-        add("consumes_last", f"follows {notes['after']}, which yields {notes['fed']}")
+        for flow in ("consumes_last", "consumes_written"):
+            add(flow, f"follows {notes['after']}, which yields {notes['fed']}")
     if "yields" in notes:
         add("yields_needed", f"yields the {notes['yields']} that {notes['for']} needs")
     if "makes" in notes:
