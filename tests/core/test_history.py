@@ -732,8 +732,8 @@ def albums(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
 def test_what_makes_the_new_thing_waits_for_what_it_needs(albums: Predictor) -> None:
     prompt = "put the beach photos in a new album"
     maker = "POST /users/{user_id}/albums"
-    # the maker needs a user first: GET /me prepares it, the maker counts only in part
-    assert features(albums, "GET /me", prompt)["prepares_new"] == 1.0
+    # the maker needs a user first: GET /me yields it, the maker counts only in part
+    assert features(albums, "GET /me", prompt)["yields_needed"] == 1.0
     assert features(albums, maker, prompt)["makes_new"] == pytest.approx(0.3)
     # my existing albums are no source of the new one
     assert features(albums, "GET /me/albums", prompt)["yields_needed"] == 0.0
@@ -746,7 +746,7 @@ def test_what_makes_the_new_thing_waits_for_what_it_needs(albums: Predictor) -> 
 
 def test_without_a_new_thing_nothing_is_made(albums: Predictor) -> None:
     prompt = "put the beach photos in my album"
-    assert features(albums, "GET /me", prompt)["prepares_new"] == 0.0
+    assert features(albums, "GET /me", prompt)["yields_needed"] < 1.0
     assert features(albums, "POST /users/{user_id}/albums", prompt)["makes_new"] == 0.0
 
 

@@ -3,8 +3,6 @@ shape, and which operations consume or yield each resource. Also candidate selec
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from opensesame_predictor.core.features import CatalogIndex, LexicalScores, stem, words
@@ -113,9 +111,12 @@ class PredictorIndex:
             best(np.array(targets, dtype=np.int64))
 
         top = float(combined[ordered[0]]) if np.isfinite(combined[ordered[0]]) else 0.0
-        goals = [
+        # what makes a new thing the prompt asks for is a goal as likely as any
+        makers = {i: noun for noun in sorted(state.to_make) for i in best(self.makers[noun])}
+        goals = [(self.shapes[i], 1.0, i) for i in makers] + [
             (self.shapes[int(i)], float(combined[int(i)]) / top if top > 0 else 0.0, int(i))
             for i in ordered[:GOALS]
+            if int(i) not in makers
         ]
         needs = goal_needs(((shape, weight) for shape, weight, _ in goals), state, values)
         goal_of: dict[str, int] = {}
@@ -124,7 +125,7 @@ class PredictorIndex:
                 goal_of.setdefault(noun, i)
         for noun, weight in needs.items():
             if noun in state.to_make:
-                continue  # a new one is made, not found: `note_makers`
+                continue  # a new one is made, not found: its maker is a goal
             for i in best(self.producers.get(noun, NONE)):
                 if i == goal_of.get(noun) or self.adds_to(goal_of[noun], i):
                     continue
@@ -135,7 +136,10 @@ class PredictorIndex:
                     note["yields_weight"] = f"{score:.4f}"
                     note["yields"] = noun
                     note["for"] = str(goal_of[noun])
-        self.note_makers(state, values, best, notes)
+        for i, noun in makers.items():
+            note = notes.setdefault(i, {})
+            note["makes"] = noun
+            note["makes_weight"] = "0.3" if missing(self.shapes[i], state, values) else "1.0"
         for i in chosen:
             if state.last is not None:
                 last_op, last_shape = state.last
@@ -144,31 +148,6 @@ class PredictorIndex:
                     notes.setdefault(i, {})["after"] = last_op.key
                     notes[i]["fed"] = sorted(fed)[0]
         return np.fromiter(chosen, dtype=np.int64, count=len(chosen)), notes
-
-    def note_makers(
-        self,
-        state: HistoryState,
-        values: int,
-        best: Callable[[np.ndarray], list[int]],
-        notes: dict[int, dict[str, str]],
-    ) -> None:
-        """Notes on what makes the new things the prompt asks for, and on what yields the ids
-        those makers need (`GET /me` for `POST /users/{user_id}/playlists`)."""
-        for noun in sorted(state.to_make):
-            for maker in best(self.makers[noun]):
-                needs = missing(self.shapes[maker], state, values)
-                notes.setdefault(maker, {})["makes"] = noun
-                notes[maker]["makes_weight"] = "0.3" if needs else "1.0"
-                for need in needs:
-                    for i in best(self.producers.get(need, NONE)):
-                        if i == maker:
-                            continue
-                        score = 0.3 if missing(self.shapes[i], state, values) else 1.0
-                        note = notes.setdefault(i, {})
-                        if score > float(note.get("prepares_weight", 0.0)):
-                            note["prepares_weight"] = f"{score:.4f}"
-                            note["prepares"] = need
-                            note["maker"] = str(maker)
 
 
 def param_for(op: Operation, shape: Shape, noun: str) -> str:
@@ -190,12 +169,6 @@ def readable_notes(index: PredictorIndex, position: int, notes: dict[str, str]) 
         goal = int(notes["for"])
         readable["yields"] = param_for(index.operations[goal], index.shapes[goal], notes["yields"])
         readable["for"] = index.operations[goal].key
-    if "prepares" in notes and "maker" in notes:
-        maker = int(notes["maker"])
-        readable["prepares"] = param_for(
-            index.operations[maker], index.shapes[maker], notes["prepares"]
-        )
-        readable["maker"] = index.operations[maker].key
     if "fed" in notes:
         readable["fed"] = param_for(
             index.operations[position], index.shapes[position], notes["fed"]

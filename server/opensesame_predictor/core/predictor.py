@@ -248,10 +248,6 @@ class Predictor:
             [float(notes.get(int(i), {}).get("makes_weight", 0.0)) for i in candidates],
             dtype=np.float32,
         )
-        features["prepares_new"] = np.array(
-            [float(notes.get(int(i), {}).get("prepares_weight", 0.0)) for i in candidates],
-            dtype=np.float32,
-        )
         return features
 
     @staticmethod

@@ -39,10 +39,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "yields_needed",  # yields an id that a likely goal needs and nobody supplied
     ),
     "lookup_by_name": ("search_for_name",),  # the prompt names something without its id
-    "making": (
-        "makes_new",  # makes a new thing the prompt asks for ("a new playlist")
-        "prepares_new",  # yields an id that what makes the new thing needs
-    ),
+    "making": ("makes_new",),  # makes a new thing the prompt asks for ("a new playlist")
 }
 FEATURES = tuple(name for group in GROUPS.values() for name in group)
 
@@ -75,7 +72,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "response": 0.3,
     "search_for_name": 1.0,
     "makes_new": 1.0,
-    "prepares_new": 1.0,
 }
 
 REFERENCE_TEMPERATURE = 0.7  # the wire format's default: probabilities are calibrated there

@@ -50,8 +50,6 @@ def explain(
         add("yields_needed", f"yields the {notes['yields']} that {notes['for']} needs")
     if "makes" in notes:
         add("makes_new", f"makes the new {notes['makes']} the request asks for")
-    if "prepares" in notes and "maker" in notes:
-        add("prepares_new", f"yields the {notes['prepares']} that {notes['maker']} needs")
     names = values.quoted + values.names
     if names:
         add("search_for_name", f"looks up {names[0]!r} by name first")
