@@ -15,6 +15,17 @@ def json_ok(schema: dict[str, Any]) -> dict[str, Any]:
     return {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}
 
 
+def json_body(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI `requestBody`: required JSON with one required property of this schema."""
+    body = {"type": "object", "required": [name], "properties": {name: schema}}
+    return {"required": True, "content": {"application/json": {"schema": body}}}
+
+
+def in_path(name: str) -> dict[str, Any]:
+    """An OpenAPI path parameter holding a string."""
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 class Clock:
     """A clock the tests move by hand (`clock.now += 3600`)."""
 

@@ -24,7 +24,7 @@ from opensesame_predictor.core.index import PredictorIndex
 from opensesame_predictor.core.models import HistoryEvent, Operation, Parameter, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.runtime import Runtime
-from support import json_ok
+from support import in_path, json_body, json_ok
 
 
 def op(
@@ -538,7 +538,7 @@ def ok(*fields: str) -> dict[str, Any]:
 @pytest.fixture
 def tiny(tmp_path: Path) -> Predictor:
     page = {"name": "page", "in": "query", "schema": {"type": "integer"}}
-    item = {"name": "itemId", "in": "path", "required": True, "schema": {"type": "string"}}
+    item = in_path("itemId")
     return predictor_for(
         write_spec(
             tmp_path,
@@ -659,21 +659,7 @@ def albums(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
     def schema(*fields: str) -> dict[str, Any]:
         return json_ok({"type": "object", "properties": {f: {"type": "string"} for f in fields}})
 
-    def path(name: str) -> dict[str, Any]:
-        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-
-    photo_ids = {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["photo_ids"],
-                    "properties": {"photo_ids": {"type": "array", "items": {"type": "string"}}},
-                }
-            }
-        },
-    }
+    photo_ids = json_body("photo_ids", {"type": "array", "items": {"type": "string"}})
     found = {"type": "array", "items": {"$ref": "#/components/schemas/Photo"}}
     spec = {
         "openapi": "3.0.3",
@@ -696,14 +682,14 @@ def albums(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
             "/users/{user_id}/albums": {
                 "post": {
                     "summary": "Create an album",
-                    "parameters": [path("user_id")],
+                    "parameters": [in_path("user_id")],
                     "responses": schema("id", "title"),
                 }
             },
             "/albums/{album_id}/photos": {
                 "post": {
                     "summary": "Add photos to an album",
-                    "parameters": [path("album_id")],
+                    "parameters": [in_path("album_id")],
                     "requestBody": photo_ids,
                     "responses": schema("count"),
                 }

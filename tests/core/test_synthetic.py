@@ -12,7 +12,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import Runtime
-from support import json_ok
+from support import in_path, json_body, json_ok
 
 SPEC = {
     "openapi": "3.0.3",
@@ -34,9 +34,7 @@ SPEC = {
                 "operationId": "borrowBook",
                 "summary": "Borrow a book",
                 "description": "Checks out a volume to the caller's reading card.",
-                "parameters": [
-                    {"name": "bookId", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [in_path("bookId")],
                 "responses": {"201": {"description": "created"}},
             }
         },
@@ -101,21 +99,8 @@ SHOP = {
         "/carts/{cartId}/items": {
             "post": {
                 "summary": "Add an item to a cart",
-                "parameters": [
-                    {"name": "cartId", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["product_id"],
-                                "properties": {"product_id": {"type": "string"}},
-                            }
-                        }
-                    },
-                },
+                "parameters": [in_path("cartId")],
+                "requestBody": json_body("product_id", {"type": "string"}),
                 "responses": json_ok({"$ref": "#/components/schemas/Cart"}),
             }
         },

@@ -240,14 +240,16 @@ class Predictor:
                 names,
             )
         )
-        features["yields_needed"] = np.array(
-            [float(notes.get(int(i), {}).get("yields_weight", 0.0)) for i in candidates],
-            dtype=np.float32,
-        )
-        features["makes_new"] = np.array(
-            [float(notes.get(int(i), {}).get("makes_weight", 0.0)) for i in candidates],
-            dtype=np.float32,
-        )
+
+        def noted(weight: str) -> np.ndarray:
+            """A weight candidate selection noted for some operations, 0 for the rest."""
+            return np.array(
+                [float(notes.get(int(i), {}).get(weight, 0.0)) for i in candidates],
+                dtype=np.float32,
+            )
+
+        features["yields_needed"] = noted("yields_weight")
+        features["makes_new"] = noted("makes_weight")
         return features
 
     @staticmethod
