@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,45 @@ def test_things_go_into_a_new_container_in_the_order_the_prompt_says(tmp_path: P
         # "create a new cart and add ...": the cart comes first; "add ... to a new cart": last
         made_first = re.search(r"(create|make|start) a (new|fresh) cart and", case.prompt, re.I)
         assert (case.history[0] == "POST /carts") == bool(made_first)
+
+
+def _listing(schema: str, query: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    items = {"type": "array", "items": {"$ref": f"#/components/schemas/{schema}"}}
+    return {"get": {"parameters": query or [], "responses": json_ok(items)}}
+
+
+AUTHORS = {
+    "openapi": "3.0.3",
+    "info": {"title": "Authors", "version": "1"},
+    "paths": {
+        "/authors": _listing("Author"),
+        "/authors/search": _listing(
+            "Author", [{"name": "q", "in": "query", "schema": {"type": "string"}}]
+        ),
+        "/authors/{authorId}/books": {
+            "get": {**_listing("Book")["get"], "parameters": [in_path("authorId")]}
+        },
+        "/books/{bookId}/reviews": {
+            "get": {**_listing("Review")["get"], "parameters": [in_path("bookId")]}
+        },
+    },
+    "components": {
+        "schemas": {
+            name: {"type": "object", "properties": {"id": {"type": "string"}}}
+            for name in ("Author", "Book", "Review")
+        }
+    },
+}
+
+
+def test_a_thing_named_in_a_chain_is_searched_for_not_listed(tmp_path: Path) -> None:
+    spec = tmp_path / "authors.json"
+    spec.write_text(json.dumps(AUTHORS), encoding="utf-8")
+    catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+    cases = generate([catalog], seed=3, rounds=10)
+    chains = [c for c in cases if c.gold == "GET /books/{bookId}/reviews" and len(c.history) == 2]
+    assert chains
+    # "reviews of the author Ana Ruiz": the author is found by name, then their books
+    assert {tuple(c.history) for c in chains} == {
+        ("GET /authors/search", "GET /authors/{authorId}/books")
+    }

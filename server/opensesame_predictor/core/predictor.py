@@ -183,11 +183,17 @@ class Predictor:
         lexical = index.lexical(request.prompt)
         extracted = extract_values(request.prompt)
         values = count_values(extracted)
-        names = len(extracted.names) + len(extracted.quoted)
+        names = extracted.to_look_up
         allowed = index.allowed(request.spec)
         candidates, notes = index.candidates(lexical, state, values, allowed, CANDIDATES, names)
         features = self._features(
-            request, index, lexical, state, (values, names), candidates, notes
+            request,
+            index,
+            lexical,
+            state,
+            (values, names, frozenset(extracted.kinds)),
+            candidates,
+            notes,
         )
         scores = self.ranker.score(features)
         probabilities = self.ranker.probabilities(scores, request.temperature)
@@ -213,11 +219,11 @@ class Predictor:
         index: PredictorIndex,
         lexical: LexicalScores,
         state: HistoryState,
-        supplied: tuple[int, int],
+        supplied: tuple[int, int, frozenset[str]],
         candidates: np.ndarray,
         notes: dict[int, dict[str, str]],
     ) -> dict[str, np.ndarray]:
-        values, names = supplied
+        values, names, kinds = supplied
         features = {name: scores[candidates] for name, scores in lexical.fields.items()}
         features["char"] = lexical.char[candidates]
         has_prompt = bool(request.prompt.strip())
@@ -238,6 +244,7 @@ class Predictor:
                 state,
                 values,
                 names,
+                kinds,
             )
         )
 

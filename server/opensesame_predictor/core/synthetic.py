@@ -218,6 +218,7 @@ def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[
             middle = rng.choice(feeders)
             inner = shapes[middle].consumes[0][1]
             roots = producers.get(inner, [])
+            roots = [j for j in roots if shapes[j].searches] or roots  # a thing named is searched
             if roots:
                 root = operations[rng.choice(roots)]
                 if root.key in (op.key, operations[middle].key):
