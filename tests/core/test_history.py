@@ -588,42 +588,9 @@ def test_no_search_for_name_without_a_name(petstore: Predictor, prompt: str) -> 
     assert features(petstore, "GET /pets/search", prompt)["search_for_name"] == 0.0
 
 
-def test_a_search_finds_the_kind_its_path_names_or_everything_it_yields() -> None:
-    q = Parameter(name="q", location="query")
-    people = shape_of(op("GET", "/search/person", [q], ["results.id"]))
-    assert people.finds == {"person"}
-    everything = op("GET", "/search", [q], ["tracks.items.id", "albums.items.id"])
-    assert shape_of(everything).finds == {"track", "album"}
-    assert shape_of(op("GET", "/people", fields=["id"])).finds == frozenset()  # no search
-
-
-@pytest.mark.parametrize(
-    ("prompt", "finds"),
-    [
-        ('find the pet "Blue Horizon"', 1.0),  # the prompt says what the name is
-        ("show photos of the pet Blue Horizon", 1.0),
-        ("find the owner of Blue Horizon", 0.0),  # Blue Horizon is not an owner, nor said to be
-        ('find the owner "Blue Horizon"', 0.0),  # an owner: not what this search finds
-    ],
-)
-def test_finds_the_kind_of_thing_the_prompt_names(
-    petstore: Predictor, prompt: str, finds: float
-) -> None:
-    row = features(petstore, "GET /pets/search", prompt)
-    assert row["search_for_name"] == 1.0
-    assert row["finds_named"] == finds
-
-
-def test_the_reason_says_the_search_finds_the_kind_named(petstore: Predictor) -> None:
-    result = petstore.predict({"prompt": 'find the pet "Blue Horizon"', "max_predictions": 5})
-    search = next(p for p in result.predictions if p.api_call.endswith("/pets/search"))
-    assert "finds the kind of thing the request names" in search.reasons
-
-
 def test_a_name_given_to_a_new_thing_is_not_looked_up(petstore: Predictor) -> None:
     row = features(petstore, "GET /pets/search", "add a pet named 'Blue Horizon'")
     assert row["search_for_name"] == 0.0
-    assert row["finds_named"] == 0.0
 
 
 def test_no_search_for_name_after_a_search(petstore: Predictor) -> None:

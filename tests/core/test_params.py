@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.features import stem
 from opensesame_predictor.core.history import shape_of
 from opensesame_predictor.core.models import Operation, Parameter, Prediction
 from opensesame_predictor.core.params import extract_values, fill, history_values
@@ -63,21 +62,6 @@ def test_capitalised_names() -> None:
     assert extract_values("the newest album of METALLICA").names == ["METALLICA"]  # not an acronym
     assert extract_values("Show Sofia Coppola's films").names == ["Sofia Coppola"]
     assert extract_values("Find Liam").names == ["Liam"]
-
-
-@pytest.mark.parametrize(
-    ("prompt", "kinds"),
-    [
-        ("one cover image of the movie Oppenheimer", {"movie"}),
-        ("I'm watching the TV show The Last Of Us", {"tv", "show"}),
-        ("Save Jay Chou's album Mojito", {"album"}),  # not "Chou", not the possessive
-        ("play my playlist 'Road Trip'", {"playlist"}),
-        ("the lead actor of Titanic", set()),  # Titanic is not an actor
-        ("films directed by Sofia Coppola", set()),
-    ],
-)
-def test_the_words_before_a_name_say_what_it_is(prompt: str, kinds: set[str]) -> None:
-    assert extract_values(prompt).kinds == {stem(kind) for kind in kinds}
 
 
 def test_a_name_given_to_a_new_thing_is_nothing_to_look_up() -> None:

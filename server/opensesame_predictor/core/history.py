@@ -31,7 +31,6 @@ GENERIC = frozenset(
 SCHEMA_WORDS = frozenset({"paging", "model", "schema", "dto", "resource", "type"})
 PAGINATION = frozenset({"page", "offset", "cursor", "after", "before", "pagetoken", "perpage"})
 SEARCH_PARAMS = frozenset({"q", "query", "search", "term", "keyword", "keywords", "filter"})
-SEARCH_WORDS = frozenset({"search", "find", "lookup", "query"})  # stems a searcher's path says
 _PARAM = re.compile(r"^\{([^}]+)\}$")
 
 
@@ -72,13 +71,6 @@ class Shape:
         """What it cannot be called without, in order: its path's resources, then one of each
         required id field's (the likeliest)."""
         return [noun for _, noun in self.consumes] + [any_of[0] for any_of in self.requires]
-
-    @property
-    def finds(self) -> frozenset[str]:
-        """What a look-up by name finds: the kind its path names (`/search/person`), else every
-        kind it yields (a search over everything)."""
-        named = self.names - SEARCH_WORDS
-        return (named or self.yields) if self.searches else frozenset()
 
     @property
     def brings(self) -> frozenset[str]:
@@ -279,7 +271,7 @@ FLOW = (
     "called",
     "called_last",
 )
-STRUCTURE = ("search_for_name", "finds_named", "missing_id", *FLOW)
+STRUCTURE = ("search_for_name", "missing_id", *FLOW)
 
 
 def structure_table(
@@ -288,17 +280,14 @@ def structure_table(
     state: HistoryState,
     prompt_values: int,
     names: int = 0,
-    named_kinds: frozenset[str] = frozenset(),
 ) -> dict[str, np.ndarray]:
     """History and id-flow signals for candidates, one array per signal. `names` counts the
     things the prompt names without giving their ids (proper names, quoted titles): they are
-    looked up first, by what finds their `named_kinds` ("the movie Up") when the prompt says
-    them."""
+    looked up first."""
     count = len(ops)
     table = {name: np.zeros(count, dtype=np.float32) for name in STRUCTURE}
     if state.looks_up(names):
         table["search_for_name"][:] = [shape.searches for shape in shapes]
-        table["finds_named"][:] = [not shape.finds.isdisjoint(named_kinds) for shape in shapes]
     table["missing_id"][:] = [
         len(missing(shape, state, prompt_values)) / need_count(shape) if need_count(shape) else 0.0
         for shape in shapes
@@ -356,15 +345,10 @@ def structure_table(
 
 
 def structure_features(
-    op: Operation,
-    shape: Shape,
-    state: HistoryState,
-    prompt_values: int,
-    names: int = 0,
-    named_kinds: frozenset[str] = frozenset(),
+    op: Operation, shape: Shape, state: HistoryState, prompt_values: int, names: int = 0
 ) -> dict[str, float]:
     """The signals of `structure_table` for one operation."""
-    table = structure_table([op], [shape], state, prompt_values, names, named_kinds)
+    table = structure_table([op], [shape], state, prompt_values, names)
     return {name: float(values[0]) for name, values in table.items()}
 
 

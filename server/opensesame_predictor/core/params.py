@@ -28,16 +28,9 @@ _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _POSSESSIVE = re.compile(r"['’]s?$")
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
-_WORD = re.compile(r"[A-Za-z]+")
 # "a (new) playlist called X" names a thing to make; "the pet called X" one that exists
 _GIVES_NAME = re.compile(
     r"\b(?:a|an|new|fresh)\s+(?:[\w-]+\s+){0,3}(?:called|named|titled)\s*$", re.IGNORECASE
-)
-# words that end the phrase before a name: "the movie Up" says what Up is, "the director of
-# Up" and "directed by Ana" do not
-_PHRASE_BREAK = GENERIC | frozenset(
-    "a an the my our your his her their its this that these those which who whose of by for "
-    "from in on at to with about and or than as is are was were".split()
 )
 
 
@@ -57,7 +50,6 @@ class PromptValues:
     numbers: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
-    kinds: set[str] = field(default_factory=set)  # what the names are: "movie" in "the movie Up"
     given: int = 0  # names given to new things ("a playlist called 'Road Trip'"), not looked up
 
     @property
@@ -69,25 +61,10 @@ class PromptValues:
         """How many things the prompt names without their ids: looked up first."""
         return len(self.names) + len(self.quoted) - self.given
 
-    def _named(self, before: str) -> None:
-        """Note what the words before a name say of it: a name given to a new thing, or the
-        kind of thing it is."""
+    def _note_given(self, before: str) -> None:
+        """A name that the words before it give to a new thing is nothing to look up."""
         if _GIVES_NAME.search(before):
             self.given += 1
-        else:
-            self.kinds |= kind_words(before)
-
-
-def kind_words(before: str) -> set[str]:
-    """The nouns right before a name that say what it is: up to two words after the last
-    article, preposition or other name ("the TV show Up" -> tv, show; "the director of Up" and
-    "Ana's album Up" -> nothing, album)."""
-    kinds: set[str] = set()
-    for word in reversed(_WORD.findall(before)[-2:]):
-        if len(word) < 2 or (word[0].isupper() and len(word) > 2) or word.lower() in _PHRASE_BREAK:
-            break
-        kinds.add(stem(word.lower()))
-    return kinds
 
 
 def extract_values(prompt: str) -> PromptValues:
@@ -96,7 +73,7 @@ def extract_values(prompt: str) -> PromptValues:
         quoted = (quotation.group(1) or quotation.group(2) or "").strip()
         if quoted:
             values.quoted.append(quoted)
-            values._named(prompt[: quotation.start()])
+            values._note_given(prompt[: quotation.start()])
     values.emails = _EMAIL.findall(prompt)
     unquoted = _QUOTED.sub(" ", prompt)
     values.owner_repo = [
@@ -116,7 +93,7 @@ def extract_values(prompt: str) -> PromptValues:
         if single and ((name.isupper() and len(name) <= 4) or name.lower() in _NOT_NAMES):
             continue  # acronyms (TV, API, JSON) and pronouns name kinds of things, not things
         values.names.append(name)
-        values._named(unquoted[: match.start()])
+        values._note_given(unquoted[: match.start()])
     return values
 
 

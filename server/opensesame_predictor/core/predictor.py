@@ -187,13 +187,7 @@ class Predictor:
         allowed = index.allowed(request.spec)
         candidates, notes = index.candidates(lexical, state, values, allowed, CANDIDATES, names)
         features = self._features(
-            request,
-            index,
-            lexical,
-            state,
-            (values, names, frozenset(extracted.kinds)),
-            candidates,
-            notes,
+            request, index, lexical, state, (values, names), candidates, notes
         )
         scores = self.ranker.score(features)
         probabilities = self.ranker.probabilities(scores, request.temperature)
@@ -219,11 +213,11 @@ class Predictor:
         index: PredictorIndex,
         lexical: LexicalScores,
         state: HistoryState,
-        supplied: tuple[int, int, frozenset[str]],
+        supplied: tuple[int, int],
         candidates: np.ndarray,
         notes: dict[int, dict[str, str]],
     ) -> dict[str, np.ndarray]:
-        values, names, kinds = supplied
+        values, names = supplied
         features = {name: scores[candidates] for name, scores in lexical.fields.items()}
         features["char"] = lexical.char[candidates]
         has_prompt = bool(request.prompt.strip())
@@ -244,7 +238,6 @@ class Predictor:
                 state,
                 values,
                 names,
-                kinds,
             )
         )
 

@@ -38,10 +38,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "missing_id",  # share of path ids that neither the prompt nor an earlier call supplies
         "yields_needed",  # yields an id that a likely goal needs and nobody supplied
     ),
-    "lookup_by_name": (
-        "search_for_name",  # the prompt names something without its id
-        "finds_named",  # looks up the kind of thing the prompt names ("the movie Up")
-    ),
+    "lookup_by_name": ("search_for_name",),  # the prompt names something without its id
     "making": ("makes_new",),  # makes a new thing the prompt asks for ("a new playlist")
 }
 FEATURES = tuple(name for group in GROUPS.values() for name in group)
@@ -74,7 +71,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "yields_needed": 2.0,
     "response": 0.3,
     "search_for_name": 1.0,
-    "finds_named": 1.0,
     "makes_new": 1.0,
 }
 

@@ -53,7 +53,6 @@ def explain(
     names = values.quoted + values.names
     if names:
         add("search_for_name", f"looks up {names[0]!r} by name first")
-        add("finds_named", "finds the kind of thing the request names")
     add("linked", "an OpenAPI link of an earlier response points here")
     add("crud_next", "continues the lifecycle of the resource just created or listed")
     add("method_match", f"the request asks for a {op.method}")
