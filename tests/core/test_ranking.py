@@ -51,6 +51,20 @@ def test_calibrate_recovers_a_known_scale(true_scale: float) -> None:
     assert abs(fitted - true_scale) / true_scale < 0.25
 
 
+def test_calibration_finds_the_likelihood_optimum_between_grid_points() -> None:
+    rng = np.random.default_rng(3)
+    groups = []
+    for _ in range(400):
+        scores = rng.normal(size=6)
+        groups.append((scores, int(rng.choice(6, p=softmax(1.25 * scores)))))
+
+    def loss(scale: float) -> float:
+        return -sum(float(np.log(softmax(scale * s)[gold])) for s, gold in groups)
+
+    optimum = min(np.linspace(1.0, 2.0, 1001), key=loss)  # by brute force, 0.1 % apart
+    assert abs(_calibrate(groups) - optimum) / optimum < 0.005  # the coarse grid is 5 % apart
+
+
 def test_probabilities_sum_to_one_and_follow_the_scores() -> None:
     ranker = Ranker()
     scores = np.array([2.0, 0.5, 1.0, -1.0])
