@@ -588,9 +588,12 @@ def test_no_search_for_name_without_a_name(petstore: Predictor, prompt: str) -> 
     assert features(petstore, "GET /pets/search", prompt)["search_for_name"] == 0.0
 
 
-def test_a_name_given_to_a_new_thing_is_not_looked_up(petstore: Predictor) -> None:
-    row = features(petstore, "GET /pets/search", "add a pet named 'Blue Horizon'")
-    assert row["search_for_name"] == 0.0
+@pytest.mark.parametrize(
+    "prompt", ["add a pet named 'Blue Horizon'", "show photos of my pet 'Blue Horizon'"]
+)
+def test_a_new_or_own_thing_is_not_looked_up(petstore: Predictor, prompt: str) -> None:
+    # a name given to a new thing; one of the caller's own, which its listing finds
+    assert features(petstore, "GET /pets/search", prompt)["search_for_name"] == 0.0
 
 
 def test_no_search_for_name_after_a_search(petstore: Predictor) -> None:

@@ -67,9 +67,19 @@ def test_capitalised_names() -> None:
 def test_a_name_given_to_a_new_thing_is_nothing_to_look_up() -> None:
     values = extract_values("make a playlist called 'Road Trip' with songs of Ana Ruiz")
     assert values.quoted == ["Road Trip"]  # still a value for the new playlist's name
-    assert values.given == 1
+    assert values.known == 1
     assert values.to_look_up == 1  # Ana Ruiz only
     assert extract_values('rename it to "Road Trip"').to_look_up == 1
+
+
+@pytest.mark.parametrize(
+    "prompt", ["play my playlist 'Road Trip'", "add it to my 'Road Trip' list", "our Road Trip"]
+)
+def test_the_callers_own_things_are_nothing_to_look_up(prompt: str) -> None:
+    values = extract_values(prompt)
+    assert values.quoted + values.names == ["Road Trip"]
+    assert values.to_look_up == 0
+    assert extract_values("play the playlist 'Road Trip'").to_look_up == 1  # anyone's
 
 
 def test_an_apostrophe_is_no_quotation_mark() -> None:

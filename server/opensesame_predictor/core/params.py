@@ -28,9 +28,12 @@ _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _POSSESSIVE = re.compile(r"['’]s?$")
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
-# "a (new) playlist called X" names a thing to make; "the pet called X" one that exists
-_GIVES_NAME = re.compile(
-    r"\b(?:a|an|new|fresh)\s+(?:[\w-]+\s+){0,3}(?:called|named|titled)\s*$", re.IGNORECASE
+# Names that need no look-up: "a (new) playlist called X" names a thing to make ("the pet
+# called X" is one that exists), "my playlist X" one of the caller's own, listed, not searched
+_NOT_LOOKED_UP = re.compile(
+    r"\b(?:(?:a|an|new|fresh)\s+(?:[\w-]+\s+){0,3}(?:called|named|titled)|(?:my|our)(?:\s+[\w-]+){0,2})"
+    r"\s*$",
+    re.IGNORECASE,
 )
 
 
@@ -50,7 +53,7 @@ class PromptValues:
     numbers: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
-    given: int = 0  # names given to new things ("a playlist called 'Road Trip'"), not looked up
+    known: int = 0  # names of new things or of the caller's own: nothing to look up
 
     @property
     def any(self) -> bool:
@@ -59,12 +62,12 @@ class PromptValues:
     @property
     def to_look_up(self) -> int:
         """How many things the prompt names without their ids: looked up first."""
-        return len(self.names) + len(self.quoted) - self.given
+        return len(self.names) + len(self.quoted) - self.known
 
-    def _note_given(self, before: str) -> None:
-        """A name that the words before it give to a new thing is nothing to look up."""
-        if _GIVES_NAME.search(before):
-            self.given += 1
+    def _note_known(self, before: str) -> None:
+        """A name the words before it give to a new thing, or say is the caller's own."""
+        if _NOT_LOOKED_UP.search(before):
+            self.known += 1
 
 
 def extract_values(prompt: str) -> PromptValues:
@@ -73,7 +76,7 @@ def extract_values(prompt: str) -> PromptValues:
         quoted = (quotation.group(1) or quotation.group(2) or "").strip()
         if quoted:
             values.quoted.append(quoted)
-            values._note_given(prompt[: quotation.start()])
+            values._note_known(prompt[: quotation.start()])
     values.emails = _EMAIL.findall(prompt)
     unquoted = _QUOTED.sub(" ", prompt)
     values.owner_repo = [
@@ -93,7 +96,7 @@ def extract_values(prompt: str) -> PromptValues:
         if single and ((name.isupper() and len(name) <= 4) or name.lower() in _NOT_NAMES):
             continue  # acronyms (TV, API, JSON) and pronouns name kinds of things, not things
         values.names.append(name)
-        values._note_given(unquoted[: match.start()])
+        values._note_known(unquoted[: match.start()])
     return values
 
 
