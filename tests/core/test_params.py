@@ -69,7 +69,20 @@ def test_a_name_given_to_a_new_thing_is_nothing_to_look_up() -> None:
     assert values.quoted == ["Road Trip"]  # still a value for the new playlist's name
     assert values.known == 1
     assert values.to_look_up == 1  # Ana Ruiz only
-    assert extract_values('rename it to "Road Trip"').to_look_up == 1
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "rename my first playlist to 'Road Trip'",
+        "clear it and rename it as 'Road Trip'",
+        "make a new list and name it Road Trip",
+    ],
+)
+def test_a_new_name_for_a_thing_is_nothing_to_look_up(prompt: str) -> None:
+    assert extract_values(prompt).to_look_up == 0
+    # "to" alone also names an existing target
+    assert extract_values("add it to 'Road Trip'").to_look_up == 1
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,13 @@ _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _POSSESSIVE = re.compile(r"['’]s?$")
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
-# Names that need no look-up: "a (new) playlist called X" names a thing to make ("the pet
-# called X" is one that exists), "my playlist X" one of the caller's own, listed, not searched
+# Names that need no look-up: "a (new) playlist called X" and "rename it to X" give a name
+# ("the pet called X" is one that exists), "my playlist X" is the caller's own, listed, not
+# searched for
 _NOT_LOOKED_UP = re.compile(
-    r"\b(?:(?:a|an|new|fresh)\s+(?:[\w-]+\s+){0,3}(?:called|named|titled)|(?:my|our)(?:\s+[\w-]+){0,2})"
-    r"\s*$",
+    r"\b(?:(?:a|an|new|fresh)\s+(?:[\w-]+\s+){0,3}(?:called|named|titled)"
+    r"|(?:call|name)\s+(?:it|them)|rename\b[^.,;:!?]{0,60}?\s(?:to|as)"
+    r"|(?:my|our)(?:\s+[\w-]+){0,2})\s*$",
     re.IGNORECASE,
 )
 
