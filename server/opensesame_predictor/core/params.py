@@ -66,9 +66,10 @@ class PromptValues:
         """How many things the prompt names without their ids: looked up first."""
         return len(self.names) + len(self.quoted) - self.known
 
-    def _note_known(self, before: str) -> None:
-        """A name the words before it give to a new thing, or say is the caller's own."""
-        if _NOT_LOOKED_UP.search(before):
+    def _note_known(self, text: str, start: int) -> None:
+        """A name (at `start` in `text`) the words before it give to a new thing, or say is the
+        caller's own; only the last words before it count, so long prompts stay cheap."""
+        if _NOT_LOOKED_UP.search(text, max(0, start - 120), start):
             self.known += 1
 
 
@@ -78,7 +79,7 @@ def extract_values(prompt: str) -> PromptValues:
         quoted = (quotation.group(1) or quotation.group(2) or "").strip()
         if quoted:
             values.quoted.append(quoted)
-            values._note_known(prompt[: quotation.start()])
+            values._note_known(prompt, quotation.start())
     values.emails = _EMAIL.findall(prompt)
     unquoted = _QUOTED.sub(" ", prompt)
     values.owner_repo = [
@@ -98,7 +99,7 @@ def extract_values(prompt: str) -> PromptValues:
         if single and ((name.isupper() and len(name) <= 4) or name.lower() in _NOT_NAMES):
             continue  # acronyms (TV, API, JSON) and pronouns name kinds of things, not things
         values.names.append(name)
-        values._note_known(unquoted[: match.start()])
+        values._note_known(unquoted, match.start())
     return values
 
 
