@@ -89,7 +89,10 @@ def extract_values(prompt: str) -> PromptValues:
     values.tokens = [t for t in _TOKEN_ID.findall(unquoted) if not _EMAIL.search(t)]
     for match in _NAME.finditer(unquoted):
         name = _POSSESSIVE.sub("", match.group(1).strip())
-        starts_sentence = bool(_SENTENCE_START.search(unquoted[: match.start()]))
+        # the characters right before it, in place: a prompt full of names stays cheap
+        starts_sentence = bool(
+            _SENTENCE_START.search(unquoted, max(0, match.start() - 120), match.start())
+        )
         first, _, rest = name.partition(" ")
         if starts_sentence and rest and stem(first.lower()) in INTENT_METHODS:
             name, starts_sentence = rest, False  # "Show Sofia Coppola's films": not the verb
