@@ -26,6 +26,16 @@ def in_path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def in_query(name: str) -> dict[str, Any]:
+    """An optional OpenAPI query parameter holding a string (`q` of a search)."""
+    return {"name": name, "in": "query", "schema": {"type": "string"}}
+
+
+def with_id() -> dict[str, Any]:
+    """A schema of an object that carries a string `id`."""
+    return {"type": "object", "properties": {"id": {"type": "string"}}}
+
+
 class Clock:
     """A clock the tests move by hand (`clock.now += 3600`)."""
 

@@ -24,7 +24,7 @@ from opensesame_predictor.core.index import PredictorIndex
 from opensesame_predictor.core.models import HistoryEvent, Operation, Parameter, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.runtime import Runtime
-from support import in_path, json_body, json_ok
+from support import in_path, in_query, json_body, json_ok, with_id
 
 
 def op(
@@ -705,16 +705,16 @@ def albums(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
             "/photos/search": {
                 "get": {
                     "summary": "Search photos",
-                    "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+                    "parameters": [in_query("q")],
                     "responses": json_ok(found),
                 }
             },
         },
         "components": {
             "schemas": {
-                "User": {"type": "object", "properties": {"id": {"type": "string"}}},
-                "Photo": {"type": "object", "properties": {"id": {"type": "string"}}},
-                "Album": {"type": "object", "properties": {"id": {"type": "string"}}},
+                "User": with_id(),
+                "Photo": with_id(),
+                "Album": with_id(),
             }
         },
     }

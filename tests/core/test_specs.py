@@ -18,7 +18,7 @@ from opensesame_predictor.core.fetch import FetchPolicy
 from opensesame_predictor.core.models import Link, Operation, Parameter
 from opensesame_predictor.core.specs import ParsedSpec, parse_spec, parse_text
 from opensesame_predictor.core.store import SpecStore
-from support import json_ok
+from support import json_ok, with_id
 
 
 def load(path: Path, name: str = "spec", root: Path | None = None) -> ParsedSpec:
@@ -414,7 +414,7 @@ def test_nested_objects_that_carry_an_id_keep_their_schema_name() -> None:
         },
         "components": {
             "schemas": {
-                "Track": {"type": "object", "properties": {"id": {"type": "string"}}},
+                "Track": with_id(),
                 "Meta": {"type": "object", "properties": {"count": {"type": "integer"}}},
             }
         },

@@ -13,7 +13,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import Runtime
-from support import in_path, json_body, json_ok
+from support import in_path, in_query, json_body, json_ok, with_id
 
 SPEC = {
     "openapi": "3.0.3",
@@ -24,7 +24,7 @@ SPEC = {
                 "operationId": "searchBooks",
                 "summary": "Search books",
                 "description": "Finds volumes in the catalogue by title or author.",
-                "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+                "parameters": [in_query("q")],
                 "responses": json_ok(
                     {"type": "array", "items": {"$ref": "#/components/schemas/Book"}}
                 ),
@@ -40,9 +40,7 @@ SPEC = {
             }
         },
     },
-    "components": {
-        "schemas": {"Book": {"type": "object", "properties": {"id": {"type": "string"}}}}
-    },
+    "components": {"schemas": {"Book": with_id()}},
 }
 
 
@@ -108,7 +106,7 @@ SHOP = {
         "/products/search": {
             "get": {
                 "summary": "Search products",
-                "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+                "parameters": [in_query("q")],
                 "responses": json_ok(
                     {"type": "array", "items": {"$ref": "#/components/schemas/Product"}}
                 ),
@@ -117,8 +115,8 @@ SHOP = {
     },
     "components": {
         "schemas": {
-            "Cart": {"type": "object", "properties": {"id": {"type": "string"}}},
-            "Product": {"type": "object", "properties": {"id": {"type": "string"}}},
+            "Cart": with_id(),
+            "Product": with_id(),
         }
     },
 }
@@ -154,9 +152,7 @@ AUTHORS = {
     "info": {"title": "Authors", "version": "1"},
     "paths": {
         "/authors": _listing("Author"),
-        "/authors/search": _listing(
-            "Author", [{"name": "q", "in": "query", "schema": {"type": "string"}}]
-        ),
+        "/authors/search": _listing("Author", [in_query("q")]),
         "/authors/{authorId}/books": {
             "get": {**_listing("Book")["get"], "parameters": [in_path("authorId")]}
         },
@@ -164,12 +160,7 @@ AUTHORS = {
             "get": {**_listing("Review")["get"], "parameters": [in_path("bookId")]}
         },
     },
-    "components": {
-        "schemas": {
-            name: {"type": "object", "properties": {"id": {"type": "string"}}}
-            for name in ("Author", "Book", "Review")
-        }
-    },
+    "components": {"schemas": {name: with_id() for name in ("Author", "Book", "Review")}},
 }
 
 

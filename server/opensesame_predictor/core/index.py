@@ -62,7 +62,8 @@ class PredictorIndex:
     def to_make(self, prompt: str, called: list[int]) -> frozenset[str]:
         """Things the prompt asks to make ("a new playlist") that no call has made yet."""
         wanted = wanted_new(prompt) & self.makers.keys()
-        return frozenset(n for n in wanted if not set(called) & set(self.makers[n].tolist()))
+        made = set(called)
+        return frozenset(n for n in wanted if made.isdisjoint(self.makers[n].tolist()))
 
     def lexical(self, prompt: str) -> LexicalScores:
         return self.text.lexical(prompt)

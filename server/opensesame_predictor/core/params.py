@@ -28,15 +28,14 @@ _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _POSSESSIVE = re.compile(r"['’]s?$")
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
-# Names that need no look-up: "a (new) playlist called X" and "rename it to X" give a name
-# ("the pet called X" is one that exists), "my playlist X" is the caller's own, listed, not
-# searched for
-_NOT_LOOKED_UP = re.compile(
-    r"\b(?:(?:a|an|new|fresh)\s+(?:[\w-]+\s+){0,3}(?:called|named|titled)"
-    r"|(?:call|name)\s+(?:it|them)|rename\b[^.,;:!?]{0,60}?\s(?:to|as)"
-    r"|(?:my|our)(?:\s+[\w-]+){0,2})\s*$",
-    re.IGNORECASE,
-)
+# Words right before a name that say it needs no look-up: it is given to a thing ("a (new)
+# playlist called X"; "the pet called X" is one that exists), it is a thing's new name ("rename
+# it to X", "name it X"), or the thing is the caller's own, which its listing finds ("my
+# playlist X")
+_GIVEN = r"(?:a|an|new|fresh)\s+(?:[\w-]+\s+){0,3}(?:called|named|titled)"
+_RENAMED = r"(?:call|name)\s+(?:it|them)|rename\b[^.,;:!?]{0,60}?\s(?:to|as)"
+_OWN = r"(?:my|our)(?:\s+[\w-]+){0,2}"
+_NOT_LOOKED_UP = re.compile(rf"\b(?:{_GIVEN}|{_RENAMED}|{_OWN})\s*$", re.IGNORECASE)
 
 
 @lru_cache(maxsize=16384)
