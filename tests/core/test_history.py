@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.features import stem
+from opensesame_predictor.core.features import clauses, stem
 from opensesame_predictor.core.history import (
     HistoryState,
     makers_of,
@@ -748,3 +749,68 @@ def test_the_reason_names_what_the_maker_needs(albums: Predictor) -> None:
     result = albums.predict(PredictRequest(prompt="put the beach photos in a new album"))
     me = next(p for p in result.predictions if p.api_call == "GET /me")
     assert any("user_id" in r and "POST /users/{user_id}/albums" in r for r in me.reasons)
+
+
+# --- requests of several steps -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "parts"),
+    [
+        ("get the pet", ["get the pet"]),
+        (
+            "Pause playback, turn the volume down and resume",
+            ["Pause playback", "turn the volume down", "resume"],
+        ),
+        ("create a product and then list orders", ["create a product", "list orders"]),
+        ("log in; then list the pets", ["log in", "list the pets"]),
+        # a quoted name is one name, whatever it says; an apostrophe is no quote
+        ("add 'Rock and Roll' to Ana's list", ["add 'Rock and Roll' to Ana's list"]),
+        ('rename "Salt, Pepper" and delete it', ['rename "Salt, Pepper"', "delete it"]),
+        # more of a list, not a new thing to do
+        ("the director of Up and the cast", ["the director of Up and the cast"]),
+        (
+            "films of Ana Ruiz and Liam Novak, Noah Reyes",
+            ["films of Ana Ruiz and Liam Novak, Noah Reyes"],
+        ),
+        # a break with nothing after it starts nothing
+        ("list pets, and", ["list pets, and"]),
+    ],
+)
+def test_a_request_splits_into_the_steps_it_says_in_turn(prompt: str, parts: list[str]) -> None:
+    assert clauses(prompt) == parts
+
+
+def test_focus_is_on_the_first_step_whose_best_match_is_not_called_yet() -> None:
+    login = op("POST", "/auth/login", operation_id="logIn")
+    pets = op("GET", "/pets", operation_id="listPets")
+    orders = op("GET", "/store/orders", operation_id="listOrders")
+    index = PredictorIndex([login, pets, orders])
+    everything = index.allowed(None)
+    prompt = "log in, list the pets and then list the store orders"
+
+    def best(called: list[int]) -> tuple[int, str]:
+        closeness, step = index.focus(prompt, called, everything)
+        return int(np.argmax(closeness)), step
+
+    assert best([]) == (0, "log in")
+    assert best([0]) == (1, "list the pets")
+    assert best([0, 1]) == (2, "list the store orders")
+    # a call that is nobody's best match does not move the focus on
+    assert best([2]) == (0, "log in")
+    # one step only: no focus at all
+    closeness, step = index.focus("list the pets", [], everything)
+    assert not closeness.any() and step == ""
+
+
+def test_the_step_said_first_is_predicted_first(petstore: Predictor) -> None:
+    def first(prompt: str, history: list[str] | None = None) -> str:
+        request = PredictRequest(
+            prompt=prompt, history=[HistoryEvent(api_call=h) for h in history or []]
+        )
+        return petstore.predict(request).predictions[0].api_call
+
+    assert first("log in and then list the pets") == "POST /auth/login"
+    assert first("list the pets and then log in") == "GET /pets"
+    reasons = petstore.predict(PredictRequest(prompt="list the pets, then log in")).predictions
+    assert "does what the request says to do now: 'list the pets'" in reasons[0].reasons

@@ -118,6 +118,38 @@ for _verbs, _methods in (
         INTENT_METHODS[stem(_verb)] = frozenset(_methods.split())
 
 
+# Where one request says several things to do in turn: "pause playback, turn the volume down
+# and resume playing". Quoted names are left whole.
+_CLAUSE_BREAK = re.compile(r"\s*(?:[,;]|\bthen\b|\band\b)\s*(?:\band\b|\bthen\b)?\s*", re.I)
+_QUOTED = re.compile(r"\"[^\"]*\"|(?<!\w)'[^']*'(?!\w)|“[^”]*”")
+
+
+# Words that go on with what came before rather than start a new thing to do: "the director
+# of Up and the cast", "movies of Ana Ruiz and Liam Novak" (a name: capitalised).
+_GOES_ON = frozenset(
+    """a an the of to in on for by with or and from at as into about than my your our their
+    his her its this that these those me we you it they them there here also some any all each
+    every both either""".split()
+)
+
+
+def clauses(prompt: str) -> list[str]:
+    """The things to do a request says in turn: its parts between commas, semicolons, 'and'
+    and 'then', where the part after the break starts like a command ('... and set the
+    volume'), not like more of a list ('... and the cast', '..., Ana Ruiz')."""
+    shielded = _QUOTED.sub(lambda m: "\0" * len(m.group()), prompt)
+    parts: list[str] = []
+    start = 0
+    for found in _CLAUSE_BREAK.finditer(shielded):
+        following = _WORD.match(shielded, found.end())
+        if following is None or not following.group().islower() or following.group() in _GOES_ON:
+            continue
+        parts.append(prompt[start : found.start()])
+        start = found.end()
+    parts.append(prompt[start:])
+    return [part for part in parts if tokens(part)]
+
+
 def method_intent(prompt_tokens: Sequence[str]) -> frozenset[str]:
     wanted: set[str] = set()
     for token in prompt_tokens[:12]:  # verbs of intent come early in a request
@@ -257,6 +289,18 @@ class CatalogIndex:
             for name, (scheme, parts) in FIELDS.items()
         }
         self.chars = TermIndex([char_grams(text) for text in self.short_texts], "tfidf")
+
+    def closeness(self, text: str) -> np.ndarray:
+        """How well each operation matches a piece of a prompt, relative to the best, 0..1."""
+        terms = tokens(text)
+        combined = (
+            self.fields["all"].scores(terms)
+            + self.fields["short"].scores(terms)
+            + 0.5 * self.chars.scores(char_grams(text))
+        )
+        top = float(combined.max(initial=0.0))
+        relative: np.ndarray = combined / top if top > 0 else combined
+        return relative
 
     def lexical(self, prompt: str) -> LexicalScores:
         prompt_tokens = tokens(prompt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from opensesame_predictor.core.features import CatalogIndex, LexicalScores, stem, words
+from opensesame_predictor.core.features import CatalogIndex, LexicalScores, clauses, stem, words
 from opensesame_predictor.core.history import (
     HistoryState,
     Shape,
@@ -67,6 +67,20 @@ class PredictorIndex:
 
     def lexical(self, prompt: str) -> LexicalScores:
         return self.text.lexical(prompt)
+
+    def focus(self, prompt: str, called: list[int], allowed: np.ndarray) -> tuple[np.ndarray, str]:
+        """A request of several steps in turn ("pause playback and turn the volume down"): the
+        first step not done yet (no call made is its best match), and how well each operation
+        matches it, relative to the best. Nothing for a request of one step."""
+        parts = clauses(prompt)
+        if len(parts) < 2:
+            return np.zeros(self.size, dtype=np.float32), ""
+        made = set(called)
+        for part in parts:
+            closeness = np.where(allowed, self.text.closeness(part), 0.0).astype(np.float32)
+            if int(np.argmax(closeness)) not in made:
+                break
+        return closeness, part
 
     def allowed(self, spec: str | None) -> np.ndarray:
         if spec is None:

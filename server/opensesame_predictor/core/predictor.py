@@ -189,6 +189,10 @@ class Predictor:
         features = self._features(
             request, index, lexical, state, (values, names), candidates, notes
         )
+        focus, step = index.focus(request.prompt, positions, allowed)
+        features["in_focus"] = focus[candidates]
+        for i in candidates[features["in_focus"] > 0]:
+            notes.setdefault(int(i), {})["step"] = step
         scores = self.ranker.score(features)
         probabilities = self.ranker.probabilities(scores, request.temperature)
         order = np.lexsort((candidates, -scores))  # ties broken by catalog order: deterministic

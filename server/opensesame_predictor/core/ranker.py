@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "lookup_by_name": ("search_for_name",),  # the prompt names something without its id
     "making": ("makes_new",),  # makes a new thing the prompt asks for ("a new playlist")
+    "order": ("in_focus",),  # matches the first step not yet done of a request of several
 }
 FEATURES = tuple(name for group in GROUPS.values() for name in group)
 
@@ -72,6 +73,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "response": 0.3,
     "search_for_name": 1.0,
     "makes_new": 1.0,
+    "in_focus": 1.0,
 }
 
 REFERENCE_TEMPERATURE = 0.7  # the wire format's default: probabilities are calibrated there

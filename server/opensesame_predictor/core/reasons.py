@@ -48,6 +48,8 @@ def explain(
             add(flow, f"follows {notes['after']}, which yields {notes['fed']}")
     if "yields" in notes:
         add("yields_needed", f"yields the {notes['yields']} that {notes['for']} needs")
+    if "step" in notes:
+        add("in_focus", f"does what the request says to do now: {notes['step']!r}")
     if "makes" in notes:
         add("makes_new", f"makes the new {notes['makes']} the request asks for")
     names = values.quoted + values.names
