@@ -21,7 +21,7 @@ from opensesame_predictor.core.history import (
     wanted_new,
     with_takes,
 )
-from opensesame_predictor.core.index import PredictorIndex
+from opensesame_predictor.core.index import MAX_STEPS, PredictorIndex
 from opensesame_predictor.core.models import HistoryEvent, Operation, Parameter, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.runtime import Runtime
@@ -801,6 +801,22 @@ def test_focus_is_on_the_first_step_whose_best_match_is_not_called_yet() -> None
     # one step only: no focus at all
     closeness, step = index.focus("list the pets", [], everything)
     assert not closeness.any() and step == ""
+
+
+def test_focus_reads_a_bounded_number_of_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    pets = op("GET", "/pets", operation_id="listPets")
+    index = PredictorIndex([pets, op("POST", "/auth/login", operation_id="logIn")])
+    read: list[str] = []
+    closeness = index.text.closeness
+
+    def counted(text: str) -> np.ndarray:
+        read.append(text)
+        return closeness(text)
+
+    monkeypatch.setattr(index.text, "closeness", counted)
+    # every step's best match is called: without a bound each of the 400 would be read
+    index.focus(", ".join(["list the pets"] * 400), [0], index.allowed(None))
+    assert len(read) == MAX_STEPS
 
 
 def test_the_step_said_first_is_predicted_first(petstore: Predictor) -> None:

@@ -20,6 +20,7 @@ from opensesame_predictor.core.models import Operation
 NONE = np.array([], dtype=np.int64)
 GOALS = 8  # likeliest operations whose missing ids make their producers worth suggesting
 EXTRA = 20  # structural candidates added beyond the lexical ones, per kind
+MAX_STEPS = 8  # steps of a request read in turn; a 4 KB prompt could list hundreds
 
 
 class PredictorIndex:
@@ -72,7 +73,7 @@ class PredictorIndex:
         """A request of several steps in turn ("pause playback and turn the volume down"): the
         first step not done yet (no call made is its best match), and how well each operation
         matches it, relative to the best. Nothing for a request of one step."""
-        parts = clauses(prompt)
+        parts = clauses(prompt)[:MAX_STEPS]
         if len(parts) < 2:
             return np.zeros(self.size, dtype=np.float32), ""
         made = set(called)
