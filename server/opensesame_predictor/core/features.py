@@ -21,6 +21,8 @@ from opensesame_predictor.core.models import Operation
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"[A-Za-z]+|\d+")
+# A value quoted in a prompt ("Road Trip", 'My R&B'); an apostrophe inside a word is no quote.
+QUOTED = re.compile(r"[\"“”]([^\"“”]{1,200})[\"“”]|(?<!\w)'([^']{1,200})'(?!\w)")
 STOPWORDS = frozenset(
     """a an the of to in on for by with and or is are be was were it its this that these those
     me my i you your we our us they them their he she his her from at as into about which
@@ -121,7 +123,6 @@ for _verbs, _methods in (
 # Where one request says several things to do in turn: "pause playback, turn the volume down
 # and resume playing". Quoted names are left whole.
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;]|\bthen\b|\band\b)\s*(?:\band\b|\bthen\b)?\s*", re.I)
-_QUOTED = re.compile(r"\"[^\"]*\"|(?<!\w)'[^']*'(?!\w)|“[^”]*”")
 
 
 # Words that go on with what came before rather than start a new thing to do: "the director
@@ -137,7 +138,7 @@ def clauses(prompt: str) -> list[str]:
     """The things to do a request says in turn: its parts between commas, semicolons, 'and'
     and 'then', where the part after the break starts like a command ('... and set the
     volume'), not like more of a list ('... and the cast', '..., Ana Ruiz')."""
-    shielded = _QUOTED.sub(lambda m: "\0" * len(m.group()), prompt)
+    shielded = QUOTED.sub(lambda m: "\0" * len(m.group()), prompt)
     parts: list[str] = []
     start = 0
     for found in _CLAUSE_BREAK.finditer(shielded):
@@ -269,8 +270,14 @@ class LexicalScores:
     @property
     def combined(self) -> np.ndarray:
         """One number per operation to preselect candidates by."""
-        combined: np.ndarray = self.fields["all"] + self.fields["short"] + 0.5 * self.char
-        return combined
+        return combine(self.fields["all"], self.fields["short"], self.char)
+
+
+def combine(bm25_all: np.ndarray, short: np.ndarray, char: np.ndarray) -> np.ndarray:
+    """The lexical evidence in one number: word matches in everything an operation says and
+    in its short text, and character n-grams of the short text."""
+    combined: np.ndarray = bm25_all + short + 0.5 * char
+    return combined
 
 
 class CatalogIndex:
@@ -293,10 +300,10 @@ class CatalogIndex:
     def closeness(self, text: str) -> np.ndarray:
         """How well each operation matches a piece of a prompt, relative to the best, 0..1."""
         terms = tokens(text)
-        combined = (
-            self.fields["all"].scores(terms)
-            + self.fields["short"].scores(terms)
-            + 0.5 * self.chars.scores(char_grams(text))
+        combined = combine(
+            self.fields["all"].scores(terms),
+            self.fields["short"].scores(terms),
+            self.chars.scores(char_grams(text)),
         )
         top = float(combined.max(initial=0.0))
         relative: np.ndarray = combined / top if top > 0 else combined

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from opensesame_predictor.core.features import INTENT_METHODS, stem, words
+from opensesame_predictor.core.features import INTENT_METHODS, QUOTED, stem, words
 from opensesame_predictor.core.history import GENERIC, Shape
 from opensesame_predictor.core.models import Operation, Parameter, ValueSource
 
 # Double quotes, curly quotes, or single quotes that stand apart from words: the apostrophe
 # of "The Beatle's newest album" opens no quotation.
-_QUOTED = re.compile(r"[\"“”]([^\"“”]{1,200})[\"“”]|(?<!\w)'([^']{1,200})'(?!\w)")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _OWNER_REPO = re.compile(r"(?<![\w/.])([A-Za-z0-9][\w.-]{0,38})/([A-Za-z0-9][\w.-]{0,99})(?![\w/])")
 _NUMBER = re.compile(r"(?<![\w.])#?(\d{1,19})(?![\w.])")
@@ -74,13 +73,13 @@ class PromptValues:
 
 def extract_values(prompt: str) -> PromptValues:
     values = PromptValues()
-    for quotation in _QUOTED.finditer(prompt):
+    for quotation in QUOTED.finditer(prompt):
         quoted = (quotation.group(1) or quotation.group(2) or "").strip()
         if quoted:
             values.quoted.append(quoted)
             values._note_known(prompt, quotation.start())
     values.emails = _EMAIL.findall(prompt)
-    unquoted = _QUOTED.sub(" ", prompt)
+    unquoted = QUOTED.sub(" ", prompt)
     values.owner_repo = [
         (a, b) for a, b in _OWNER_REPO.findall(unquoted) if not (a.isdigit() and b.isdigit())
     ]
