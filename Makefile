@@ -38,8 +38,11 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# Ranking quality on the shared evaluation data (never trained on).
 eval: $(STAMP)
-	$(BIN)/opensesame-predictor eval ../shared/eval/restbench-tmdb.jsonl ../shared/eval/restbench-spotify.jsonl
+	$(BIN)/opensesame-predictor eval ../shared/eval/restbench-tmdb.jsonl \
+		../shared/eval/restbench-spotify.jsonl ../shared/eval/toolalpaca-dev-per-api.jsonl \
+		../shared/eval/toolalpaca-dev-workspace.jsonl
 
 bench: $(STAMP)
 	$(BIN)/opensesame-predictor bench --spec ../shared/eval/specs/github-2020-08.json \
@@ -51,9 +54,12 @@ bench-http: $(STAMP)
 bench-lsp: $(STAMP)
 	$(BIN)/opensesame-predictor bench --lsp --spec ../shared/eval/specs/github-2020-08.json
 
-# Refit the ranker's weights on synthetic requests from the shipped specs (deterministic).
+# Refit the shipped weights on synthetic requests from the corpus of real API descriptions
+# (kept outside the repository), with leave-API-out validation printed (deterministic).
+CORPUS ?= ../shared/corpus/specs
 weights: $(STAMP)
-	$(BIN)/opensesame-predictor train --spec fixtures
+	$(BIN)/opensesame-predictor train --spec $(CORPUS) \
+		--output server/opensesame_predictor/data/weights.json
 
 vscode:
 	cd clients/vscode && npm ci && npm run compile

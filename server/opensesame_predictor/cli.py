@@ -265,21 +265,37 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_bench)
 
-    train = commands.add_parser("train", help="refit the ranker's weights on synthetic cases")
-    train.add_argument(
-        "--spec", action="append", metavar="SRC", help="training specs (default: fixtures/)"
+    train = commands.add_parser(
+        "train",
+        help="refit the ranker's weights on synthetic cases, validated on APIs left out",
     )
-    train.add_argument("--output", metavar="PATH", help="weights file (default: the shipped one)")
-    train.add_argument("--seed", type=int, default=13)
+    train.add_argument(
+        "--spec",
+        action="append",
+        metavar="SRC",
+        help="training specs: files, folders or URLs (default: fixtures/)",
+    )
+    train.add_argument(
+        "--output",
+        metavar="PATH",
+        default="weights.json",
+        help="where to write the weights (default: ./weights.json; the predictor reads "
+        "server/opensesame_predictor/data/weights.json)",
+    )
+    train.add_argument("--seed", type=int, default=13, help="seed of the synthetic cases")
     train.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    train.add_argument(
+        "--folds", type=int, default=5, help="folds of the leave-API-out validation (1: none)"
+    )
     train.add_argument(
         "--drop",
         action="append",
         default=[],
         metavar="FEATURE",
         help="leave out a feature or group (lexical, intent, history, missing_ids, "
-        "lookup_by_name), for ablations",
+        "lookup_by_name, making, order, repeats, api, evidence), for ablations",
     )
+    train.add_argument("--json", action="store_true", help="print the validation as JSON")
     train.set_defaults(handler=cmd_train)
 
     lsp = commands.add_parser("lsp", help="run the language server on stdio")
@@ -302,18 +318,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from opensesame_predictor.core.ranker import WEIGHTS_FILE
     from opensesame_predictor.train import train
 
     specs = args.spec or ["fixtures"]
     try:
-        ranker, meta = train(specs, seed=args.seed, c=args.c, drop=tuple(args.drop))
+        with progress_bar("ranking synthetic cases", not args.json) as progress:
+            ranker, meta = train(
+                specs,
+                seed=args.seed,
+                c=args.c,
+                drop=tuple(args.drop),
+                folds=args.folds,
+                progress=progress,
+            )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    output = Path(args.output) if args.output else WEIGHTS_FILE
+    output = Path(args.output)
     ranker.save(output, meta)
+    if args.json:
+        print(json.dumps(meta.get("validation", {}), indent=2))
+        return EXIT_OK
     print(f"wrote {output}: {meta['cases']} synthetic cases from {len(meta['trained_on'])} specs")
+    validation = meta.get("validation")
+    if validation:
+        print(f"leave-API-out validation ({meta['folds']} folds):")
+        rows = {"all": validation["overall"], **validation["by_context"], **validation["by_kind"]}
+        print(f"  {'cases':<12}{'n':>7}{'top1':>8}{'R@5':>8}{'MRR':>8}{'ECE':>8}")
+        for name, row in rows.items():
+            print(
+                f"  {name:<12}{row['n']:>7}{row['top1']:>8.3f}{row['recall_at_5']:>8.3f}"
+                f"{row['mrr']:>8.3f}{row['ece']:>8.3f}"
+            )
     return EXIT_OK
 
 

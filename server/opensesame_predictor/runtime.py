@@ -106,7 +106,7 @@ class Runtime:
             cached = self.index_cache.get(key)
             if isinstance(cached, PredictorIndex) and cached.size == len(catalog.operations):
                 return cached
-        index = PredictorIndex(catalog.operations)
+        index = PredictorIndex(catalog.operations, catalog.about())
         if key:
             self.index_cache.put(key, index)
         return index

@@ -1,93 +1,284 @@
-"""`opensesame-predictor train`: fit the ranker's weights on synthetic cases from specs.
+"""`opensesame-predictor train`: fit the ranker's weights on synthetic cases from specs, and
+measure them the way a new user meets them: on APIs left out of the fit.
 
-Deterministic: the same specs and seed give the same weights file. The training specs are the
-project's fixtures by default, never the evaluation prompts.
+The specs are split into folds by provider. Each fold's specs are also loaded together as
+workspaces, and a case is ranked either within its own API or within its fold's workspace, so
+the weights learn to tell which API a request is about. Fold k is scored with weights fitted
+on the other folds (leave-API-out validation); the softmax scale is calibrated on those
+held-out scores; the shipped weights are then fitted on every fold. Deterministic: the same
+specs, seed and code give the same file. Evaluation prompts are never read here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.catalog import (
+    Catalog,
+    LoadedSpec,
+    ProgressCallback,
+    SpecLoader,
+    Workspace,
+    resolve_sources,
+)
+from opensesame_predictor.core.evaluate import expected_calibration_error
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, fit_calibrated
+from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, calibrate, fit
+from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.core.synthetic import SyntheticCase, generate
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.runtime import fetch_policy
 
 DEPRECATED_PENALTY = -1.0
+WORKSPACE_SIZES = (5, 30)  # specs loaded together, as users load a folder of them
+IN_WORKSPACE = 0.5  # share of cases ranked among every spec of their workspace
 
 
-def feature_groups(
-    cases: list[SyntheticCase], predictor: Predictor
-) -> tuple[list[tuple[np.ndarray, int]], int]:
-    """For each case the features of every candidate the predictor ranks, and where the gold
-    one is: the softmax that is calibrated here runs over all of them when predicting. Cases
-    whose gold is not among the candidates cannot teach the ranker and are counted."""
-    groups: list[tuple[np.ndarray, int]] = []
-    missed = 0
-    for case in cases:
+@dataclass
+class Ranked:
+    """One case's candidates as a feature matrix and where the gold one is (-1: not among
+    them, a miss whatever the weights), with what the report groups it by."""
+
+    matrix: np.ndarray
+    gold: int
+    api: str
+    kind: str
+    context: str  # "api" (its own spec) or "workspace"
+    case: SyntheticCase | None = None
+    keys: list[str] = field(default_factory=list)  # the candidates, for reports
+
+
+@dataclass
+class Metrics:
+    n: int
+    top1: float
+    recall_at_5: float
+    mrr: float
+    ece: float
+
+    @classmethod
+    def of(cls, ranked: list[Ranked], scores: list[np.ndarray], scale: float) -> Metrics:
+        ranks, confidences = [], []
+        for case, score in zip(ranked, scores, strict=True):
+            logits = scale * score
+            probabilities = np.exp(logits - logits.max())
+            probabilities /= probabilities.sum()
+            confidences.append(float(probabilities.max()) if len(score) else 0.0)
+            if case.gold < 0:
+                ranks.append(0)
+            else:
+                ranks.append(1 + int((score > score[case.gold]).sum()))
+        n = len(ranks)
+        hits = [r == 1 for r in ranks]
+        return cls(
+            n=n,
+            top1=round(sum(hits) / n, 4) if n else 0.0,
+            recall_at_5=round(sum(1 for r in ranks if 1 <= r <= 5) / n, 4) if n else 0.0,
+            mrr=round(sum(1.0 / r for r in ranks if r) / n, 4) if n else 0.0,
+            ece=round(expected_calibration_error(confidences, hits), 4),
+        )
+
+
+@dataclass
+class Report:
+    """Leave-API-out validation: every case scored by weights that never saw its API."""
+
+    overall: Metrics
+    by_context: dict[str, Metrics] = field(default_factory=dict)
+    by_kind: dict[str, Metrics] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "overall": vars(self.overall),
+            "by_context": {k: vars(v) for k, v in self.by_context.items()},
+            "by_kind": {k: vars(v) for k, v in self.by_kind.items()},
+        }
+
+
+def load_specs(sources: list[str]) -> list[LoadedSpec]:
+    """Every spec the sources name, parsed in memory (training needs no store); the ones that
+    fail are skipped and named in the result's summaries."""
+    settings = Settings(enable_guardrails=False)
+    loader = SpecLoader(SpecStore(None, l1_size=1), fetch_policy(settings), settings.max_spec_bytes)
+    workspace = Workspace(loader, resolve_sources(sources))
+    return workspace.load().loaded
+
+
+def provider(name: str) -> str:
+    """Specs of one provider (`amazonaws.com_s3`, `amazonaws.com_sqs`) stay in one fold."""
+    return name.split("_", 1)[0]
+
+
+def folds_of(names: list[str], folds: int) -> dict[str, int]:
+    def fold(name: str) -> int:
+        digest = hashlib.sha256(provider(name).encode()).digest()
+        return int.from_bytes(digest[:4], "big") % folds
+
+    return {name: fold(name) for name in names}
+
+
+def workspaces_of(names: list[str], rng: random.Random) -> list[list[str]]:
+    """The names cut into workspaces of 5 to 30 specs (fewer when there are fewer)."""
+    shuffled = sorted(names)
+    rng.shuffle(shuffled)
+    groups: list[list[str]] = []
+    while shuffled:
+        size = rng.randint(*WORKSPACE_SIZES)
+        groups.append(shuffled[:size])
+        shuffled = shuffled[size:]
+    return groups
+
+
+def rank_cases(
+    cases: list[SyntheticCase], predictor: Predictor, in_workspace: list[bool]
+) -> list[Ranked]:
+    """Each case's candidates, ranked within its own API or within the whole workspace."""
+    ranked_cases: list[Ranked] = []
+    for case, whole in zip(cases, in_workspace, strict=True):
         request = PredictRequest(
             prompt=case.prompt[:4096],
             history=[HistoryEvent(api_call=call) for call in case.history],
             max_predictions=20,
-            spec=case.spec,
+            spec=None if whole else case.spec,
         )
         ranked, _ = predictor.rank(request)
-        keys = [item.operation.key for item in ranked]
-        if case.gold not in keys:
-            missed += 1
+        context = "workspace" if whole else "api"
+        if not ranked:
+            empty = np.zeros((0, len(FEATURES)))
+            ranked_cases.append(Ranked(empty, -1, case.spec, case.kind, context))
             continue
-        # every candidate shares one feature table: its rows, in ranked order
-        table = ranked[0].table
+        table = ranked[0].table  # every candidate shares one feature table
         columns = np.column_stack([table[name] for name in FEATURES]).astype(np.float64)
-        groups.append((columns[[item.row for item in ranked]], keys.index(case.gold)))
-    return groups, missed
+        matrix = columns[[item.row for item in ranked]]
+        uids = [item.operation.uid for item in ranked]
+        gold = f"{case.spec}:{case.gold}"
+        where = uids.index(gold) if gold in uids else -1
+        ranked_cases.append(Ranked(matrix, where, case.spec, case.kind, context, case, uids))
+    return ranked_cases
+
+
+def build_cases(
+    loaded: list[LoadedSpec], seed: int, folds: int, progress: ProgressCallback | None = None
+) -> tuple[list[Ranked], dict[str, int], int]:
+    """Synthetic cases of every spec, ranked in their contexts; and each spec's fold."""
+    rng = random.Random(seed)
+    usable = [item for item in loaded if item.parsed is not None and item.parsed.operations]
+    fold = folds_of([item.summary.name for item in usable], folds)
+    groups = [
+        group
+        for k in range(folds)
+        for group in workspaces_of([n for n, f in fold.items() if f == k], rng)
+    ]
+    by_name = {item.summary.name: item for item in usable}
+    ranked: list[Ranked] = []
+    generated = 0
+    for number, group in enumerate(groups):
+        if progress:
+            progress(number, len(groups), f"workspace {number + 1}")
+        catalog = Catalog([by_name[name] for name in group])
+        cases = generate([catalog], seed=rng.randrange(2**31))
+        generated += len(cases)
+        predictor = Predictor(catalog, ranker=Ranker(), enable_guardrails=False)
+        in_workspace = [rng.random() < IN_WORKSPACE for _ in cases]
+        ranked += rank_cases(cases, predictor, in_workspace)
+    if progress:
+        progress(len(groups), len(groups), "")
+    return ranked, fold, generated
+
+
+def validate(
+    ranked: list[Ranked], fold: dict[str, int], folds: int, c: float, dropped: list[int]
+) -> tuple[Report, float]:
+    """Leave-API-out: each fold scored by weights fitted on the others; the softmax scale that
+    fits those held-out scores best."""
+    held_out: list[tuple[Ranked, np.ndarray]] = []
+    for k in range(folds):
+        train_groups = _groups([r for r in ranked if fold[r.api] != k], dropped)
+        if not train_groups:
+            continue
+        coef = fit(train_groups, c)
+        held_out += [(r, r.matrix @ coef) for r in ranked if fold[r.api] == k]
+    scale = calibrate([(s, r.gold) for r, s in held_out if r.gold >= 0 and len(s) > 1])
+
+    def metrics(subset: list[tuple[Ranked, np.ndarray]]) -> Metrics:
+        return Metrics.of([r for r, _ in subset], [s for _, s in subset], scale)
+
+    report = Report(
+        overall=metrics(held_out),
+        by_context={
+            context: metrics([h for h in held_out if h[0].context == context])
+            for context in ("api", "workspace")
+        },
+        by_kind={
+            kind: metrics([h for h in held_out if h[0].kind == kind])
+            for kind in sorted({r.kind for r, _ in held_out})
+        },
+    )
+    return report, scale
+
+
+def _groups(ranked: list[Ranked], dropped: list[int]) -> list[Group]:
+    """Cases that can teach: the gold is among several candidates. Dropped features are 0."""
+    groups = []
+    for r in ranked:
+        if r.gold >= 0 and len(r.matrix) > 1:
+            matrix = r.matrix.copy()
+            matrix[:, dropped] = 0.0
+            groups.append((matrix, r.gold))
+    return groups
 
 
 def train(
-    specs: list[str], seed: int = 13, c: float = 1.0, drop: tuple[str, ...] = ()
+    specs: list[str],
+    seed: int = 13,
+    c: float = 1.0,
+    drop: tuple[str, ...] = (),
+    folds: int = 5,
+    progress: ProgressCallback | None = None,
 ) -> tuple[Ranker, dict[str, Any]]:
-    """Fit weights on synthetic cases from the specs; each case is ranked within its own spec.
-    `drop` names features or groups of features to leave out (their weights stay 0)."""
+    """Fit weights on synthetic cases from the specs, with leave-API-out validation. `drop`
+    names features or groups of features to leave out (their weights stay 0)."""
     # Synthetic requests aim at deprecated operations as often as at any other, so the data
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
-    runtime = Runtime(Settings(enable_guardrails=False))
-    # The order of a case's candidates follows the ranking: rank with the hand-set weights, so
-    # the result depends on the specs, the seed and the code only, never on the shipped file.
-    runtime.predictor.ranker = Ranker()
-    runtime.set_sources(specs)
-    catalog = runtime.load()
-    per_spec = [Catalog([item]) for item in catalog.loaded if item.parsed is not None]
-    cases = generate([c for c in per_spec if c.operations], seed=seed)
-    by_spec: dict[str, list[SyntheticCase]] = {}
-    for case in cases:
-        by_spec.setdefault(case.spec, []).append(case)
-    groups: dict[str, list[Group]] = {}
-    missed = 0
-    for spec, spec_cases in by_spec.items():
-        groups[spec], spec_missed = feature_groups(spec_cases, runtime.predictor)
-        for matrix, _ in groups[spec]:
-            matrix[:, dropped] = 0.0
-        missed += spec_missed
-    weights, scale = fit_calibrated(groups, c=c)
+    loaded = load_specs(specs)
+    names = sorted({item.summary.name for item in loaded if item.parsed is not None})
+    if not names:
+        raise ValueError(f"no spec could be loaded from {', '.join(specs)}")
+    folds = max(1, min(folds, len({provider(n) for n in names})))
+    ranked, fold, generated = build_cases(loaded, seed, folds, progress)
+    groups = _groups(ranked, dropped)
+    if not groups:
+        raise ValueError("the specs gave no synthetic case to learn from")
+    if folds > 1:
+        report, scale = validate(ranked, fold, folds, c, dropped)
+    else:
+        report = None
+        scale = calibrate([(m @ fit(groups, c), g) for m, g in groups])
+    coef = fit(groups, c)
+    weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
     weights["deprecated"] = DEPRECATED_PENALTY
     ranker = Ranker(weights, scale, version=f"learned-s{seed}")
-    meta = {
+    meta: dict[str, Any] = {
         "trained_on": sorted(
-            Path(spec.source).name for spec in catalog.specs if spec.error is None
+            Path(item.summary.source).name for item in loaded if item.parsed is not None
         ),
-        "cases": len(cases),
-        "cases_without_gold_candidate": missed,
+        "cases": generated,
+        "cases_without_gold_candidate": sum(1 for r in ranked if r.gold < 0),
         "seed": seed,
         "c": c,
+        "folds": folds,
         "dropped": sorted(_expand(drop)),
     }
+    if report is not None:
+        meta["validation"] = report.as_dict()
     return ranker, meta
 
 

@@ -14,7 +14,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.evaluate import expected_calibration_error
 from opensesame_predictor.core.features import words
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.ranker import Ranker, _calibrate
+from opensesame_predictor.core.ranker import Ranker, calibrate
 from opensesame_predictor.runtime import Runtime
 from support import json_ok
 
@@ -40,14 +40,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("true_scale", [0.5, 2.5, 6.0])
-def test_calibrate_recovers_a_known_scale(true_scale: float) -> None:
+def testcalibrate_recovers_a_known_scale(true_scale: float) -> None:
     rng = np.random.default_rng(7)
     groups = []
     for _ in range(600):
         scores = rng.normal(size=8)
         gold = int(rng.choice(8, p=softmax(true_scale * scores)))
         groups.append((scores, gold))
-    fitted = _calibrate(groups)
+    fitted = calibrate(groups)
     assert abs(fitted - true_scale) / true_scale < 0.25
 
 
@@ -62,7 +62,7 @@ def test_calibration_finds_the_likelihood_optimum_between_grid_points() -> None:
         return -sum(float(np.log(softmax(scale * s)[gold])) for s, gold in groups)
 
     optimum = min(np.linspace(1.0, 2.0, 1001), key=loss)  # by brute force, 0.1 % apart
-    assert abs(_calibrate(groups) - optimum) / optimum < 0.005  # the coarse grid is 5 % apart
+    assert abs(calibrate(groups) - optimum) / optimum < 0.005  # the coarse grid is 5 % apart
 
 
 def test_probabilities_sum_to_one_and_follow_the_scores() -> None:

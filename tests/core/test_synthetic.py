@@ -1,21 +1,29 @@
-"""Synthetic training requests: shaped like real ones, reproducible, and always answerable."""
+"""Synthetic training requests: shaped like real use, reproducible, and always answerable."""
 
 from __future__ import annotations
 
 import json
-import re
+import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from opensesame_predictor.config import Settings
+from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.models import Parameter
 from opensesame_predictor.core.synthetic import SyntheticCase, generate
-from opensesame_predictor.runtime import Runtime
-from support import in_path, in_query, json_body, json_ok, with_id
+from opensesame_predictor.train import load_specs
+from support import in_path, in_query, json_ok, with_id
 
-SPEC = {
+
+def _listing(schema: str, query: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    items = {"type": "array", "items": {"$ref": f"#/components/schemas/{schema}"}}
+    return {"get": {"parameters": query or [], "responses": json_ok(items)}}
+
+
+LIBRARY = {
     "openapi": "3.0.3",
     "info": {"title": "Library", "version": "1"},
     "paths": {
@@ -39,113 +47,16 @@ SPEC = {
                 "responses": {"201": {"description": "created"}},
             }
         },
+        "/holidays/{country}": {
+            "get": {
+                "summary": "Public holidays of a country",
+                "parameters": [in_path("country")],
+                "responses": json_ok({"type": "array", "items": {"type": "string"}}),
+            }
+        },
     },
     "components": {"schemas": {"Book": with_id()}},
 }
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    spec = tmp_path_factory.mktemp("spec") / "library.json"
-    spec.write_text(json.dumps(SPEC), encoding="utf-8")
-    return Runtime.from_settings(Settings(specs=[str(spec)])).catalog
-
-
-@pytest.fixture(scope="module")
-def cases(catalog: Catalog) -> list[SyntheticCase]:
-    return generate([catalog], seed=5, rounds=40)
-
-
-def test_generation_is_reproducible(catalog: Catalog) -> None:
-    assert generate([catalog], seed=5, rounds=3) == generate([catalog], seed=5, rounds=3)
-    assert generate([catalog], seed=5, rounds=3) != generate([catalog], seed=6, rounds=3)
-
-
-def test_each_step_is_a_case_whose_history_is_the_steps_before(cases: list[SyntheticCase]) -> None:
-    keys = {"GET /books", "POST /books/{bookId}/loans"}
-    assert {case.gold for case in cases} == keys
-    for case in cases:
-        assert set(case.history) <= keys and case.gold not in case.history
-    # the borrow needs a book: asked by name, the search comes first
-    two_step = [c for c in cases if c.gold == "POST /books/{bookId}/loans" and c.history]
-    assert two_step and all(c.history == ["GET /books"] for c in two_step)
-
-
-def test_prompts_carry_values_or_names_for_what_is_needed(cases: list[SyntheticCase]) -> None:
-    borrow = [c.prompt for c in cases if c.gold == "POST /books/{bookId}/loans" and not c.history]
-    assert any(any(ch.isdigit() for ch in prompt) for prompt in borrow)  # "book 4821"
-
-
-def test_some_prompts_use_the_description_words_not_the_summary(
-    cases: list[SyntheticCase],
-) -> None:
-    prompts = " ".join(c.prompt.lower() for c in cases)
-    assert "volumes" in prompts or "checks" in prompts or "card" in prompts
-    summary_only = [c for c in cases if "borrow" in c.prompt.lower()]
-    assert len(summary_only) > len(cases) // 4  # the summary's words stay the common case
-
-
-SHOP = {
-    "openapi": "3.0.3",
-    "info": {"title": "Shop", "version": "1"},
-    "paths": {
-        "/carts": {
-            "post": {
-                "summary": "Create a cart",
-                "responses": json_ok({"$ref": "#/components/schemas/Cart"}),
-            }
-        },
-        "/carts/{cartId}/items": {
-            "post": {
-                "summary": "Add an item to a cart",
-                "parameters": [in_path("cartId")],
-                "requestBody": json_body("product_id", {"type": "string"}),
-                "responses": json_ok({"$ref": "#/components/schemas/Cart"}),
-            }
-        },
-        "/products/search": {
-            "get": {
-                "summary": "Search products",
-                "parameters": [in_query("q")],
-                "responses": json_ok(
-                    {"type": "array", "items": {"$ref": "#/components/schemas/Product"}}
-                ),
-            }
-        },
-    },
-    "components": {
-        "schemas": {
-            "Cart": with_id(),
-            "Product": with_id(),
-        }
-    },
-}
-
-
-def test_things_go_into_a_new_container_in_the_order_the_prompt_says(tmp_path: Path) -> None:
-    spec = tmp_path / "shop.json"
-    spec.write_text(json.dumps(SHOP), encoding="utf-8")
-    catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
-    cases = generate([catalog], seed=3, rounds=20)
-    add = "POST /carts/{cartId}/items"
-    into_new = [c for c in cases if c.gold == add and len(c.history) == 2]
-    assert into_new
-    orders = {tuple(c.history) for c in into_new}
-    assert orders == {
-        ("POST /carts", "GET /products/search"),
-        ("GET /products/search", "POST /carts"),
-    }
-    for case in into_new:
-        assert re.search(r"\ba (new|fresh) cart\b", case.prompt)
-        # "create a new cart and add ...": the cart comes first; "add ... to a new cart": last
-        made_first = re.search(r"(create|make|start) a (new|fresh) cart and", case.prompt, re.I)
-        assert (case.history[0] == "POST /carts") == bool(made_first)
-
-
-def _listing(schema: str, query: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    items = {"type": "array", "items": {"$ref": f"#/components/schemas/{schema}"}}
-    return {"get": {"parameters": query or [], "responses": json_ok(items)}}
-
 
 AUTHORS = {
     "openapi": "3.0.3",
@@ -164,14 +75,106 @@ AUTHORS = {
 }
 
 
+def _catalog(tmp_path: Path, name: str, spec: dict[str, Any]) -> Catalog:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return Catalog(load_specs([str(path)]))
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    return _catalog(tmp_path_factory.mktemp("spec"), "library", LIBRARY)
+
+
+@pytest.fixture(scope="module")
+def cases(library: Catalog) -> list[SyntheticCase]:
+    return generate([library], seed=5, rounds=60)
+
+
+def test_generation_is_reproducible(library: Catalog) -> None:
+    assert generate([library], seed=5, rounds=3) == generate([library], seed=5, rounds=3)
+    assert generate([library], seed=5, rounds=3) != generate([library], seed=6, rounds=3)
+
+
+def test_each_step_is_a_case_whose_history_is_the_steps_before(
+    cases: list[SyntheticCase],
+) -> None:
+    keys = {"GET /books", "POST /books/{bookId}/loans", "GET /holidays/{country}"}
+    assert {case.gold for case in cases} == keys
+    for case in cases:
+        assert set(case.history) <= keys and case.spec == "library"
+    # asked by name, the book is searched for before it is borrowed
+    looked_up = [c for c in cases if c.kind == "lookup"]
+    assert looked_up
+    assert {tuple(c.history) for c in looked_up if c.gold == "POST /books/{bookId}/loans"} == {
+        ("GET /books",)
+    }
+
+
+def test_a_single_call_carries_the_values_it_takes(cases: list[SyntheticCase]) -> None:
+    borrow = [c.prompt for c in cases if c.kind == "single" and c.gold.startswith("POST")]
+    assert borrow and all(any(ch.isdigit() or ch.isupper() for ch in p) for p in borrow)
+
+
+def test_a_natural_key_is_given_not_looked_up(cases: list[SyntheticCase]) -> None:
+    """A country is named in the request ('holidays in Japan'): nothing finds it first; and
+    a list of countries asks for the same call once for each."""
+    holidays = [c for c in cases if c.gold == "GET /holidays/{country}"]
+    assert holidays
+    assert all(set(c.history) <= {"GET /holidays/{country}"} or c.kind == "pair" for c in holidays)
+    repeats = [c for c in holidays if c.kind == "repeat"]
+    assert any(len(c.history) >= 1 for c in repeats)
+    for case in repeats:
+        assert " and " in case.prompt  # the values listed
+
+
+def test_requests_draw_on_more_than_the_summary(cases: list[SyntheticCase]) -> None:
+    prompts = " ".join(c.prompt.lower() for c in cases)
+    assert "volume" in prompts or "card" in prompts or "catalogue" in prompts  # description
+    summary_words = [c for c in cases if "borrow" in c.prompt.lower()]
+    assert 0 < len(summary_words) < len(cases)
+
+
+def test_prerequisite_steps_are_a_minority(cases: list[SyntheticCase]) -> None:
+    """Steps that the request does not describe (a look-up first) come in the share real
+    sequences have them, not as the rule."""
+    kinds = Counter(c.kind for c in cases if not c.history)
+    prerequisites = sum(1 for c in cases if not c.history and c.kind in ("lookup", "chain"))
+    assert 0 < prerequisites < 0.4 * sum(kinds.values())
+
+
 def test_a_thing_named_in_a_chain_is_searched_for_not_listed(tmp_path: Path) -> None:
-    spec = tmp_path / "authors.json"
-    spec.write_text(json.dumps(AUTHORS), encoding="utf-8")
-    catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
-    cases = generate([catalog], seed=3, rounds=10)
-    chains = [c for c in cases if c.gold == "GET /books/{bookId}/reviews" and len(c.history) == 2]
+    catalog = _catalog(tmp_path, "authors", AUTHORS)
+    cases = generate([catalog], seed=3, rounds=30)
+    chains = [c for c in cases if c.kind == "chain" and len(c.history) == 2]
     assert chains
-    # "reviews of the author Ana Ruiz": the author is found by name, then their books
+    # "reviews of the books of the author Ana Ruiz": the author is found by name, then books
     assert {tuple(c.history) for c in chains} == {
         ("GET /authors/search", "GET /authors/{authorId}/books")
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "opaque"),
+    [
+        ("petId", True),
+        ("id", True),
+        ("file_key", True),
+        ("country", False),
+        ("username", False),
+        ("issue_number", False),
+        ("year", False),
+    ],
+)
+def test_opaque_ids_are_told_from_natural_keys(name: str, opaque: bool) -> None:
+    assert phrasing.is_opaque(Parameter(name=name, location="path")) is opaque
+
+
+def test_values_follow_what_the_parameter_holds() -> None:
+    rng = random.Random(1)
+    country = Parameter(name="countryCode", location="path")
+    assert phrasing.value_for(country, rng) in phrasing.VALUES["country"]
+    chosen = Parameter(name="kind", location="query", enum=["cat", "dog"])
+    assert {phrasing.value_for(chosen, rng) for _ in range(20)} & {"cat", "dog"}
+    pet = Parameter(name="petId", location="path", type="integer")
+    assert all(phrasing.value_for(pet, rng).isalnum() for _ in range(20))

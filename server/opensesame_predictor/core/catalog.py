@@ -168,9 +168,10 @@ class SpecLoader:
                 signature: tuple[tuple[str, int, int], ...] = ()
             else:
                 parsed, signature = self._load_file(source, name)
-        except SpecError as exc:
-            summary.error = exc.reason
-            log.info("spec %s failed to load: %s", source.location, exc.reason)
+        except Exception as exc:  # nothing that fails in one spec may reach the others
+            reason = exc.reason if isinstance(exc, SpecError) else f"could not be read: {exc!r}"
+            summary.error = reason
+            log.info("spec %s failed to load: %s", source.location, reason)
             # Remember the file's state so a reload retries it only once it changes.
             signature = () if source.is_url else _file_signature([source.location])
             return LoadedSpec(summary, None, signature)
@@ -356,6 +357,14 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.operations)
+
+    def about(self) -> dict[str, str]:
+        """What each loaded spec says it is for: its title and description."""
+        return {
+            item.summary.name: f"{item.parsed.title}\n{item.parsed.description}"
+            for item in self.loaded
+            if item.parsed is not None
+        }
 
     def spec_names(self) -> list[str]:
         return [spec.name for spec in self.specs if spec.error is None]

@@ -125,25 +125,33 @@ for _verbs, _methods in (
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;]|\bthen\b|\band\b)\s*(?:\band\b|\bthen\b)?\s*", re.I)
 
 
-# Words that go on with what came before rather than start a new thing to do: "the director
-# of Up and the cast", "movies of Ana Ruiz and Liam Novak" (a name: capitalised).
-_GOES_ON = frozenset(
-    """a an the of to in on for by with or and from at as into about than my your our their
-    his her its this that these those me we you it they them there here also some any all each
-    every both either""".split()
+# Words that start a thing to do: verbs of commands and question words. A break followed by
+# anything else goes on with a list ("the name and last update date", "Up and the cast").
+STEP_STARTS = frozenset(
+    """add append apply approve archive assign attach buy calculate cancel change check clear close
+    compare compute convert copy count create decline delete deploy describe disable download
+    drop duplicate edit enable erase estimate export fetch find follow generate get give grab
+    import insert invite join list load lock log look make mark merge modify move mute notify
+    open pause pay place play print publish pull push put read reboot register reject reload
+    remove rename reorder repeat replace reply reserve reset resolve restart restore resume
+    retrieve revoke run save schedule search see select sell send set share show shuffle skip
+    start submit subscribe suggest sync tell transfer translate turn undo unfollow unlike unlock
+    unmute unsubscribe update upload validate verify view vote watch write what which who whom
+    whose when where why how""".split()
 )
 
 
 def clauses(prompt: str) -> list[str]:
     """The things to do a request says in turn: its parts between commas, semicolons, 'and'
     and 'then', where the part after the break starts like a command ('... and set the
-    volume'), not like more of a list ('... and the cast', '..., Ana Ruiz')."""
+    volume', '... then what is'), not like more of a list ('... and the cast', '... and last
+    update date', '..., Ana Ruiz')."""
     shielded = QUOTED.sub(lambda m: "\0" * len(m.group()), prompt)
     parts: list[str] = []
     start = 0
     for found in _CLAUSE_BREAK.finditer(shielded):
         following = _WORD.match(shielded, found.end())
-        if following is None or not following.group().islower() or following.group() in _GOES_ON:
+        if following is None or following.group() not in STEP_STARTS:
             continue
         parts.append(prompt[start : found.start()])
         start = found.end()

@@ -32,6 +32,16 @@ SCHEMA_WORDS = frozenset({"paging", "model", "schema", "dto", "resource", "type"
 PAGINATION = frozenset({"page", "offset", "cursor", "after", "before", "pagetoken", "perpage"})
 SEARCH_PARAMS = frozenset({"q", "query", "search", "term", "keyword", "keywords", "filter"})
 _PARAM = re.compile(r"^\{([^}]+)\}$")
+# Last words of a parameter's name that make it an identifier nobody knows by heart (`petId`,
+# `{id}`, `file_key`): found by an earlier call. Any other value (`country`, `username`,
+# `year`, `symbol`, `issue_number`) is a natural key that people give themselves.
+OPAQUE = frozenset({"id", "ids", "uuid", "guid", "gid", "pk", "key", "token", "hash", "sid"})
+
+
+def opaque(name: str) -> bool:
+    """Whether a parameter of this name holds an opaque identifier."""
+    parts = words(name)
+    return bool(parts) and parts[-1] in OPAQUE
 
 
 def _nouns(text: str) -> set[str]:
@@ -65,6 +75,7 @@ class Shape:
     nouns: frozenset[str] = frozenset()  # everything it consumes: path resources and takes
     names: frozenset[str] = frozenset()  # resources its path names (`/search/person`: person)
     requires: tuple[tuple[str, ...], ...] = ()  # required query/body ids: any one of each
+    natural: frozenset[str] = frozenset()  # path parameters people give themselves
 
     @property
     def needed(self) -> list[str]:
@@ -148,6 +159,7 @@ def shape_of(op: Operation) -> Shape:
         paginated=bool(query & PAGINATION),
         searches=bool(query & SEARCH_PARAMS),
         link_targets=frozenset(link.operation_id for link in op.links if link.operation_id),
+        natural=frozenset(name for name, _ in consumes if not opaque(name)),
     )
 
 
@@ -162,6 +174,7 @@ class HistoryState:
     known_params: set[str] = field(default_factory=set)
     link_targets: set[str] = field(default_factory=set)
     called: dict[str, int] = field(default_factory=dict)  # uid -> position from the end
+    times: dict[str, int] = field(default_factory=dict)  # uid -> how often it was called
     searched: bool = False  # a search was among the calls
     consumable: frozenset[str] = frozenset()  # resources some operation of the catalog takes
     to_make: frozenset[str] = frozenset()  # things the prompt wants made that nothing made yet
@@ -183,6 +196,7 @@ class HistoryState:
             state.known_params |= {_norm(name) for name, _ in shape.consumes}
             state.link_targets |= shape.link_targets
             state.called[op.uid] = len(operations) - position
+            state.times[op.uid] = state.times.get(op.uid, 0) + 1
         state.searched = any(shape.searches for shape in shapes)
         if shapes:
             last = set(shapes[-1].yields) | {n for _, n in shapes[-1].consumes}
@@ -210,17 +224,22 @@ def _norm(name: str) -> str:
 
 
 def missing(shape: Shape, state: HistoryState, prompt_values: int) -> list[str]:
-    """Resources the operation needs that neither the history nor the prompt supplies.
-    Each concrete value in the prompt (a number, an id, `owner/repo`) supplies one."""
+    """Opaque ids the operation needs that neither the history nor the prompt supplies. Each
+    concrete value in the prompt (a number, an id, `owner/repo`) supplies one; natural keys
+    (`{country}`, `{username}`) are the caller's to give and never missing."""
     if not shape.consumes and not shape.requires:
         return []
-    needed = [noun for name, noun in shape.consumes if not state.supplies(name, noun)]
+    needed = [
+        noun
+        for name, noun in shape.consumes
+        if name not in shape.natural and not state.supplies(name, noun)
+    ]
     needed += [any_of[0] for any_of in shape.requires if state.yielded.isdisjoint(any_of)]
     return needed[prompt_values:]
 
 
 def need_count(shape: Shape) -> int:
-    return len(shape.consumes) + len(shape.requires)
+    return len(shape.consumes) - len(shape.natural) + len(shape.requires)
 
 
 def makers_of(operations: Sequence[Operation], shapes: Sequence[Shape]) -> dict[str, list[int]]:
@@ -526,5 +545,5 @@ def _taken(
         return named[-1:], True
     # else the ids are of what the path names: `PUT /me/tracks?ids=` takes tracks
     if shape.path_literals:
-        return [n for n in _nouns(shape.path_literals[-1]) if n in vocabulary], True
+        return sorted(n for n in _nouns(shape.path_literals[-1]) if n in vocabulary), True
     return [], True

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from opensesame_predictor.core.features import CatalogIndex, LexicalScores, clauses, stem, words
+from opensesame_predictor.core.features import (
+    CatalogIndex,
+    LexicalScores,
+    TermIndex,
+    clauses,
+    path_words,
+    stem,
+    tokens,
+    words,
+)
 from opensesame_predictor.core.history import (
     HistoryState,
     Shape,
@@ -21,13 +30,25 @@ NONE = np.array([], dtype=np.int64)
 GOALS = 8  # likeliest operations whose missing ids make their producers worth suggesting
 EXTRA = 20  # structural candidates added beyond the lexical ones, per kind
 MAX_STEPS = 8  # steps of a request read in turn; a 4 KB prompt could list hundreds
+DONE = 0.6  # a call that matches a step this well, relative to its best match, did it
 
 
 class PredictorIndex:
-    def __init__(self, operations: list[Operation]) -> None:
+    def __init__(self, operations: list[Operation], about: dict[str, str] | None = None) -> None:
         self.operations = operations
         self.size = len(operations)
         self.text = CatalogIndex(operations)
+        # each API as one document: its name, what it says it is for, what its operations do
+        self.api_names = list(dict.fromkeys(op.spec for op in operations))
+        api_position = {name: k for k, name in enumerate(self.api_names)}
+        self.api_of = np.array([api_position[op.spec] for op in operations], dtype=np.int64)
+        documents: list[list[str]] = [
+            tokens(name) + tokens((about or {}).get(name, "")) for name in self.api_names
+        ]
+        for op, k in zip(operations, self.api_of, strict=True):
+            documents[k] += tokens(" ".join(path_words(op.path)) + " " + op.summary)
+            documents[k] += tokens(" ".join(op.tags))
+        self.apis = TermIndex(documents, "bm25")
         self.shapes: list[Shape] = shapes_of(operations)
         self.position = {op.uid: i for i, op in enumerate(operations)}
         self.specs = np.array([op.spec for op in operations])
@@ -69,17 +90,28 @@ class PredictorIndex:
     def lexical(self, prompt: str) -> LexicalScores:
         return self.text.lexical(prompt)
 
+    def api_match(self, prompt_tokens: list[str]) -> np.ndarray:
+        """How well each operation's API matches the prompt, relative to the best API (1 for
+        every operation when only one API is loaded or none matches)."""
+        scores = self.apis.scores(prompt_tokens)
+        best = float(scores.max(initial=0.0))
+        if len(self.api_names) < 2 or best <= 0:
+            return np.ones(self.size, dtype=np.float32)
+        relative: np.ndarray = (scores / best)[self.api_of].astype(np.float32)
+        return relative
+
     def focus(self, prompt: str, called: list[int], allowed: np.ndarray) -> tuple[np.ndarray, str]:
         """A request of several steps in turn ("pause playback and turn the volume down"): the
-        first step not done yet (no call made is its best match), and how well each operation
-        matches it, relative to the best. Nothing for a request of one step."""
+        first step not done yet (no call made matches it nearly as well as its best match
+        does), and how well each operation matches it, relative to the best. Nothing for a
+        request of one step."""
         parts = clauses(prompt)[:MAX_STEPS]
         if len(parts) < 2:
             return np.zeros(self.size, dtype=np.float32), ""
-        made = set(called)
+        made = np.array(sorted(set(called)), dtype=np.int64)
         for part in parts:
             closeness = np.where(allowed, self.text.closeness(part), 0.0).astype(np.float32)
-            if int(np.argmax(closeness)) not in made:
+            if not made.size or float(closeness[made].max()) < DONE:
                 break
         return closeness, part
 
@@ -152,6 +184,9 @@ class PredictorIndex:
                     note["yields_weight"] = f"{score:.4f}"
                     note["yields"] = noun
                     note["for"] = str(goal_of[noun])
+                # where one looks such a thing up: an operation whose path names it
+                if noun in self.shapes[i].names and score > float(note.get("finds_weight", 0)):
+                    note["finds_weight"] = f"{score:.4f}"
         for i, noun in makers.items():
             note = notes.setdefault(i, {})
             note["makes"] = noun

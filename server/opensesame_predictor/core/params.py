@@ -15,7 +15,8 @@ from opensesame_predictor.core.models import Operation, Parameter, ValueSource
 # of "The Beatle's newest album" opens no quotation.
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _OWNER_REPO = re.compile(r"(?<![\w/.])([A-Za-z0-9][\w.-]{0,38})/([A-Za-z0-9][\w.-]{0,99})(?![\w/])")
-_NUMBER = re.compile(r"(?<![\w.])#?(\d{1,19})(?![\w.])")
+# a number on its own: not part of a word or a version, but it may end a sentence ("order 7.")
+_NUMBER = re.compile(r"(?<![\w.])#?(\d{1,19})(?!\w|\.\d)")
 _TOKEN_ID = re.compile(r"\b(?=[A-Za-z0-9_-]{8,64}\b)(?=[^\s]*\d)(?=[^\s]*[A-Za-z])[A-Za-z0-9_-]+\b")
 # A capitalised word (a dot only inside it, as in "J.R.R."), joined to the next one by spaces
 # and at most two small words: "Sofia Coppola", "The Lord of the Rings".
@@ -58,6 +59,12 @@ class PromptValues:
     @property
     def any(self) -> bool:
         return bool(self.quoted or self.emails or self.owner_repo or self.numbers or self.tokens)
+
+    @property
+    def listed(self) -> int:
+        """How many distinct values the prompt gives: a call may be made once for each."""
+        given = [*self.quoted, *self.names, *self.numbers, *self.tokens, *self.emails]
+        return len(set(given)) + len(set(self.owner_repo))
 
     @property
     def to_look_up(self) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 from opensesame_predictor import __version__
 from opensesame_predictor.core.catalog import Catalog, split_call
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
-from opensesame_predictor.core.features import LexicalScores, method_intent
+from opensesame_predictor.core.features import LexicalScores, method_intent, tokens
 from opensesame_predictor.core.guardrails import check_request, parse_request
 from opensesame_predictor.core.history import HistoryState, structure_table
 from opensesame_predictor.core.index import PredictorIndex, readable_notes
@@ -79,7 +79,7 @@ class Predictor:
         self.max_prompt_length = max_prompt_length
         self.enable_guardrails = enable_guardrails
         self._lock = threading.Lock()
-        self._state = (catalog, PredictorIndex(catalog.operations))
+        self._state = (catalog, PredictorIndex(catalog.operations, catalog.about()))
 
     @property
     def catalog(self) -> Catalog:
@@ -92,7 +92,7 @@ class Predictor:
     def update(self, catalog: Catalog, index: PredictorIndex | None = None) -> None:
         """Index a new catalog (or take its index, built before) and swap it in; requests in
         flight finish on the old one."""
-        index = index or PredictorIndex(catalog.operations)
+        index = index or PredictorIndex(catalog.operations, catalog.about())
         with self._lock:
             self._state = (catalog, index)
 
@@ -170,7 +170,9 @@ class Predictor:
             )
         called = [
             h.operation
-            for h in (self._resolve(e.api_call, e.method, catalog) for e in request.history)
+            for h in (
+                self._resolve(e.api_call, e.method, catalog, request.spec) for e in request.history
+            )
             if h.operation is not None
         ]
         positions = [index.position[op.uid] for op in called]
@@ -186,11 +188,13 @@ class Predictor:
         names = extracted.to_look_up
         allowed = index.allowed(request.spec)
         candidates, notes = index.candidates(lexical, state, values, allowed, CANDIDATES, names)
-        features = self._features(
-            request, index, lexical, state, (values, names), candidates, notes
-        )
         focus, step = index.focus(request.prompt, positions, allowed)
+        listed = extracted.listed
+        features = self._features(
+            request, index, lexical, state, (values, names, listed), candidates, notes, step
+        )
         features["in_focus"] = focus[candidates]
+        features["relevance_of_steps"] = features["relevance"] * float(bool(step))
         for i in candidates[features["in_focus"] > 0]:
             notes.setdefault(int(i), {})["step"] = step
         scores = self.ranker.score(features)
@@ -217,24 +221,32 @@ class Predictor:
         index: PredictorIndex,
         lexical: LexicalScores,
         state: HistoryState,
-        supplied: tuple[int, int],
+        supplied: tuple[int, int, int],
         candidates: np.ndarray,
         notes: dict[int, dict[str, str]],
+        step: str = "",
     ) -> dict[str, np.ndarray]:
-        values, names = supplied
+        values, names, listed = supplied
         features = {name: scores[candidates] for name, scores in lexical.fields.items()}
+        combined = lexical.combined[candidates]
+        best = float(combined.max(initial=0.0))
+        features["relevance"] = (combined / best if best > 0 else combined).astype(np.float32)
         features["char"] = lexical.char[candidates]
         has_prompt = bool(request.prompt.strip())
         zeros = np.zeros(len(candidates), dtype=np.float32)
         features["fuzzy"] = index.text.fuzzy(request.prompt, candidates) if has_prompt else zeros
         features["path_cover"] = index.text.path_cover(lexical.prompt_tokens, candidates)
-        intent = method_intent(lexical.prompt_tokens)
+        # what to do now: the verbs of the step in hand when the request says several
+        intent = method_intent(tokens(step) if step else lexical.prompt_tokens)
         methods = index.text.methods[candidates]
         features["method_match"] = np.array([m in intent for m in methods], dtype=np.float32)
         features["method_conflict"] = np.array(
             [bool(intent) and m not in intent for m in methods], dtype=np.float32
         )
         features["deprecated"] = index.text.deprecated[candidates]
+        api = index.api_match(lexical.prompt_tokens)[candidates]
+        features["api_match"] = api
+        features["api_best"] = (api >= 1.0).astype(np.float32)
         features.update(
             structure_table(
                 [index.operations[i] for i in candidates],
@@ -253,12 +265,25 @@ class Predictor:
             )
 
         features["yields_needed"] = noted("yields_weight")
+        features["finds_needed"] = noted("finds_weight")
         features["makes_new"] = noted("makes_weight")
+        times = np.array(
+            [state.times.get(index.operations[i].uid, 0) for i in candidates], dtype=np.float32
+        )
+        features["repeat_listed"] = ((times > 0) & (times < listed)).astype(np.float32)
+        flow = features["consumes_last"] + features["consumes_written"]
+        features["flow_relevant"] = flow * features["relevance"]
+        features["crud_relevant"] = features["crud_next"] * features["relevance"]
+        # a look-up by name in the API the request is about, of what a likely goal needs
+        features["search_for_name"] *= features["api_match"]
+        features["search_needed"] = features["search_for_name"] * features["yields_needed"]
         return features
 
     @staticmethod
-    def _resolve(api_call: str, method: str | None, catalog: Catalog) -> _Resolved:
-        op = catalog.match(api_call, method)
+    def _resolve(
+        api_call: str, method: str | None, catalog: Catalog, spec: str | None = None
+    ) -> _Resolved:
+        op = catalog.match(api_call, method, spec)
         if op is None:
             return _Resolved(None, {})
         _, path = split_call(api_call, method)

@@ -31,16 +31,25 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "char",  # character n-grams of the short text
         "fuzzy",  # rapidfuzz token-set ratio of the short text
         "path_cover",  # share of the path's words the prompt mentions
+        "relevance",  # the combined lexical score relative to the best candidate's, 0..1
     ),
     "intent": ("method_match", "method_conflict", "deprecated"),
     "history": FLOW,  # id flow, links, CRUD, same resource, repeats: history.structure_table
     "missing_ids": (
         "missing_id",  # share of path ids that neither the prompt nor an earlier call supplies
         "yields_needed",  # yields an id that a likely goal needs and nobody supplied
+        "finds_needed",  # ... and its path names that thing: where one looks it up
     ),
     "lookup_by_name": ("search_for_name",),  # the prompt names something without its id
     "making": ("makes_new",),  # makes a new thing the prompt asks for ("a new playlist")
-    "order": ("in_focus",),  # matches the first step not yet done of a request of several
+    # matches the first step not yet done of a request of several; and the whole request's
+    # relevance there, which may count for less than the step's
+    "order": ("in_focus", "relevance_of_steps"),
+    "repeats": ("repeat_listed",),
+    # which API the request is about, when several are loaded: its words against each API's
+    "api": ("api_match", "api_best"),  # called before, and the prompt lists more values than calls
+    # structure that the request's words back: a flow into an operation the prompt describes
+    "evidence": ("flow_relevant", "crud_relevant", "search_needed"),
 }
 FEATURES = tuple(name for group in GROUPS.values() for name in group)
 
@@ -74,6 +83,15 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "search_for_name": 1.0,
     "makes_new": 1.0,
     "in_focus": 1.0,
+    "relevance_of_steps": 0.0,
+    "relevance": 0.0,
+    "finds_needed": 0.0,
+    "api_match": 0.0,
+    "api_best": 0.0,
+    "repeat_listed": 0.0,
+    "flow_relevant": 0.0,
+    "crud_relevant": 0.0,
+    "search_needed": 0.0,
 }
 
 REFERENCE_TEMPERATURE = 0.7  # the wire format's default: probabilities are calibrated there
@@ -133,52 +151,34 @@ class Ranker:
 Group = tuple[np.ndarray, int]  # one case: features x candidates, and where the gold one is
 
 
-def fit_calibrated(
-    groups_by_spec: dict[str, list[Group]], c: float = 1.0
-) -> tuple[dict[str, float], float]:
-    """Weights fitted on every spec's cases, and a scale calibrated the way they will be used:
-    on specs they have not seen. Each spec's cases are scored by weights fitted on the other
-    specs, and the scale maximises the likelihood of gold over all those held-out scores."""
-    held_out: list[Group] = []
-    for spec, groups in groups_by_spec.items():
-        others = [g for name, rest in groups_by_spec.items() if name != spec for g in rest]
-        if not others or not groups:
-            continue
-        coef = _fit(others, c)
-        held_out.extend((matrix @ coef, gold) for matrix, gold in groups)
-    everything = [g for groups in groups_by_spec.values() for g in groups]
-    coef = _fit(everything, c)
-    weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
-    scale = _calibrate(held_out or [(matrix @ coef, gold) for matrix, gold in everything])
-    return weights, scale
+def fit(groups: Sequence[Group], c: float = 1.0) -> np.ndarray:
+    """Weights that maximise the likelihood of each case's gold candidate under the softmax the
+    predictor uses (a conditional logit), with an L2 penalty of 1 / (2c) per case."""
+    from scipy.optimize import minimize  # training only: keep it off start-up
 
+    matrix = np.vstack([m for m, _ in groups])
+    sizes = np.array([len(m) for m, _ in groups])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    gold_rows = starts + np.array([g for _, g in groups])
+    segment = np.repeat(np.arange(len(groups)), sizes)
+    penalty = 1.0 / (2.0 * c)
 
-def fit_weights(groups: Sequence[Group], c: float = 1.0) -> tuple[dict[str, float], float]:
-    """Pairwise logistic regression: for each case, the gold candidate's features minus every
-    other candidate's. Returns the weights and the softmax scale that calibrates them on the
-    same cases (maximum likelihood of the gold candidate)."""
-    coef = _fit(groups, c)
-    weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
-    return weights, _calibrate([(matrix @ coef, gold) for matrix, gold in groups])
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        scores = matrix @ w
+        top = np.maximum.reduceat(scores, starts)
+        exp = np.exp(scores - top[segment])
+        totals = np.add.reduceat(exp, starts)
+        nll = float((np.log(totals) + top - scores[gold_rows]).sum())
+        probabilities = exp / totals[segment]
+        gradient = matrix.T @ probabilities - matrix[gold_rows].sum(axis=0)
+        return nll + penalty * float(w @ w), gradient + 2.0 * penalty * w
 
-
-def _fit(groups: Sequence[Group], c: float) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression  # training only: keep it off start-up
-
-    differences = []
-    for matrix, gold in groups:
-        others = np.delete(matrix, gold, axis=0)
-        differences.append(matrix[gold] - others)
-    pairs = np.vstack(differences)
-    x = np.vstack([pairs, -pairs])
-    y = np.concatenate([np.ones(len(pairs)), np.zeros(len(pairs))])
-    model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000)
-    model.fit(x, y)
-    coef: np.ndarray = model.coef_.ravel()
+    result = minimize(loss, np.zeros(matrix.shape[1]), jac=True, method="L-BFGS-B")
+    coef: np.ndarray = result.x
     return coef
 
 
-def _calibrate(groups: Sequence[tuple[np.ndarray, int]]) -> float:
+def calibrate(groups: Sequence[tuple[np.ndarray, int]]) -> float:
     """The scale s minimising the negative log-likelihood of gold under softmax(s * score):
     the best of a coarse logarithmic grid (5 % steps), then of a fine one around it."""
 
@@ -190,6 +190,8 @@ def _calibrate(groups: Sequence[tuple[np.ndarray, int]]) -> float:
             total -= logits[gold] - top - np.log(np.exp(logits - top).sum())
         return float(total)
 
+    if not groups:
+        return 1.0
     coarse = np.exp(np.linspace(np.log(0.05), np.log(20.0), 120))
     best = float(min(coarse, key=loss))
     step = float(coarse[1] / coarse[0])

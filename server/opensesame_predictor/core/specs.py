@@ -51,6 +51,8 @@ def parse_text(data: bytes | str, source: str) -> Any:
         raise SpecError(source, f"invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise SpecError(source, "document is nested too deeply") from None
+    except ValueError as exc:  # e.g. a YAML timestamp that is no real date ('2020-01-07T16:21:76Z')
+        raise SpecError(source, f"unreadable value: {exc}") from None
 
 
 def looks_like_openapi(doc: Any) -> bool:
@@ -61,6 +63,7 @@ class ParsedSpec(BaseModel):
     """The normalised content of one spec: what the store keeps and the catalog indexes."""
 
     title: str
+    description: str = ""  # what the API is for (info.description), for telling APIs apart
     version: str
     openapi_version: str
     server_paths: list[str]
@@ -564,6 +567,7 @@ def parse_spec(
     info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
     return ParsedSpec(
         title=_text(info.get("title"), 200),
+        description=_text(info.get("description"), 1000),
         version=_scalar(info.get("version"), 50),
         openapi_version=version,
         server_paths=_server_paths(doc),

@@ -1,38 +1,37 @@
-"""Synthetic training cases generated from specs, shaped like real requests.
+"""Synthetic training cases generated from specs, shaped like real use.
 
-Real requests paraphrase, drop words, carry values ("run 4821", `acme/widgets`), name things
-without giving their ids ("the films of Ana Ruiz"), and state multi-step goals whose first step
-is not the operation they describe. Each generated task is a goal operation plus the call
-sequence that reaches it; every step becomes one case, as in the evaluation data.
+Each task is a goal over one API and the calls that reach it; every step becomes one case whose
+history is the steps before it, as in the evaluation data. Most real tasks are one call, or the
+same call for each thing listed ("holidays in Japan and Germany"), or two things asked in turn;
+a share needs an id found first ("the albums of the artist Ana Ruiz": a search, then the
+albums). The shares below follow that order, and every step is something the request says or
+needs: no step is there only because a rule of the ranker would put it there.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.catalog import Catalog
-from opensesame_predictor.core.features import words
-from opensesame_predictor.core.history import GENERIC, Shape, makers_of, shapes_of
-from opensesame_predictor.core.models import Operation
+from opensesame_predictor.core.history import Shape, makers_of, shapes_of
+from opensesame_predictor.core.models import Operation, Parameter
 
-# Generic paraphrases of the verbs that summaries start with.
-VERBS: dict[str, list[str]] = {
-    "GET": ["get", "show me", "find", "what is", "give me", "look up", "tell me", "fetch"],
-    "LIST": ["list", "show all", "what are", "give me the", "find all", "which are"],
-    "POST": ["create", "add", "make", "start", "set up", "register", "submit", "new"],
-    "PUT": ["update", "change", "edit", "set", "modify", "replace"],
-    "PATCH": ["update", "change", "edit", "rename", "adjust"],
-    "DELETE": ["delete", "remove", "get rid of", "cancel", "drop", "clear"],
+# How often each kind of task is drawn, where it applies to a goal.
+KINDS: dict[str, float] = {
+    "single": 3.0,  # one call; the values it takes are in the request
+    "repeat": 1.0,  # the same call for each of two or three values listed
+    "pair": 2.0,  # two things to do, said in turn
+    "follow": 1.5,  # ... where the second takes what the first returned
+    "lookup": 3.0,  # an id the goal needs is found first, from what the request names
+    "chain": 0.5,  # ... through a second call
+    "create": 0.5,  # make a thing, then act on it
 }
-FILLERS = ["", "", "please", "I want to", "can you", "help me", "I need to", "quickly"]
-FIRST = ["Ana", "Liam", "Sofia", "Kenji", "Maya", "Omar", "Elena", "Noah", "Priya", "Jonas"]
-LAST = ["Ruiz", "Okafor", "Lindqvist", "Tanaka", "Moreau", "Haddad", "Novak", "Reyes"]
-TITLES = ["Blue Horizon", "Night Garden", "Silver Lake", "Paper Moon", "Red Canyon", "Echo Park"]
-IN_DESCRIPTION_WORDS = 0.15  # share of descriptions said in the description's words
-MAX_WORDS = 5
-SUMMARY_STOP = {"a", "an", "the", "of", "for", "by", "to", "in", "on", "with", "and", "or"}
+DISTRACTED = 0.4  # share of requests that also mention things another operation is about
+GOALS_PER_SPEC = 30  # a round draws at most this many goals from one spec: big APIs don't dominate
 
 
 @dataclass
@@ -41,215 +40,256 @@ class SyntheticCase:
     prompt: str
     history: list[str]
     gold: str
+    kind: str = "single"
 
 
-def _verb(op: Operation, shape: Shape, rng: random.Random) -> str:
-    kind = "LIST" if op.method == "GET" and not shape.is_item else op.method
-    return rng.choice(VERBS.get(kind, VERBS["GET"]))
+@dataclass(eq=False)
+class _Api:
+    """One spec's operations, shapes and what yields each resource."""
 
+    operations: list[Operation]
+    shapes: list[Shape]
+    title: str
+    producers: dict[str, list[int]]  # resource -> operations that need nothing and yield it
+    makers: dict[str, list[int]]
 
-def _describe(op: Operation, rng: random.Random) -> list[str]:
-    """The content words of what the operation does, as a person might say them."""
-    text = op.summary or " ".join(words(op.operation_id)) or " ".join(words(op.path))
-    # people also say it in words the summary lacks ("my music library" for "saved tracks"):
-    # now and then the words of the description's first sentence
-    sentence = (op.description or "").split(". ")[0]
-    if sentence and rng.random() < IN_DESCRIPTION_WORDS:
-        text = sentence
-    content = [w for w in words(text) if w not in SUMMARY_STOP]
-    if content and content[0] in {"get", "list", "create", "update", "delete", "retrieve"}:
-        content = content[1:]
-    if not content:
-        content = [w for w in words(op.path) if w not in GENERIC] or ["it"]
-    kept = [w for w in content if rng.random() > 0.25] or content[:1]
-    if len(kept) > MAX_WORDS:  # a phrase from a long sentence, not all of it
-        start = rng.randrange(len(kept) - MAX_WORDS + 1)
-        kept = kept[start : start + MAX_WORDS]
-    if len(kept) > 2 and rng.random() < 0.3:
-        i = rng.randrange(len(kept) - 1)
-        kept[i], kept[i + 1] = kept[i + 1], kept[i]
-    return kept
+    @classmethod
+    def of(cls, operations: list[Operation], title: str) -> _Api:
+        shapes = shapes_of(operations)
+        producers: dict[str, list[int]] = {}
+        for i, shape in enumerate(shapes):
+            if not shape.needed:
+                for noun in shape.yields:
+                    producers.setdefault(noun, []).append(i)
+        return cls(operations, shapes, title, producers, makers_of(operations, shapes))
 
-
-def _distractor(operations: list[Operation], rng: random.Random) -> list[str]:
-    """Real prompts mention more than the next step: words of some other operation."""
-    if rng.random() > 0.4:
-        return []
-    other = rng.choice(operations)
-    content = [w for w in words(other.summary or other.path) if w not in SUMMARY_STOP]
-    return rng.sample(content, min(len(content), rng.randint(1, 2)))
-
-
-def _entity(rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-    title = rng.choice(TITLES)
-    return f'"{title}"' if rng.random() < 0.5 else title
-
-
-def _value(name: str, rng: random.Random) -> str:
-    lowered = name.lower()
-    if lowered in {"owner", "org", "username", "user"}:
-        return rng.choice(["acme", "octo", "northwind"])
-    if lowered in {"repo", "repository"}:
-        return rng.choice(["widgets", "api", "site"])
-    return str(rng.randint(2, 99999))
-
-
-def _sentence(parts: list[str], rng: random.Random) -> str:
-    filler = rng.choice(FILLERS)
-    text = " ".join(p for p in [filler, *parts] if p)
-    return text[0].upper() + text[1:] if rng.random() < 0.5 else text
-
-
-def _mention(noun: str, producer: Shape, rng: random.Random) -> list[str]:
-    """How a prompt points at a resource it needs: by name when the producer looks things up,
-    else as the caller's own ('my playlists', 'for me') or not at all."""
-    if producer.searches:
-        return [noun, _entity(rng)]
-    return rng.choice([["my", noun], ["for me"], []])
-
-
-def tasks_for(catalog: Catalog, rng: random.Random) -> Iterator[tuple[str, list[str], list[str]]]:
-    """(prompt, gold call sequence) for tasks over one catalog; one or more per operation."""
-    operations = catalog.operations
-    shapes = shapes_of(operations)
-    producers: dict[str, list[int]] = {}
-    for i, shape in enumerate(shapes):
-        if not shape.consumes:
-            for noun in shape.yields:
-                producers.setdefault(noun, []).append(i)
-
-    makers = makers_of(operations, shapes)
-
-    def producer(noun: str, goal: int) -> int | None:
-        sources = [j for j in producers.get(noun, []) if j != goal]
-        searchers = [j for j in sources if shapes[j].searches] or sources
-        return rng.choice(searchers) if searchers else None
-
-    def into_new(i: int) -> tuple[list[str], list[str]] | None:
-        """Things put into a new container: "add Ana Ruiz to a new calendar". The container
-        is made first (after what its maker needs), the things looked up before or after it,
-        as the prompt orders them."""
-        op, shape = operations[i], shapes[i]
-        if not shape.consumes:
-            return None
-        made = shape.consumes[0][1]
-        # what is put in: an id in the body of a POST on the container's collection (an item
-        # into a cart), or the last path id of a PUT (a contact onto a deal); not a thing that
-        # lives inside the container already (a task of a project)
-        if op.method == "POST" and len(shape.consumes) == 1 and shape.requires:
-            wanted = shape.requires[0][0]
-        elif op.method == "PUT" and len(shape.consumes) == 2 and shape.is_item:
-            wanted = shape.consumes[1][1]
-        else:
-            return None
-        choices = [j for j in makers.get(made, []) if j != i]
-        if not choices:
-            return None
-        maker = rng.choice(choices)
-        used = {i, maker}
-
-        def finder(noun: str) -> int | None:
-            """A read that finds the noun, not yet in the sequence."""
-            sources = [j for j in producers.get(noun, []) if operations[j].method == "GET"]
-            sources = [j for j in sources if j not in used]
-            found = rng.choice([j for j in sources if shapes[j].searches] or sources or [-1])
-            used.add(found)
-            return found if found >= 0 else None
-
-        making: list[int] = []
-        said: list[str] = []
-        for noun in shapes[maker].needed:  # the new container's own place, if it has one
-            source = finder(noun)
-            if source is None:
-                return None
-            making.append(source)
-            said += _mention(noun, shapes[source], rng)
-        making.append(maker)
-        source = finder(wanted)
-        if source is None:
-            return None
-        things, thing = [source], _mention(wanted, shapes[source], rng)
-        verb, description = _verb(op, shape, rng), _describe(op, rng)
-        new = ["a", rng.choice(["new", "fresh"]), made, *(["in", *said] if said else [])]
-        if rng.random() < 0.5:
-            spoken = [rng.choice(["create", "make", "start"]), *new, "and", verb, *description]
-            spoken += thing
-            sequence = making + things + [i]
-        else:
-            spoken = [verb, *description, *thing, rng.choice(["in", "to", "for"]), *new]
-            sequence = things + making + [i]
-        prompt = _sentence(spoken, rng)
-        return [prompt] * len(sequence), [operations[j].key for j in sequence]
-
-    for i, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
-        description = _describe(op, rng)
-        verb = _verb(op, shape, rng)
-        # what it needs: ids in its path, then required ids in its query or body
-        nouns = shape.needed
-        if not nouns:
-            yield op.spec, [_sentence([verb, *description], rng)], [op.key]
-            continue
-        # the values are in the prompt: one step
-        values = [f"{noun} {_value(name, rng)}" for name, noun in shape.consumes]
-        yield op.spec, [_sentence([verb, *description, "of", *values], rng)], [op.key]
-        # the prompt names the thing: look it up first, then the goal
-        needed = nouns[0]
-        noise = _distractor(operations, rng)
-        first = producer(needed, i)
-        if first is not None:
-            mention = _mention(needed, shapes[first], rng)
-            prompt = _sentence([verb, *description, "of", *mention, *noise], rng)
-            yield op.spec, [prompt, prompt], [operations[first].key, op.key]
-        made = into_new(i)
-        if made is not None:
-            yield op.spec, *made
-        # or a longer chain: what feeds the goal needs an id of its own
-        feeders = [
-            j
-            for j, other in enumerate(shapes)
-            if j != i
-            and needed in other.yields
-            and other.consumes
-            and other.consumes[0][1] != needed
+    def opaque_needs(self, i: int) -> list[tuple[str, str]]:
+        """(parameter, resource) of the ids the operation needs that people don't know."""
+        op, shape = self.operations[i], self.shapes[i]
+        params = {p.name: p for p in op.parameters}
+        needs = [
+            (name, noun)
+            for name, noun in shape.consumes
+            if name in params and phrasing.is_opaque(params[name])
         ]
-        if feeders:
-            middle = rng.choice(feeders)
-            inner = shapes[middle].consumes[0][1]
-            roots = producers.get(inner, [])
-            roots = [j for j in roots if shapes[j].searches] or roots  # a thing named is searched
-            if roots:
-                root = operations[rng.choice(roots)]
-                if root.key in (op.key, operations[middle].key):
-                    continue
-                prompt = _sentence([verb, *description, "of the", inner, _entity(rng), *noise], rng)
-                sequence = [root.key, operations[middle].key, op.key]
-                yield op.spec, [prompt] * 3, sequence
-        # a create followed by a step on what was created
-        collection = op.path.rsplit("/{", 1)[0]
-        creator = catalog.get(f"POST {collection}", op.spec)
-        if creator is not None and creator.key != op.key:
-            prompt = _sentence(
-                [
-                    rng.choice(VERBS["POST"]),
-                    *_describe(creator, rng),
-                    "and then",
-                    verb,
-                    *description,
-                ],
-                rng,
-            )
-            yield op.spec, [prompt, prompt], [creator.key, op.key]
+        needs += [(any_of[0], any_of[0]) for any_of in shape.requires]
+        return needs
+
+    def fits(self, i: int, kind: str) -> bool:
+        """Whether a task of this kind can have the operation as its goal."""
+        needs = self.opaque_needs(i)
+        if kind == "repeat":
+            return bool(needs or _natural_params(self.operations[i]))
+        if kind == "pair":
+            return len(self.operations) > 1
+        if kind == "follow":
+            return bool(self.followers(i))
+        if kind == "lookup":
+            return bool(needs) and bool(self.places(needs[0][1], i))
+        if kind == "chain":
+            return bool(needs)
+        if kind == "create":
+            return bool(needs) and self.creator(i) is not None
+        return True
+
+    def creator(self, i: int) -> int | None:
+        """The POST on the collection the operation's item belongs to."""
+        collection = self.operations[i].path.rsplit("/{", 1)[0]
+        for j, other in enumerate(self.operations):
+            if other.method == "POST" and other.path == collection and j != i:
+                return j
+        return None
+
+    @functools.cache  # noqa: B019 - one per API, alive as long as its tasks are made
+    def followers(self, i: int) -> list[int]:
+        """Operations that take an id of what this one returns, and nothing else unknown."""
+        brought = self.shapes[i].brings
+        return [
+            j
+            for j in range(len(self.operations))
+            if j != i
+            and self.shapes[j].nouns & brought
+            and all(noun in brought for _, noun in self.opaque_needs(j))
+        ]
+
+    def places(self, noun: str, goal: int) -> list[int]:
+        """Where a person finds the resource: operations whose path names it (`GET
+        /members/search` for a member). One that only happens to carry such ids is no place
+        to look."""
+        return [
+            j for j in self.producers.get(noun, []) if j != goal and noun in self.shapes[j].names
+        ]
+
+    def producer(self, noun: str, goal: int, rng: random.Random, named: bool) -> int | None:
+        """A place to find the resource: a search when the request names the thing, else a
+        listing."""
+        sources = self.places(noun, goal)
+        searchers = [j for j in sources if self.shapes[j].searches]
+        listings = [j for j in sources if not self.shapes[j].searches]
+        pool = (searchers or sources) if named else (listings or sources)
+        return rng.choice(pool) if pool else None
 
 
-def generate(catalogs: list[Catalog], seed: int = 13, rounds: int = 8) -> list[SyntheticCase]:
-    """Cases from every task, each step a case whose history is the steps before it."""
+def _natural_params(op: Operation) -> list[Parameter]:
+    """The values a request states itself: path parameters that are no opaque id, required
+    query and body values."""
+    return [
+        p
+        for p in op.parameters
+        if p.location in ("path", "query", "body")
+        and not phrasing.is_opaque(p)
+        and (p.location == "path" or p.required)
+        and p.type not in ("boolean", "object")
+    ]
+
+
+def _optional(op: Operation, rng: random.Random) -> list[str]:
+    """Now and then one optional filter, said with its value ('in French')."""
+    options = [
+        p
+        for p in op.parameters
+        if p.location == "query" and not p.required and p.type not in ("boolean", "object")
+    ]
+    if not options or rng.random() > 0.3:
+        return []
+    param = rng.choice(options)
+    return phrasing.given(param, phrasing.value_for(param, rng), rng)
+
+
+def _request(api: _Api, i: int, rng: random.Random, ids: bool = True) -> list[str]:
+    """Words asking for one operation with the values it takes; `ids` gives its opaque ids
+    too ('pet 4821'), else the caller leaves them to what comes before."""
+    op, shape = api.operations[i], api.shapes[i]
+    words = phrasing.act(op, shape.is_item, rng)
+    for param in _natural_params(op):
+        if param.location == "path" or rng.random() < 0.7:
+            words += phrasing.given(param, phrasing.value_for(param, rng), rng)
+    if ids:
+        params = {p.name: p for p in op.parameters}
+        for name, noun in api.opaque_needs(i):
+            value = phrasing.value_for(params[name], rng) if name in params else "7"
+            words += [noun, value] if rng.random() < 0.6 else [value]
+    words += _optional(op, rng)
+    if rng.random() < 0.2:
+        words += phrasing.about_api(api.title, rng)
+    if rng.random() < DISTRACTED:
+        other = api.operations[rng.randrange(len(api.operations))]
+        words += phrasing.aside(other, rng)
+    return words
+
+
+def _mention(noun: str, named: bool, rng: random.Random) -> list[str]:
+    """How a request points at a thing it does not give the id of: by name, or as one's own."""
+    if named:
+        return [rng.choice(["of the", "for the", "of", "for"]), noun, phrasing.entity(rng)]
+    return rng.choice([["of my", noun + "s"], ["for all my", noun + "s"], ["of my latest", noun]])
+
+
+def tasks_for(api: _Api, rng: random.Random) -> Iterator[tuple[str, str, list[str]]]:
+    """(kind, prompt, call sequence) for tasks over one API: a kind drawn by its share, then
+    a goal it fits."""
+    count = min(GOALS_PER_SPEC, len(api.operations))
+    fitting = {kind: [i for i in range(len(api.operations)) if api.fits(i, kind)] for kind in KINDS}
+    kinds = [kind for kind in KINDS if fitting[kind]]
+    for _ in range(count):
+        kind = rng.choices(kinds, weights=[KINDS[k] for k in kinds])[0]
+        i = rng.choice(fitting[kind])
+        made = _task(api, i, kind, rng)
+        if made is None:  # the shape did not fit this goal after all: ask for it alone
+            kind, made = "single", _task(api, i, "single", rng)
+        if made is not None:
+            prompt, sequence = made
+            yield kind, prompt, [api.operations[j].key for j in sequence]
+
+
+def _task(api: _Api, i: int, kind: str, rng: random.Random) -> tuple[str, list[int]] | None:
+    say = phrasing.sentence_of
+    if kind == "single":
+        return say(_request(api, i, rng), rng), [i]
+    if kind == "repeat":
+        return _repeat(api, i, rng)
+    if kind == "pair":
+        j = rng.choice([j for j in range(len(api.operations)) if j != i])
+        joint = rng.choice([["and"], ["and then"], [", then"], ["and also"], [". After that,"]])
+        return say([*_request(api, i, rng), *joint, *_request(api, j, rng)], rng), [i, j]
+    if kind == "follow":
+        j = rng.choice(api.followers(i))
+        joint = rng.choice([["and"], ["and then"], [", then"], ["and show me"], [". With that,"]])
+        words = [*_request(api, i, rng), *joint, *_request(api, j, rng, ids=False)]
+        return say(words, rng), [i, j]
+    if kind == "lookup":
+        noun = api.opaque_needs(i)[0][1]
+        named = rng.random() < 0.7
+        first = api.producer(noun, i, rng, named)
+        if first is None:
+            return None
+        if rng.random() < 0.3:  # the look-up said first: "find the artist X and list ..."
+            words = [*phrasing.act(api.operations[first], False, rng), noun]
+            words += [phrasing.entity(rng)] if named else []
+            words += ["and", *_request(api, i, rng, ids=False)]
+        else:
+            words = [*_request(api, i, rng, ids=False), *_mention(noun, named, rng)]
+        return say(words, rng), [first, i]
+    if kind == "chain":
+        return _chain(api, i, rng)
+    creator = api.creator(i)
+    if kind == "create" and creator is not None:
+        words = [*phrasing.act(api.operations[creator], False, rng), "and then"]
+        return say([*words, *_request(api, i, rng, ids=False)], rng), [creator, i]
+    return None
+
+
+def _repeat(api: _Api, i: int, rng: random.Random) -> tuple[str, list[int]] | None:
+    """The same call for each of the values listed: 'holidays in Japan and Germany'."""
+    op = api.operations[i]
+    params = {p.name: p for p in op.parameters}
+    varied = _natural_params(op) + [params[n] for n, _ in api.opaque_needs(i) if n in params]
+    if not varied:
+        return None
+    param = rng.choice(varied)
+    count = rng.choice([2, 2, 3])
+    values = list(dict.fromkeys(phrasing.value_for(param, rng) for _ in range(count * 2)))[:count]
+    if len(values) < 2:
+        return None
+    words = phrasing.act(op, api.shapes[i].is_item, rng)
+    words += phrasing.given(param, phrasing.listing(values), rng)
+    return phrasing.sentence_of(words, rng), [i] * len(values)
+
+
+def _chain(api: _Api, i: int, rng: random.Random) -> tuple[str, list[int]] | None:
+    """Three calls: the thing named is found, then what the goal needs through it ('the
+    reviews of the books of the author Ana Ruiz')."""
+    noun = api.opaque_needs(i)[0][1]
+    middles = [
+        j
+        for j, shape in enumerate(api.shapes)
+        if j != i and noun in shape.yields and shape.consumes and shape.consumes[0][1] != noun
+    ]
+    if not middles:
+        return None
+    middle = rng.choice(middles)
+    inner = api.shapes[middle].consumes[0][1]
+    root = api.producer(inner, middle, rng, named=True)
+    if root is None or root == i:
+        return None
+    words = [*_request(api, i, rng, ids=False), "of the", inner, phrasing.entity(rng)]
+    return phrasing.sentence_of(words, rng), [root, middle, i]
+
+
+def generate(catalogs: list[Catalog], seed: int = 13, rounds: int = 2) -> list[SyntheticCase]:
+    """Cases from the tasks of every spec of every catalog, each step a case whose history is
+    the steps before it."""
     rng = random.Random(seed)
+    apis = [
+        (item.summary.name, _Api.of(item.parsed.operations, item.parsed.title))
+        for catalog in catalogs
+        for item in catalog.loaded
+        if item.parsed is not None and item.parsed.operations
+    ]
     cases: list[SyntheticCase] = []
     for _ in range(rounds):
-        for catalog in catalogs:
-            for spec, prompts, sequence in tasks_for(catalog, rng):
+        for name, api in apis:
+            for kind, prompt, sequence in tasks_for(api, rng):
                 for step, gold in enumerate(sequence):
-                    cases.append(SyntheticCase(spec, prompts[step], sequence[:step], gold))
+                    cases.append(SyntheticCase(name, prompt, sequence[:step], gold, kind))
     return cases
