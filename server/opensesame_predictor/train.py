@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,10 @@ from opensesame_predictor.core.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import fetch_policy
 
 DEPRECATED_PENALTY = -1.0
+_VERSION = re.compile(r"v?\d+(\.\d+)*|api|rest", re.IGNORECASE)
 WORKSPACE_SIZES = (5, 30)  # specs loaded together, as users load a folder of them
+SMALL_API = (3, 12)  # operations of a small API carved out of a bigger one
+SMALL_WORKSPACE = (4, 12)  # small APIs loaded together
 IN_WORKSPACE = 0.5  # share of cases ranked among every spec of their workspace
 
 
@@ -124,16 +128,45 @@ def folds_of(names: list[str], folds: int) -> dict[str, int]:
     return {name: fold(name) for name in names}
 
 
-def workspaces_of(names: list[str], rng: random.Random) -> list[list[str]]:
+def workspaces_of(
+    names: list[str], rng: random.Random, sizes: tuple[int, int] | None = None
+) -> list[list[str]]:
     """The names cut into workspaces of 5 to 30 specs (fewer when there are fewer)."""
     shuffled = sorted(names)
     rng.shuffle(shuffled)
     groups: list[list[str]] = []
     while shuffled:
-        size = rng.randint(*WORKSPACE_SIZES)
+        size = rng.randint(*(sizes or WORKSPACE_SIZES))
         groups.append(shuffled[:size])
         shuffled = shuffled[size:]
     return groups
+
+
+def small_api(item: LoadedSpec, rng: random.Random) -> LoadedSpec | None:
+    """A small API carved out of a bigger one: the operations under one first path segment,
+    as many real APIs have only a handful of operations. It keeps its provider's fold."""
+    assert item.parsed is not None
+    operations = item.parsed.operations
+    if len(operations) <= SMALL_API[1]:
+        return None
+    by_segment: dict[str, list[int]] = {}
+    for i, op in enumerate(operations):
+        literals = [s for s in op.path.split("/") if s and "{" not in s]
+        meaningful = [s for s in literals if not _VERSION.fullmatch(s)] or ["/"]
+        by_segment.setdefault(meaningful[0], []).append(i)
+    fitting = [ids for ids in by_segment.values() if SMALL_API[0] <= len(ids) <= SMALL_API[1]]
+    if fitting:
+        chosen = rng.choice(fitting)
+    else:
+        size = rng.randint(*SMALL_API)
+        start = rng.randrange(len(operations) - size + 1)
+        chosen = list(range(start, start + size))
+    name = f"{item.summary.name}_part"
+    parsed = item.parsed.model_copy(
+        update={"operations": [operations[i].model_copy(update={"spec": name}) for i in chosen]}
+    )
+    summary = item.summary.model_copy(update={"name": name, "operations": len(chosen)})
+    return LoadedSpec(summary, parsed)
 
 
 def rank_cases(
@@ -170,12 +203,16 @@ def build_cases(
     """Synthetic cases of every spec, ranked in their contexts; and each spec's fold."""
     rng = random.Random(seed)
     usable = [item for item in loaded if item.parsed is not None and item.parsed.operations]
-    fold = folds_of([item.summary.name for item in usable], folds)
+    small = [part for item in usable if (part := small_api(item, rng)) is not None]
+    fold = folds_of([item.summary.name for item in usable + small], folds)
+    small_names = {item.summary.name for item in small}
     groups = [
         group
         for k in range(folds)
-        for group in workspaces_of([n for n, f in fold.items() if f == k], rng)
+        for names, sizes in ((small_names, SMALL_WORKSPACE), (set(fold) - small_names, None))
+        for group in workspaces_of(sorted(n for n in names if fold[n] == k), rng, sizes)
     ]
+    usable += small
     by_name = {item.summary.name: item for item in usable}
     ranked: list[Ranked] = []
     generated = 0

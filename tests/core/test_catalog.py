@@ -325,6 +325,7 @@ def test_a_deleted_spec_becomes_an_error_and_the_others_stay(
         ("bad/unresolvable-ref.yaml", "#/components/schemas/DoesNotExist"),
         ("bad/escaping-ref.yaml", "outside the workspace"),
         ("bad/missing.yaml", "file not found"),
+        ("bad/impossible-date.yaml", "second must be in 0..59"),
     ],
 )
 def test_a_bad_spec_does_not_stop_the_others(fixtures: Path, bad: str, reason: str) -> None:

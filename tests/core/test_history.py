@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,44 @@ def test_container_of_items_yields_its_noun() -> None:
 def test_owner_id_yields_owner() -> None:
     shape = shape_of(op("GET", "/repos", fields=["name", "owner_id"]))
     assert shape.yields == frozenset({"owner"})
+
+
+def test_a_write_hands_on_what_it_made_not_what_lists_in_it_will_hold() -> None:
+    """A charge just made has no refunds yet: its `refunds.data.id` is no id to use, while a
+    read of the charge does return its refunds."""
+    fields = ["id", "customer", "customer.id", "refunds", "refunds.data", "refunds.data.id"]
+    made = shape_of(op("POST", "/v1/charges", fields=fields))
+    assert {stem("charge"), "customer"} <= made.yields
+    assert stem("refund") not in made.yields
+    read = shape_of(op("GET", "/v1/charges/{charge}", [path_param("charge")], fields=fields))
+    assert stem("refund") in read.yields
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "natural"),
+    [
+        ("/pets/{petId}", "petId", False),
+        ("/users/{id}", "id", False),
+        ("/v1/charges/{charge}", "charge", False),  # named after its collection: an id
+        ("/holidays/{country}", "country", True),
+        ("/orgs/{org}", "org", True),  # named after its collection, but a name people say
+        ("/repos/{owner}/{repo}", "repo", True),
+        ("/repos/{owner}/{repo}/issues/{issue_number}", "issue_number", True),
+    ],
+)
+def test_natural_keys_are_told_from_opaque_ids(path: str, name: str, natural: bool) -> None:
+    params = [path_param(n) for n in re.findall(r"\{([^}]+)\}", path)]
+    shape = shape_of(op("GET", path, params))
+    assert (name in shape.natural) is natural
+
+
+def test_a_natural_key_is_never_a_missing_id() -> None:
+    """'Holidays in Japan' can be asked for at once; 'the pet's photos' needs the pet's id."""
+    state = HistoryState.build([], [])
+    holidays = shape_of(op("GET", "/holidays/{country}", [path_param("country")]))
+    photos = shape_of(op("GET", "/pets/{petId}/photos", [path_param("petId")]))
+    assert missing(holidays, state, 0) == []
+    assert missing(photos, state, 0) == [stem("pet")]
 
 
 def test_field_that_is_no_id_yields_nothing() -> None:

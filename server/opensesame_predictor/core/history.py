@@ -38,10 +38,25 @@ _PARAM = re.compile(r"^\{([^}]+)\}$")
 OPAQUE = frozenset({"id", "ids", "uuid", "guid", "gid", "pk", "key", "token", "hash", "sid"})
 
 
-def opaque(name: str) -> bool:
-    """Whether a parameter of this name holds an opaque identifier."""
+# Names people give themselves even where a path names its collection after the parameter
+# (`/orgs/{org}`, `/repos/{owner}/{repo}`, `/countries/{country}`).
+NAMING = frozenset(
+    """name username user login owner org organization repo repository slug code country
+    language lang locale tag branch ref path symbol currency city region zone domain host email
+    year month date day type category kind version""".split()
+)
+
+
+def opaque(name: str, collection: str | None = None) -> bool:
+    """Whether a parameter of this name holds an opaque identifier: an id word ends its name,
+    or it is named after the collection it picks from (`/charges/{charge}`) and is no name."""
     parts = words(name)
-    return bool(parts) and parts[-1] in OPAQUE
+    if not parts:
+        return False
+    if parts[-1] in OPAQUE:
+        return True
+    named = words(collection or "")[-1:]
+    return bool(named) and stem(named[0]) == stem(parts[-1]) and parts[-1] not in NAMING
 
 
 def _nouns(text: str) -> set[str]:
@@ -113,9 +128,19 @@ def _schema_noun(name: str) -> str:
     return stem(named[-1]) if named else ""
 
 
+def _returned(op: Operation) -> list[str]:
+    """The response fields whose ids a call hands on. A write returns the thing it made or
+    changed and what that refers to directly (`id`, `customer.id`), not what lists nested in it
+    will hold later: a charge just made has no refunds yet, whatever `refunds.data.id` says."""
+    if op.method == "GET":
+        return op.response_fields
+    return [dotted for dotted in op.response_fields if dotted.count(".") <= 1]
+
+
 def shape_of(op: Operation) -> Shape:
     segments = [s for s in op.path.split("/") if s]
     consumes: list[tuple[str, str]] = []
+    natural: set[str] = set()
     literals: list[str] = []
     previous: str | None = None
     choices = {p.name for p in op.parameters if p.location == "path" and p.enum}
@@ -125,12 +150,14 @@ def shape_of(op: Operation) -> Shape:
             continue  # `{media_type}` with an enum is a choice the caller makes, not an id
         if match:
             consumes.append((match.group(1), _param_noun(match.group(1), previous)))
+            if not opaque(match.group(1), previous):
+                natural.add(match.group(1))
         else:
             literals.append(segment)
             previous = segment
     yields: set[str] = set()
     own_id = False
-    for dotted in op.response_fields:
+    for dotted in _returned(op):
         noun = _id_owner(dotted)
         if noun is None:
             continue
@@ -159,7 +186,7 @@ def shape_of(op: Operation) -> Shape:
         paginated=bool(query & PAGINATION),
         searches=bool(query & SEARCH_PARAMS),
         link_targets=frozenset(link.operation_id for link in op.links if link.operation_id),
-        natural=frozenset(name for name, _ in consumes if not opaque(name)),
+        natural=frozenset(natural),
     )
 
 
@@ -448,7 +475,7 @@ class Lookalikes:
         # nested objects with an id that names no resource some operation takes
         unnamed = {
             dotted[:-3]
-            for dotted in op.response_fields
+            for dotted in _returned(op)
             if dotted.endswith(".id") and (_id_owner(dotted) or "") not in self.consumed
         }
         if not unnamed:

@@ -113,13 +113,13 @@ def is_opaque(param: Parameter) -> bool:
     return opaque(param.name)
 
 
-def value_for(param: Parameter, rng: random.Random) -> str:
-    """A value a person would give for a parameter."""
+def value_for(param: Parameter, rng: random.Random, known_opaque: bool = False) -> str:
+    """A value a person would give for a parameter (an id for an opaque one)."""
     if param.enum and rng.random() < 0.8:
         choice = rng.choice(param.enum)
         if isinstance(choice, str | int) and not isinstance(choice, bool) and len(str(choice)) < 30:
             return str(choice)
-    if is_opaque(param):
+    if known_opaque or is_opaque(param):
         return str(rng.randint(2, 99999)) if rng.random() < 0.7 else _token(rng)
     example = param.example
     usable = isinstance(example, str | int | float) and not isinstance(example, bool)

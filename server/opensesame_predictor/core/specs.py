@@ -211,10 +211,13 @@ class _SchemaWalker:
             self._walk(items, doc_key, prefix, depth + 1, active)
         properties = schema.get("properties")
         if isinstance(properties, dict):
-            for name, sub in list(properties.items())[:MAX_FIELDS]:
-                dotted = f"{prefix}{name}"
-                self.add_field(dotted)
-                self._walk(sub, doc_key, f"{dotted}.", depth + 1, active)
+            entries = list(properties.items())[:MAX_FIELDS]
+            # an object's own fields before what they embed: a budget spent deep inside
+            # `application.*` must not leave out the object's own `id`
+            for name, _ in entries:
+                self.add_field(f"{prefix}{name}")
+            for name, sub in entries:
+                self._walk(sub, doc_key, f"{prefix}{name}.", depth + 1, active)
         additional = schema.get("additionalProperties")
         if isinstance(additional, dict):
             self._walk(additional, doc_key, prefix, depth + 1, active)

@@ -31,7 +31,7 @@ from opensesame_predictor.core.specs import ParsedSpec
 log = logging.getLogger(__name__)
 
 # Bump when ParsedSpec or Operation change shape or meaning: older entries then read as misses.
-STORE_FORMAT = 8
+STORE_FORMAT = 9
 TABLE = "specs"
 
 

@@ -70,7 +70,7 @@ class _Api:
         needs = [
             (name, noun)
             for name, noun in shape.consumes
-            if name in params and phrasing.is_opaque(params[name])
+            if name in params and name not in shape.natural
         ]
         needs += [(any_of[0], any_of[0]) for any_of in shape.requires]
         return needs
@@ -79,7 +79,7 @@ class _Api:
         """Whether a task of this kind can have the operation as its goal."""
         needs = self.opaque_needs(i)
         if kind == "repeat":
-            return bool(needs or _natural_params(self.operations[i]))
+            return bool(needs or _natural_params(self.operations[i], self.shapes[i]))
         if kind == "pair":
             return len(self.operations) > 1
         if kind == "follow":
@@ -130,16 +130,19 @@ class _Api:
         return rng.choice(pool) if pool else None
 
 
-def _natural_params(op: Operation) -> list[Parameter]:
+def _natural_params(op: Operation, shape: Shape) -> list[Parameter]:
     """The values a request states itself: path parameters that are no opaque id, required
     query and body values."""
     return [
         p
         for p in op.parameters
-        if p.location in ("path", "query", "body")
-        and not phrasing.is_opaque(p)
-        and (p.location == "path" or p.required)
-        and p.type not in ("boolean", "object")
+        if (p.location == "path" and p.name in shape.natural)
+        or (
+            p.location in ("query", "body")
+            and p.required
+            and not phrasing.is_opaque(p)
+            and p.type not in ("boolean", "object")
+        )
     ]
 
 
@@ -161,13 +164,13 @@ def _request(api: _Api, i: int, rng: random.Random, ids: bool = True) -> list[st
     too ('pet 4821'), else the caller leaves them to what comes before."""
     op, shape = api.operations[i], api.shapes[i]
     words = phrasing.act(op, shape.is_item, rng)
-    for param in _natural_params(op):
+    for param in _natural_params(op, shape):
         if param.location == "path" or rng.random() < 0.7:
             words += phrasing.given(param, phrasing.value_for(param, rng), rng)
     if ids:
         params = {p.name: p for p in op.parameters}
         for name, noun in api.opaque_needs(i):
-            value = phrasing.value_for(params[name], rng) if name in params else "7"
+            value = phrasing.value_for(params[name], rng, True) if name in params else "7"
             words += [noun, value] if rng.random() < 0.6 else [value]
     words += _optional(op, rng)
     if rng.random() < 0.2:
@@ -243,12 +246,14 @@ def _repeat(api: _Api, i: int, rng: random.Random) -> tuple[str, list[int]] | No
     """The same call for each of the values listed: 'holidays in Japan and Germany'."""
     op = api.operations[i]
     params = {p.name: p for p in op.parameters}
-    varied = _natural_params(op) + [params[n] for n, _ in api.opaque_needs(i) if n in params]
-    if not varied:
+    varied = _natural_params(op, api.shapes[i])
+    ids = [params[n] for n, _ in api.opaque_needs(i) if n in params]
+    if not varied + ids:
         return None
-    param = rng.choice(varied)
+    param = rng.choice(varied + ids)
     count = rng.choice([2, 2, 3])
-    values = list(dict.fromkeys(phrasing.value_for(param, rng) for _ in range(count * 2)))[:count]
+    drawn = (phrasing.value_for(param, rng, param in ids) for _ in range(count * 2))
+    values = list(dict.fromkeys(drawn))[:count]
     if len(values) < 2:
         return None
     words = phrasing.act(op, api.shapes[i].is_item, rng)
