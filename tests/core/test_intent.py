@@ -1,0 +1,186 @@
+"""An explicit request beats history: what the prompt asks for comes first, even where the
+calls made so far point somewhere else. The specs and wordings here are none the weights were
+trained on (training reads a corpus of other APIs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.core.models import HistoryEvent, PredictRequest
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.runtime import Runtime
+from support import in_path, json_ok
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def _object(*fields: str, nested: dict[str, Any] | None = None) -> dict[str, Any]:
+    properties: dict[str, Any] = {name: {"type": "string"} for name in fields}
+    properties.update(nested or {})
+    return {"type": "object", "properties": properties}
+
+
+def _form(*fields: str) -> dict[str, Any]:
+    schema = _object(*fields)
+    return {"content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+
+
+# Payments in the style of a large real API: no summaries, HTML descriptions, path parameters
+# named after their collection (`{charge}`), and a charge that lists its refunds.
+REFUND = _object("id", "amount", "charge", "status")
+CHARGE = _object(
+    "id",
+    "amount",
+    "currency",
+    "customer",
+    nested={
+        "refunds": {"type": "object", "properties": {"data": {"type": "array", "items": REFUND}}}
+    },
+)
+PAYMENTS = {
+    "openapi": "3.0.0",
+    "info": {"title": "Payments", "version": "1"},
+    "paths": {
+        "/v1/charges": {
+            "post": {
+                "description": "<p>Use this method to create a charge on a card.</p>",
+                "requestBody": _form("amount", "currency", "customer"),
+                "responses": json_ok(CHARGE),
+            },
+            "get": {
+                "description": "<p>Returns a list of charges you have created.</p>",
+                "responses": json_ok({"type": "array", "items": CHARGE}),
+            },
+        },
+        "/v1/charges/{charge}": {
+            "get": {
+                "description": "<p>Retrieves the details of a charge.</p>",
+                "parameters": [in_path("charge")],
+                "responses": json_ok(CHARGE),
+            }
+        },
+        "/v1/charges/{charge}/refund": {
+            "post": {
+                "description": "<p>Refunds a charge that has not been refunded yet. Funds "
+                "are returned to the card that was charged.</p>",
+                "parameters": [in_path("charge")],
+                "responses": json_ok(CHARGE),
+            }
+        },
+        "/v1/refunds": {
+            "post": {
+                "description": "<p>Create a refund of a charge.</p>",
+                "requestBody": _form("charge", "amount"),
+                "responses": json_ok(REFUND),
+            }
+        },
+        "/v1/refunds/{refund}": {
+            "get": {
+                "description": "<p>Retrieves the details of an existing refund.</p>",
+                "parameters": [in_path("refund")],
+                "responses": json_ok(REFUND),
+            }
+        },
+        "/v1/customers/{customer}": {
+            "delete": {
+                "description": "<p>Permanently deletes a customer.</p>",
+                "parameters": [in_path("customer")],
+                "responses": json_ok(_object("id", "deleted")),
+            }
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def predictors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Predictor]:
+    folder = tmp_path_factory.mktemp("payments")
+    payments = folder / "payments.json"
+    payments.write_text(json.dumps(PAYMENTS), encoding="utf-8")
+    sources = {
+        "petstore": FIXTURES / "petstore-3.0.yaml",
+        "library": FIXTURES / "library-swagger-2.0.json",
+        "tasks": FIXTURES / "tasks-3.1.json",
+        "payments": payments,
+    }
+    settings = {"database_url": str(folder / "store.json")}
+    return {
+        name: Runtime.from_settings(Settings(specs=[str(path)], **settings)).predictor
+        for name, path in sources.items()
+    }
+
+
+class TestAnExplicitRequestBeatsHistory:
+    @pytest.mark.parametrize(
+        ("spec", "history", "prompt", "wanted"),
+        [
+            # after making a pet, cancelling order 7 is not deleting the pet
+            ("petstore", ["POST /pets"], "cancel the order 7", {"DELETE /store/orders/{orderId}"}),
+            ("petstore", ["GET /pets"], "log in first", {"POST /auth/login"}),
+            (
+                "petstore",
+                ["GET /pets/{petId}"],
+                "now place an order for it",
+                {"POST /store/orders"},
+            ),
+            # after reading a book, borrowing it is not adding a book
+            (
+                "library",
+                ["GET /api/v2/books/{bookId}"],
+                "borrow this book",
+                {"POST /api/v2/loans"},
+            ),
+            (
+                "library",
+                ["GET /api/v2/books/{bookId}"],
+                "who wrote it? show me the author 12",
+                {"GET /api/v2/authors/{authorId}"},
+            ),
+            (
+                "library",
+                ["POST /api/v2/loans"],
+                "I am done reading, return the book",
+                {"DELETE /api/v2/loans/{loanId}"},
+            ),
+            (
+                "tasks",
+                ["GET /projects"],
+                "leave a comment on task 5 of project 3",
+                {"POST /projects/{projectId}/tasks/{taskId}/comments"},
+            ),
+            # after making a charge, refunding it makes a refund; reading one needs its id
+            (
+                "payments",
+                ["POST /v1/charges"],
+                "refund it",
+                {"POST /v1/charges/{charge}/refund", "POST /v1/refunds"},
+            ),
+        ],
+    )
+    def test_the_call_asked_for_comes_first(
+        self,
+        predictors: dict[str, Predictor],
+        spec: str,
+        history: list[str],
+        prompt: str,
+        wanted: set[str],
+    ) -> None:
+        request = PredictRequest(prompt=prompt, history=[HistoryEvent(api_call=h) for h in history])
+        predictions = predictors[spec].predict(request).predictions
+        assert predictions[0].api_call in wanted, [p.api_call for p in predictions]
+
+    def test_a_destructive_call_nobody_asked_for_stays_unlikely(
+        self, predictors: dict[str, Predictor]
+    ) -> None:
+        """'Cancel the order 7' right after making a pet: deleting the pet is no answer."""
+        request = PredictRequest(
+            prompt="cancel the order 7", history=[HistoryEvent(api_call="POST /pets")]
+        )
+        result = predictors["petstore"].predict(request)
+        delete_pet = [p for p in result.predictions if p.api_call == "DELETE /pets/{petId}"]
+        assert all(p.confidence < 0.1 for p in delete_pet)
