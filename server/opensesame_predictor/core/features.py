@@ -98,6 +98,12 @@ def short_text(op: Operation) -> str:
     return " ".join([" ".join(path_words(op.path)), " ".join(words(op.operation_id)), op.summary])
 
 
+def meaning_text(op: Operation) -> str:
+    """What an operation is about, for its word vectors: its short text and the start of its
+    description."""
+    return f"{short_text(op)} {op.description[:300]}"
+
+
 def char_grams(text: str) -> list[str]:
     """Character 3- and 4-grams inside words padded with spaces (like char_wb)."""
     grams: list[str] = []
@@ -304,6 +310,9 @@ class CatalogIndex:
             for name, (scheme, parts) in FIELDS.items()
         }
         self.chars = TermIndex([char_grams(text) for text in self.short_texts], "tfidf")
+        from opensesame_predictor.core.vectors import vectors  # numpy only; loaded once
+
+        self.meanings = vectors().embed_many([meaning_text(op) for op in operations])
 
     def closeness(self, text: str) -> np.ndarray:
         """How well each operation matches a piece of a prompt, relative to the best, 0..1."""
@@ -328,6 +337,13 @@ class CatalogIndex:
         scores = process.cdist([prompt.lower()], choices, scorer=fuzz.token_set_ratio)
         similarity: np.ndarray = (scores[0] / 100.0).astype(np.float32)
         return similarity
+
+    def semantic(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Cosine of the prompt's and each candidate's static word vectors."""
+        from opensesame_predictor.core.vectors import vectors
+
+        similarity: np.ndarray = self.meanings[candidates] @ vectors().embed(prompt)
+        return similarity.astype(np.float32)
 
     def path_cover(
         self, prompt_tokens: Sequence[str], candidates: Sequence[int] | np.ndarray

@@ -236,6 +236,12 @@ class Predictor:
         zeros = np.zeros(len(candidates), dtype=np.float32)
         features["fuzzy"] = index.text.fuzzy(request.prompt, candidates) if has_prompt else zeros
         features["path_cover"] = index.text.path_cover(lexical.prompt_tokens, candidates)
+        semantic = index.text.semantic(request.prompt, candidates)
+        features["semantic"] = semantic
+        top_meaning = float(semantic.max(initial=0.0))
+        features["semantic_relative"] = (
+            semantic / top_meaning if top_meaning > 0 else np.zeros_like(semantic)
+        ).astype(np.float32)
         # what to do now: the verbs of the step in hand when the request says several
         intent = method_intent(tokens(step) if step else lexical.prompt_tokens)
         methods = index.text.methods[candidates]

@@ -33,6 +33,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "path_cover",  # share of the path's words the prompt mentions
         "relevance",  # the combined lexical score relative to the best candidate's, 0..1
     ),
+    # what the words mean: static word vectors of the prompt and of the operation
+    "meaning": ("semantic", "semantic_relative"),
     "intent": ("method_match", "method_conflict", "deprecated"),
     "history": FLOW,  # id flow, links, CRUD, same resource, repeats: history.structure_table
     "missing_ids": (
@@ -85,6 +87,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "in_focus": 1.0,
     "relevance_of_steps": 0.0,
     "relevance": 0.0,
+    "semantic": 0.0,
+    "semantic_relative": 0.0,
     "finds_needed": 0.0,
     "api_match": 0.0,
     "api_best": 0.0,

@@ -1,0 +1,85 @@
+"""Static word vectors, for what words mean beyond their letters ('picture' near 'image').
+
+The table is all-MiniLM-L6-v2 distilled into one vector per WordPiece of its vocabulary (model2vec,
+256 dimensions, int8 with a scale per row); a text's vector is the normalised mean of its pieces'
+vectors. It loads with numpy alone and embeds a prompt in well under a millisecond. The table
+is rebuilt by `opensesame-predictor-distill` (see `distill.py`); it is data, read once.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from opensesame_predictor.core.features import words
+
+VECTORS_FILE = Path(__file__).resolve().parent.parent / "data" / "vectors.npz"
+MAX_WORD = 60  # longer "words" are ids or junk: no meaning to look up
+
+
+class Vectors:
+    def __init__(self, path: Path = VECTORS_FILE) -> None:
+        with np.load(path, allow_pickle=False) as data:
+            pieces = [str(p) for p in data["pieces"]]
+            self.table = data["vectors"]  # int8, pieces x dimensions
+            self.scales = data["scales"].astype(np.float32)
+        self.index = {piece: i for i, piece in enumerate(pieces)}
+        self.dimensions = int(self.table.shape[1])
+
+    def pieces(self, word: str) -> list[int]:
+        """WordPiece, longest match first, as the model's tokenizer splits a lower-case word;
+        a word with a part it cannot split contributes nothing."""
+        found: list[int] = []
+        start = 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.index:
+                    found.append(self.index[piece])
+                    break
+                end -= 1
+            else:
+                return []
+            start = end
+        return found
+
+    def embed(self, text: str) -> np.ndarray:
+        """The normalised mean vector of the text's words (zeros when none is known)."""
+        ids = [i for w in words(text) if 1 < len(w) <= MAX_WORD for i in self._pieces(w)]
+        if not ids:
+            return np.zeros(self.dimensions, dtype=np.float32)
+        chosen = np.array(ids, dtype=np.int64)
+        total = (self.table[chosen].astype(np.float32) * self.scales[chosen, None]).sum(axis=0)
+        norm = float(np.linalg.norm(total))
+        embedded: np.ndarray = (total / norm if norm > 0 else total).astype(np.float32)
+        return embedded
+
+    def embed_many(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.vstack([self.embed(text) for text in texts])
+
+    def _pieces(self, word: str) -> tuple[int, ...]:
+        return _cached_pieces(self, word)
+
+
+@lru_cache(maxsize=65536)
+def _cached_pieces(vectors: Vectors, word: str) -> tuple[int, ...]:
+    return tuple(vectors.pieces(word))
+
+
+_loaded: Vectors | None = None
+_lock = threading.Lock()
+
+
+def vectors() -> Vectors:
+    """The shipped table, loaded once per process."""
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = Vectors()
+        return _loaded

