@@ -145,7 +145,7 @@ def test_prerequisite_steps_are_a_minority(cases: list[SyntheticCase]) -> None:
 
 def test_a_thing_named_in_a_chain_is_searched_for_not_listed(tmp_path: Path) -> None:
     catalog = _catalog(tmp_path, "authors", AUTHORS)
-    cases = generate([catalog], seed=3, rounds=30)
+    cases = generate([catalog], seed=3, rounds=100)
     chains = [c for c in cases if c.kind == "chain" and len(c.history) == 2]
     assert chains
     # "reviews of the books of the author Ana Ruiz": the author is found by name, then books

@@ -277,8 +277,11 @@ class Predictor:
             [state.times.get(index.operations[i].uid, 0) for i in candidates], dtype=np.float32
         )
         features["repeat_listed"] = ((times > 0) & (times < listed)).astype(np.float32)
-        flow = features["consumes_last"] + features["consumes_written"]
-        features["flow_relevant"] = flow * features["relevance"]
+        # ids flowing from the last call count as far as the words back the operation: the
+        # structure adjusts what the request says, it does not overrule it
+        backed = np.sqrt(features["relevance"])
+        features["consumes_last"] = features["consumes_last"] * backed
+        features["consumes_written"] = features["consumes_written"] * backed
         features["crud_relevant"] = features["crud_next"] * features["relevance"]
         # a look-up by name in the API the request is about, of what a likely goal needs
         features["search_for_name"] *= features["api_match"]

@@ -51,7 +51,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # which API the request is about, when several are loaded: its words against each API's
     "api": ("api_match", "api_best"),  # called before, and the prompt lists more values than calls
     # structure that the request's words back: a flow into an operation the prompt describes
-    "evidence": ("flow_relevant", "crud_relevant", "search_needed"),
+    "evidence": ("crud_relevant", "search_needed"),
 }
 FEATURES = tuple(name for group in GROUPS.values() for name in group)
 
@@ -93,7 +93,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "api_match": 0.0,
     "api_best": 0.0,
     "repeat_listed": 0.0,
-    "flow_relevant": 0.0,
     "crud_relevant": 0.0,
     "search_needed": 0.0,
 }

@@ -23,10 +23,10 @@ from opensesame_predictor.core.models import Operation, Parameter
 # How often each kind of task is drawn, where it applies to a goal.
 KINDS: dict[str, float] = {
     "single": 3.0,  # one call; the values it takes are in the request
-    "repeat": 1.0,  # the same call for each of two or three values listed
-    "pair": 2.0,  # two things to do, said in turn
-    "follow": 1.5,  # ... where the second takes what the first returned
-    "lookup": 3.0,  # an id the goal needs is found first, from what the request names
+    "repeat": 0.6,  # the same call for each of two or three values listed
+    "pair": 1.2,  # two things to do, said in turn
+    "follow": 2.5,  # ... where the second takes what the first returned
+    "lookup": 3.5,  # an id the goal needs is found first, from what the request names
     "chain": 0.5,  # ... through a second call
     "create": 0.5,  # make a thing, then act on it
 }
