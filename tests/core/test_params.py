@@ -11,7 +11,13 @@ import pytest
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.history import shape_of
 from opensesame_predictor.core.models import Operation, Parameter, Prediction
-from opensesame_predictor.core.params import extract_values, fill, history_values
+from opensesame_predictor.core.params import (
+    extract_values,
+    fill,
+    fills,
+    history_values,
+    without_values,
+)
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.runtime import Runtime
 
@@ -283,3 +289,29 @@ def test_search_query_from_a_name_in_the_prompt(tmp_path: Path) -> None:
     item = prediction(predictor, "GET /search/person", "movies of Ana Ruiz")
     assert item.parameters == {"query": "Ana Ruiz"}
     assert item.parameter_sources == {"query": "prompt"}
+
+
+def test_words_are_matched_without_the_values_they_carry() -> None:
+    said = without_values("list the open issues of octocat/hello-world for ana@example.com")
+    assert "octocat" not in said and "ana@" not in said
+    assert "open issues" in said
+    assert "usr_8f3k2ld9q" not in without_values("show the user usr_8f3k2ld9q at https://x.io/a")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "name", "kind", "filled"),
+    [
+        ("issues of octocat/hello-world", "owner", "string", True),
+        ("holidays in Japan", "country", "string", True),
+        ("the price of AAPL", "symbol", "string", True),  # a code, not a name
+        ("order 7", "orderId", "integer", True),
+        ("the order", "orderId", "integer", False),
+        ("write to ana@example.com", "email", "string", True),
+        ("write to Ana", "email", "string", False),
+    ],
+)
+def test_a_prompt_fills_the_parameters_its_values_fit(
+    prompt: str, name: str, kind: str, filled: bool
+) -> None:
+    param = Parameter(name=name, location="path", type=kind, required=True)
+    assert fills(param, extract_values(prompt)) is filled

@@ -25,6 +25,7 @@ from opensesame_predictor.core.history import (
     wanted_new,
 )
 from opensesame_predictor.core.models import Operation
+from opensesame_predictor.core.params import PromptValues, fills
 
 NONE = np.array([], dtype=np.int64)
 GOALS = 8  # likeliest operations whose missing ids make their producers worth suggesting
@@ -67,6 +68,7 @@ class PredictorIndex:
             noun: np.array(ids, dtype=np.int64)
             for noun, ids in makers_of(operations, self.shapes).items()
         }
+        self.path_params = [[p for p in op.parameters if p.location == "path"] for op in operations]
         self.searchers = np.array(
             [i for i, shape in enumerate(self.shapes) if shape.searches], dtype=np.int64
         )
@@ -114,6 +116,13 @@ class PredictorIndex:
             if not made.size or float(closeness[made].max()) < DONE:
                 break
         return closeness, part
+
+    def fills_path(self, i: int, values: PromptValues | None) -> float:
+        """The share of the operation's path parameters the prompt holds values for."""
+        params = self.path_params[i]
+        if not params or values is None:
+            return 0.0
+        return sum(fills(p, values) for p in params) / len(params)
 
     def allowed(self, spec: str | None) -> np.ndarray:
         if spec is None:

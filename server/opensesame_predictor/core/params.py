@@ -54,6 +54,7 @@ class PromptValues:
     numbers: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)  # short capitals: USD, EDDF, TV
     known: int = 0  # names of new things or of the caller's own: nothing to look up
 
     @property
@@ -104,11 +105,27 @@ def extract_values(prompt: str) -> PromptValues:
         single = " " not in name
         if single and starts_sentence:
             continue  # a capital that only starts a sentence is not a name
-        if single and ((name.isupper() and len(name) <= 4) or name.lower() in _NOT_NAMES):
-            continue  # acronyms (TV, API, JSON) and pronouns name kinds of things, not things
+        if single and name.isupper() and len(name) <= 4:
+            values.codes.append(name)  # an acronym (TV, API) or a code (USD, EDDF): no name
+            continue
+        if single and name.lower() in _NOT_NAMES:
+            continue  # pronouns name no things
         values.names.append(name)
         values._note_known(unquoted, match.start())
     return values
+
+
+_URL = re.compile(r"\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)
+
+
+def without_values(prompt: str) -> str:
+    """The prompt's words without the values it carries (URLs, emails, `owner/repo`, id-like
+    tokens): 'the open issues of octocat/hello-world' is about issues, not about an
+    operation whose path says `octocat`."""
+    text = _URL.sub(" ", prompt)
+    text = _EMAIL.sub(" ", text)
+    text = _OWNER_REPO.sub(" ", text)
+    return _TOKEN_ID.sub(" ", text)
 
 
 def count_values(values: PromptValues) -> int:
@@ -163,6 +180,24 @@ def _response_ids(node: dict[str, Any], own: list[str], found: dict[str, Any], d
                 noun = stem(words(name)[-1]) if words(name) else ""
                 generic = noun in GENERIC or not noun
                 _response_ids(child, own if generic else [noun], found, depth + 1)
+
+
+def fills(param: Parameter, values: PromptValues) -> bool:
+    """Whether the prompt holds a value of the kind the parameter takes: an email for an
+    email, `owner/repo` for an owner or a repository, a number or an id-like token for an id,
+    a name, a quotation or a code for anything else ('Japan' for `{country}`)."""
+    name = normalise(param.name)
+    if "email" in name:
+        return bool(values.emails)
+    if values.owner_repo and name in _OWNERS | _REPOS:
+        return True
+    if _is_id(param):
+        return bool(values.numbers or (values.tokens and param.type != "integer"))
+    return bool(values.names or values.quoted or values.codes or values.tokens)
+
+
+_OWNERS = frozenset({"owner", "org", "user", "username", "organization"})
+_REPOS = frozenset({"repo", "repository", "reponame"})
 
 
 def _is_id(param: Parameter) -> bool:

@@ -27,7 +27,14 @@ from opensesame_predictor.core.models import (
     PredictRequest,
     PredictResult,
 )
-from opensesame_predictor.core.params import count_values, extract_values, fill, history_values
+from opensesame_predictor.core.params import (
+    PromptValues,
+    count_values,
+    extract_values,
+    fill,
+    history_values,
+    without_values,
+)
 from opensesame_predictor.core.ranker import Ranker
 from opensesame_predictor.core.reasons import explain
 from opensesame_predictor.core.refine import Refiner
@@ -182,16 +189,27 @@ class Predictor:
             index.consumable,
             index.to_make(request.prompt, positions),
         )
-        lexical = index.lexical(request.prompt)
+        # words are matched without the values the prompt carries; values fill parameters
+        said = without_values(request.prompt)
+        lexical = index.lexical(said)
         extracted = extract_values(request.prompt)
         values = count_values(extracted)
         names = extracted.to_look_up
         allowed = index.allowed(request.spec)
         candidates, notes = index.candidates(lexical, state, values, allowed, CANDIDATES, names)
-        focus, step = index.focus(request.prompt, positions, allowed)
+        focus, step = index.focus(said, positions, allowed)
         listed = extracted.listed
         features = self._features(
-            request, index, lexical, state, (values, names, listed), candidates, notes, step
+            request,
+            index,
+            lexical,
+            state,
+            (values, names, listed),
+            candidates,
+            notes,
+            step,
+            said,
+            extracted,
         )
         features["in_focus"] = focus[candidates]
         features["relevance_of_steps"] = features["relevance"] * float(bool(step))
@@ -225,6 +243,8 @@ class Predictor:
         candidates: np.ndarray,
         notes: dict[int, dict[str, str]],
         step: str = "",
+        said: str = "",
+        extracted: PromptValues | None = None,
     ) -> dict[str, np.ndarray]:
         values, names, listed = supplied
         features = {name: scores[candidates] for name, scores in lexical.fields.items()}
@@ -232,11 +252,11 @@ class Predictor:
         best = float(combined.max(initial=0.0))
         features["relevance"] = (combined / best if best > 0 else combined).astype(np.float32)
         features["char"] = lexical.char[candidates]
-        has_prompt = bool(request.prompt.strip())
+        has_prompt = bool(said.strip())
         zeros = np.zeros(len(candidates), dtype=np.float32)
-        features["fuzzy"] = index.text.fuzzy(request.prompt, candidates) if has_prompt else zeros
+        features["fuzzy"] = index.text.fuzzy(said, candidates) if has_prompt else zeros
         features["path_cover"] = index.text.path_cover(lexical.prompt_tokens, candidates)
-        semantic = index.text.semantic(request.prompt, candidates)
+        semantic = index.text.semantic(said, candidates)
         features["semantic"] = semantic
         top_meaning = float(semantic.max(initial=0.0))
         features["semantic_relative"] = (
@@ -250,6 +270,9 @@ class Predictor:
             [bool(intent) and m not in intent for m in methods], dtype=np.float32
         )
         features["deprecated"] = index.text.deprecated[candidates]
+        features["fills_path"] = np.array(
+            [index.fills_path(int(i), extracted) for i in candidates], dtype=np.float32
+        )
         api = index.api_match(lexical.prompt_tokens)[candidates]
         features["api_match"] = api
         features["api_best"] = (api >= 1.0).astype(np.float32)

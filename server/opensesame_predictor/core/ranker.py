@@ -37,6 +37,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "meaning": ("semantic", "semantic_relative"),
     "intent": ("method_match", "method_conflict", "deprecated"),
     "history": FLOW,  # id flow, links, CRUD, same resource, repeats: history.structure_table
+    # the prompt holds values of the kinds the operation's path parameters take
+    "values": ("fills_path",),
     "missing_ids": (
         "missing_id",  # share of path ids that neither the prompt nor an earlier call supplies
         "yields_needed",  # yields an id that a likely goal needs and nobody supplied
@@ -87,6 +89,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "in_focus": 1.0,
     "relevance_of_steps": 0.0,
     "relevance": 0.0,
+    "fills_path": 0.0,
     "semantic": 0.0,
     "semantic_relative": 0.0,
     "finds_needed": 0.0,
