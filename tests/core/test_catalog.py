@@ -325,7 +325,7 @@ def test_a_deleted_spec_becomes_an_error_and_the_others_stay(
         ("bad/unresolvable-ref.yaml", "#/components/schemas/DoesNotExist"),
         ("bad/escaping-ref.yaml", "outside the workspace"),
         ("bad/missing.yaml", "file not found"),
-        ("bad/impossible-date.yaml", "second must be in 0..59"),
+        ("bad/huge-number.yaml", "unreadable value"),
     ],
 )
 def test_a_bad_spec_does_not_stop_the_others(fixtures: Path, bad: str, reason: str) -> None:
@@ -340,6 +340,27 @@ def test_a_bad_spec_does_not_stop_the_others(fixtures: Path, bad: str, reason: s
     assert len(catalog) == 13 + 12
     result = runtime.predictor.predict({"prompt": "upload a photo", "history": ["POST /pets"]})
     assert result.predictions
+
+
+@pytest.mark.parametrize("failure", [ValueError("bad"), KeyError("x"), TypeError("t")])
+def test_no_exception_while_reading_one_spec_escapes_it(
+    fixtures: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """Whatever goes wrong inside one spec is that spec's error; the others keep serving."""
+    from opensesame_predictor.core import catalog as catalog_module
+
+    real = catalog_module.parse_spec
+
+    def failing(doc: object, source: str, *args: object, **kwargs: object) -> object:
+        if source.endswith(LIBRARY):
+            raise failure
+        return real(doc, source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog_module, "parse_spec", failing)
+    catalog = load(fixtures / PETSTORE, fixtures / LIBRARY).catalog
+    [error] = catalog.errors
+    assert error.source.endswith(LIBRARY) and type(failure).__name__ in (error.error or "")
+    assert len(catalog) == 13
 
 
 def test_the_escaping_ref_never_reads_outside(fixtures: Path) -> None:
