@@ -3,6 +3,7 @@ bad specs among good ones, and the workspace boundary."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -53,6 +54,20 @@ def test_discovery_finds_the_specs_and_skips_prose_config_vendored_and_hidden(
     root = fixtures / "workspace"
     found = {p.relative_to(root).as_posix() for p in discover(root)}
     assert found == {"api/openapi.yaml", "specs/billing.json", "swagger.json"}
+
+
+def test_discovery_reads_a_spec_whatever_the_order_of_its_keys(tmp_path: Path) -> None:
+    """A minified JSON spec whose first key is not `openapi` is a spec; a JSON file with an
+    `openapi` key only inside another object, or none, is not; a YAML spec whose `openapi`
+    key comes after a long `info` is one."""
+    spec = {"info": {"title": "Min", "version": "1"}, "paths": {}, "openapi": "3.0.0"}
+    (tmp_path / "min.json").write_text(json.dumps(spec, separators=(",", ":")), "utf-8")
+    (tmp_path / "nested.json").write_text(json.dumps({"x": {"openapi": "3.0.0"}}), "utf-8")
+    (tmp_path / "package.json").write_text(json.dumps({"name": "app"}), "utf-8")
+    long_info = "info:\n  title: Long\n  description: |\n" + "    words\n" * 5000
+    (tmp_path / "late.yaml").write_text(long_info + "openapi: 3.0.0\npaths: {}\n", "utf-8")
+    (tmp_path / "config.yaml").write_text("server:\n  openapi: 3.0.0\n", "utf-8")
+    assert sorted(p.name for p in discover(tmp_path)) == ["late.yaml", "min.json"]
 
 
 def test_discovery_skips_symlinks_that_lead_out(fixtures: Path, tmp_path: Path) -> None:

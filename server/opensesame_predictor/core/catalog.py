@@ -26,8 +26,34 @@ SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 SKIPPED_DIRS = {"node_modules", "__pycache__", "venv", "site-packages", "dist", "build", "target"}
 MAX_DISCOVERED_FILES = 5000
 MAX_DISCOVERY_DEPTH = 8
-_HEAD_BYTES = 16384
-_SPEC_MARKER = re.compile(rb"""^\s*\{?\s*["']?(?:openapi|swagger)["']?\s*:""", re.MULTILINE)
+_HEAD_BYTES = 1 << 20  # how much of a file discovery reads to tell a spec
+# a top-level `openapi:`/`swagger:` key of a block YAML document: at the start of a line
+_YAML_MARKER = re.compile(rb"""^["']?(?:openapi|swagger)["']?[ \t]*:""", re.MULTILINE)
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]')
+
+
+def looks_like_spec(head: bytes) -> bool:
+    """Whether the start of a file shows a top-level `openapi` or `swagger` key: anywhere
+    among a JSON object's own keys (minified or not, in any order), or at the start of a line
+    of YAML."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text.startswith(b"{"):
+        return bool(_YAML_MARKER.search(text))
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        value = token.group()
+        if value in (b"{", b"["):
+            depth += 1
+        elif value in (b"}", b"]"):
+            depth -= 1
+            if depth <= 0:
+                return False
+        elif depth == 1 and value in (b'"openapi"', b'"swagger"'):
+            following = text[token.end() : token.end() + 16].lstrip()
+            if following.startswith(b":"):
+                return True
+    return False
+
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -70,7 +96,7 @@ def discover(directory: Path, max_bytes: int = 64 * 1024 * 1024) -> list[Path]:
                     head = handle.read(_HEAD_BYTES)
             except OSError:
                 continue
-            if _SPEC_MARKER.search(head):
+            if looks_like_spec(head):
                 found.append(path)
     return found
 
