@@ -8,7 +8,8 @@ indexes are sparse term x operation matrices: a query costs one row lookup per q
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -60,14 +61,26 @@ def stem(word: str) -> str:
     return word
 
 
+CACHED_TEXT = 80  # texts up to this long are split once and remembered (names, summaries)
+
+
 def words(text: str) -> list[str]:
     """Split identifiers and prose alike: `getUserById`, `user_id`, `/users/{id}` -> words."""
-    return list(_words(text))
+    return list(_cached_words(text) if len(text) <= CACHED_TEXT else _split(text))
 
 
 @lru_cache(maxsize=65536)
+def _cached_words(text: str) -> tuple[str, ...]:
+    # field and parameter names recur across operations and specs: split each once; long
+    # texts (descriptions) rarely recur and would hold megabytes in the cache
+    return _split(text)
+
+
 def _words(text: str) -> tuple[str, ...]:
-    # field and parameter names recur across operations and specs: split each once
+    return _cached_words(text) if len(text) <= CACHED_TEXT else _split(text)
+
+
+def _split(text: str) -> tuple[str, ...]:
     found: list[str] = []
     for part in _WORD.findall(text):
         if part.islower() or part.isdigit():
@@ -82,10 +95,18 @@ def tokens(text: str) -> list[str]:
     return list(_tokens(text))
 
 
-@lru_cache(maxsize=8192)
 def _tokens(text: str) -> tuple[str, ...]:
+    return _cached_tokens(text) if len(text) <= CACHED_TEXT else _tokenise(text)
+
+
+@lru_cache(maxsize=8192)
+def _cached_tokens(text: str) -> tuple[str, ...]:
     # operation texts recur on every request (reasons, parameters): tokenise them once
-    return tuple(stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1)
+    return _tokenise(text)
+
+
+def _tokenise(text: str) -> tuple[str, ...]:
+    return tuple(stem(w) for w in _words(text) if w not in STOPWORDS and len(w) > 1)
 
 
 def path_words(path: str) -> list[str]:
@@ -176,25 +197,29 @@ class TermIndex:
     """Weights of terms in documents, for cosine TF-IDF or BM25 scoring of a query."""
 
     def __init__(
-        self, documents: Sequence[Sequence[str]], scheme: Literal["tfidf", "bm25"] = "tfidf"
+        self, documents: Iterable[Sequence[str]], scheme: Literal["tfidf", "bm25"] = "tfidf"
     ) -> None:
         self.scheme = scheme
         self.vocabulary: dict[str, int] = {}
         vocabulary = self.vocabulary
-        lengths = np.array([len(d) for d in documents], dtype=np.float64)
-        n = len(documents)
-        # one (term, document) pair per occurrence; the sparse matrix sums them into counts
-        term_ids = [vocabulary.setdefault(term, len(vocabulary)) for d in documents for term in d]
-        doc_ids = np.repeat(np.arange(n, dtype=np.int64), lengths.astype(np.int64))
-        counted = sparse.coo_matrix(
-            (np.ones(len(term_ids)), (np.array(term_ids, dtype=np.int64), doc_ids)),
-            shape=(len(vocabulary), n),
-        ).tocsr()
-        counted.sum_duplicates()
-        coo = counted.tocoo()
-        row_index = coo.row.astype(np.int64)
-        cols = coo.col.astype(np.int64)
-        tf_values = coo.data.astype(np.float64)
+        # one (term, document) pair per occurrence, read in one pass and kept compact (a big
+        # catalog has millions): the sparse matrix sums them into counts
+        occurrences: array[int] = array("q")
+        counts: array[int] = array("q")
+        for document in documents:
+            occurrences.extend(vocabulary.setdefault(term, len(vocabulary)) for term in document)
+            counts.append(len(document))
+        lengths = np.frombuffer(counts, dtype=np.int64).astype(np.float64)
+        n = len(counts)
+        # each (term, document) pair as one number, counted: sorted by term, then document
+        pairs = np.frombuffer(occurrences, dtype=np.int64) * max(n, 1)
+        pairs += np.repeat(np.arange(n, dtype=np.int64), np.frombuffer(counts, dtype=np.int64))
+        unique, tf = np.unique(pairs, return_counts=True)
+        del pairs
+        row_index = unique // max(n, 1)
+        cols = unique % max(n, 1)
+        del unique
+        tf_values = tf.astype(np.float64)
         df = np.bincount(row_index, minlength=len(self.vocabulary)).astype(np.float64)
         if scheme == "bm25":
             k1, b = 1.2, 0.75
@@ -304,15 +329,22 @@ class CatalogIndex:
         self.deprecated = np.array([op.deprecated for op in operations], dtype=np.float32)
         self.short_texts = [short_text(op).lower() for op in operations]
         self.path_stems = [frozenset(stem(w) for w in path_words(op.path)) for op in operations]
-        pieces = [{name: _tokens(text(op)) for name, text in PIECES.items()} for op in operations]
+        # each field's documents are tokenised as they are indexed: holding every piece of
+        # every operation at once costs more memory than tokenising a piece twice costs time
         self.fields = {
-            name: TermIndex([[t for p in parts for t in op[p]] for op in pieces], scheme)
+            name: TermIndex(
+                ([t for part in parts for t in _tokens(PIECES[part](op))] for op in operations),
+                scheme,
+            )
             for name, (scheme, parts) in FIELDS.items()
         }
-        self.chars = TermIndex([char_grams(text) for text in self.short_texts], "tfidf")
+        self.chars = TermIndex((char_grams(text) for text in self.short_texts), "tfidf")
         from opensesame_predictor.core.vectors import vectors  # numpy only; loaded once
 
-        self.meanings = vectors().embed_many([meaning_text(op) for op in operations])
+        # half precision: a cosine needs no more, and a big catalog has tens of thousands
+        self.meanings = vectors().embed_many(
+            [meaning_text(op) for op in operations], dtype=np.float16
+        )
 
     def closeness(self, text: str) -> np.ndarray:
         """How well each operation matches a piece of a prompt, relative to the best, 0..1."""
@@ -342,7 +374,8 @@ class CatalogIndex:
         """Cosine of the prompt's and each candidate's static word vectors."""
         from opensesame_predictor.core.vectors import vectors
 
-        similarity: np.ndarray = self.meanings[candidates] @ vectors().embed(prompt)
+        rows = self.meanings[candidates].astype(np.float32)
+        similarity: np.ndarray = rows @ vectors().embed(prompt)
         return similarity.astype(np.float32)
 
     def path_cover(

@@ -1,13 +1,19 @@
-"""The spec store: an in-memory TTL cache (L1) in front of a TinyDB file (L2).
+"""The spec store: an in-memory TTL cache (L1) in front of a TinyDB index and one file per
+parsed spec (L2).
 
 It keeps parsed, normalised specs keyed by source and content hash, so a warm start skips
-parsing. TinyDB is neither thread- nor process-safe, so every access holds a file lock and every
-write goes to a temporary file that replaces the old one atomically. A file that cannot be read
-is moved aside as `*.corrupt` and the store starts afresh. Prompts are never stored here.
+parsing. TinyDB holds the small index (source, hash, times, ETag, which file); each parsed spec
+is a JSON file of its own, named by its source and content, so storing one spec never rewrites
+the others (a workspace of hundreds of specs loads in linear time). TinyDB is neither thread-
+nor process-safe, so every index access holds a file lock, and every write goes to a temporary
+file that replaces the old one atomically. An index that cannot be read is moved aside as
+`*.corrupt` and the store starts afresh; a spec file that cannot be read is a miss. Prompts are
+never stored here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +28,7 @@ from typing import Any, ClassVar
 
 from cachetools import TTLCache
 from filelock import FileLock
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
@@ -31,7 +37,7 @@ from opensesame_predictor.core.specs import ParsedSpec
 log = logging.getLogger(__name__)
 
 # Bump when ParsedSpec or Operation change shape or meaning: older entries then read as misses.
-STORE_FORMAT = 9
+STORE_FORMAT = 10
 TABLE = "specs"
 
 
@@ -43,6 +49,12 @@ class StoredSpec(BaseModel):
     last_modified: str | None = None
     format: int = STORE_FORMAT
     parsed: ParsedSpec
+
+    @property
+    def blob(self) -> str:
+        """The file of the parsed spec: by source and content, so a change is a new file."""
+        source = hashlib.sha256(self.source.encode()).hexdigest()[:24]
+        return f"{source}-{self.content_hash[:16]}-v{self.format}.json"
 
 
 @dataclass
@@ -71,6 +83,20 @@ def _is_table(table: Any) -> bool:
         isinstance(doc_id, str) and doc_id.isdigit() and isinstance(doc, dict)
         for doc_id, doc in table.items()
     )
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write through a temporary file that replaces the target at once: a reader or a crash
+    sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class _AtomicJSONStorage(Storage):
@@ -107,15 +133,7 @@ class _AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        try:
-            with tmp.open("w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode())
 
     def close(self) -> None:
         pass
@@ -139,8 +157,10 @@ class SpecStore:
         self._mutex = threading.Lock()
         self._l1_mutex = threading.Lock()  # cachetools caches are not thread-safe
         self._lock = FileLock(f"{path}.lock", timeout=30) if path else None
+        # the parsed specs, one file each, beside the index
+        self.blobs = path.with_name(f"{path.stem}-specs") if path else Path()
         if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self.blobs.mkdir(parents=True, exist_ok=True)
 
     def is_fresh(self, entry: StoredSpec) -> bool:
         return self.clock() - entry.stored_at < self.ttl
@@ -167,9 +187,19 @@ class SpecStore:
             self._l1[entry.source] = entry
         if self.path is None:
             return
-        document = entry.model_dump(mode="json")
+        blob = self.blobs / entry.blob
+        if not blob.exists():  # same source, same content: the file is already there
+            _write_atomically(blob, entry.parsed.model_dump_json().encode())
+        document = entry.model_dump(mode="json", exclude={"parsed"}) | {"blob": entry.blob}
         with self._locked() as db:
-            db.table(TABLE).upsert(document, Query().source == entry.source)
+            table = db.table(TABLE)
+            previous = table.get(Query().source == entry.source)
+            if isinstance(previous, dict):
+                table.update(document, doc_ids=[previous.doc_id])
+            else:
+                table.insert(document)
+        if isinstance(previous, dict) and previous.get("blob") not in (None, entry.blob):
+            (self.blobs / Path(str(previous["blob"])).name).unlink(missing_ok=True)
         self.stats.writes += 1
 
     def touch(self, entry: StoredSpec) -> StoredSpec:
@@ -192,10 +222,14 @@ class SpecStore:
             document = db.table(TABLE).get(Query().source == source)
         if not isinstance(document, dict) or document.get("format") != STORE_FORMAT:
             return None
+        name = Path(str(document.get("blob") or "")).name
+        blob = self.blobs / (name or "-")
         try:
-            return StoredSpec.model_validate(document)
-        except ValidationError:
-            log.warning("store entry for %s is unreadable; it will be rebuilt", source)
+            parsed = ParsedSpec.model_validate_json(blob.read_bytes())
+            return StoredSpec.model_validate({**document, "parsed": parsed})
+        except (OSError, ValueError) as exc:  # a missing or damaged file is a miss
+            log.warning("store entry for %s is unreadable (%s); it will be rebuilt", source, exc)
+            blob.unlink(missing_ok=True)
             return None
 
     def _locked(self) -> _LockedDB:

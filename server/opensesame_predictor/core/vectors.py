@@ -58,10 +58,12 @@ class Vectors:
         embedded: np.ndarray = (total / norm if norm > 0 else total).astype(np.float32)
         return embedded
 
-    def embed_many(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        return np.vstack([self.embed(text) for text in texts])
+    def embed_many(self, texts: list[str], dtype: type = np.float32) -> np.ndarray:
+        """One row per text, filled in place: a list of rows would double the memory."""
+        rows: np.ndarray = np.zeros((len(texts), self.dimensions), dtype=dtype)
+        for i, text in enumerate(texts):
+            rows[i] = self.embed(text)
+        return rows
 
     def _pieces(self, word: str) -> tuple[int, ...]:
         return _cached_pieces(self, word)
