@@ -33,6 +33,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.resources import FunctionResource
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import (
@@ -73,6 +74,7 @@ from opensesame_predictor.core.models import (
     PredictResult,
     SpecSummary,
 )
+from opensesame_predictor.mcp_stdio import AnsweringReader
 from opensesame_predictor.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -809,7 +811,16 @@ async def announce_resources(ctx: Context) -> None:
 
 
 class PredictorServer(MCPServer[Any]):
-    """MCPServer whose spec resources follow the catalog: one `openapi://{spec}` per spec."""
+    """MCPServer whose spec resources follow the catalog: one `openapi://{spec}` per spec, and
+    whose stdio transport answers every request it cannot read (`mcp_stdio`)."""
+
+    async def run_stdio_async(self) -> None:
+        async with stdio_server() as (read_stream, write_stream):
+            await self._lowlevel_server.run(
+                AnsweringReader(read_stream, write_stream),
+                write_stream,
+                self._lowlevel_server.create_initialization_options(),
+            )
 
     def __init__(self, service: McpService, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -31,6 +31,7 @@ from opensesame_predictor.core.models import PredictResult
 from opensesame_predictor.lsp import convert, features, render
 from opensesame_predictor.lsp.context import Kind, document_kind
 from opensesame_predictor.lsp.diagnostics import ShapeIndex
+from opensesame_predictor.lsp.protocol import UNREADABLE, AnsweringProtocol
 from opensesame_predictor.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class OpenSesameServer(LanguageServer):
     """One Runtime (store, catalog, predictor) behind the protocol."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__("opensesame-predictor", __version__)
+        super().__init__("opensesame-predictor", __version__, protocol_cls=AnsweringProtocol)
         self.settings = settings
         self.runtime = Runtime(settings)
         self.shapes = ShapeIndex(Catalog([]))
@@ -73,6 +74,12 @@ class OpenSesameServer(LanguageServer):
         # the CPU work stays off the protocol loop, and no loop is built per request.
         self._predict_loop: asyncio.AbstractEventLoop | None = None
         self._predict_lock = threading.Lock()
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """A frame that is no JSON still gets an answer (a parse error), then the usual report."""
+        if isinstance(error, UNREADABLE) and isinstance(self.protocol, AnsweringProtocol):
+            self.protocol.answer_unreadable(error)
+        super().report_server_error(error, source)
 
     # --- helpers ---------------------------------------------------------------------------
 
