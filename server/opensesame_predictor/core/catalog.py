@@ -303,18 +303,44 @@ class SpecLoader:
         return parsed.model_copy(update={"operations": operations})
 
 
-Segment = str | re.Pattern[str] | None  # a literal, a partly templated segment, a parameter
+@dataclass(frozen=True)
+class Pieces:
+    """A segment with parameters inside it (`{year}-{month}.json`): its literal pieces, each
+    parameter between two of them standing for one or more characters."""
+
+    literals: tuple[str, ...]
+
+    def fits(self, segment: str) -> bool:
+        """Linear in the segment, whatever the template says: the first and last pieces at the
+        ends, each middle piece at its leftmost place after at least one character (for
+        one-or-more wildcards the leftmost placement is the one that leaves most room)."""
+        first, *middle, last = self.literals
+        if len(segment) < sum(map(len, self.literals)) + len(self.literals) - 1:
+            return False
+        if not segment.startswith(first) or not segment.endswith(last):
+            return False
+        position = len(first)
+        end = len(segment) - len(last)
+        for literal in middle:
+            found = segment.find(literal, position + 1, end - 1)
+            if found < 0:
+                return False
+            position = found + len(literal)
+        return position < end
+
+
+Segment = str | Pieces | None  # a literal, a partly templated segment, a parameter
+_PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 
 
 def _template(path: str) -> tuple[Segment, ...]:
-    """A path template as segments; only segments like `{id}.json` need a regex."""
+    """A path template as segments."""
     segments: list[Segment] = []
     for segment in path.strip("/").split("/"):
         if segment.startswith("{") and segment.endswith("}") and segment.count("{") == 1:
             segments.append(None)
         elif "{" in segment:
-            pattern = re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(segment))
-            segments.append(re.compile(pattern))
+            segments.append(Pieces(tuple(_PLACEHOLDER.split(segment))))
         else:
             segments.append(segment)
     return tuple(segments)
@@ -330,7 +356,7 @@ def _fits(template: tuple[Segment, ...], concrete: list[str]) -> bool:
         elif isinstance(want, str):
             if want != have:
                 return False
-        elif not want.fullmatch(have):
+        elif not want.fits(have):
             return False
     return True
 
