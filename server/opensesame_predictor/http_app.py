@@ -81,6 +81,7 @@ class CatalogHealth(BaseModel):
     operations: int
     failed_specs: int = 0
     spec_names: list[str] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why loading failed, when it did.")
 
 
 class StoreHealth(BaseModel):
@@ -595,11 +596,11 @@ async def probe_llm(settings: Settings) -> LLMHealth:
     return LLMHealth(provider=provider, status="reachable" if ok else "unreachable")
 
 
-def catalog_health(runtime: Runtime, load_failed: bool) -> CatalogHealth:
+def catalog_health(runtime: Runtime, load_error: str | None) -> CatalogHealth:
     catalog = runtime.catalog
     names = catalog.spec_names()
     if not runtime.ready.is_set():
-        status: Literal["loading", "ok", "empty", "failed"] = "failed" if load_failed else "loading"
+        status: Literal["loading", "ok", "empty", "failed"] = "failed" if load_error else "loading"
     else:
         status = "ok" if catalog.operations else "empty"
     return CatalogHealth(
@@ -608,6 +609,7 @@ def catalog_health(runtime: Runtime, load_failed: bool) -> CatalogHealth:
         operations=len(catalog.operations),
         failed_specs=len(catalog.errors),
         spec_names=names,
+        error=load_error,
     )
 
 
@@ -621,8 +623,8 @@ def store_health(runtime: Runtime) -> StoreHealth:
     )
 
 
-async def health_report(runtime: Runtime, llm_probe: LLMProbe, load_failed: bool) -> Health:
-    catalog = catalog_health(runtime, load_failed)
+async def health_report(runtime: Runtime, llm_probe: LLMProbe, load_error: str | None) -> Health:
+    catalog = catalog_health(runtime, load_error)
     stats = runtime.store.stats
     components = HealthComponents(
         catalog=catalog,
@@ -667,15 +669,15 @@ def create_app(
     settings = settings or runtime.settings
     guard = guard if guard is not None else build_guard(settings)
     metrics = HTTPMetrics(runtime)
-    load_failed = threading.Event()
+    load_error: list[str] = []  # why the load failed, once it has
     # Async context managers the lifespan enters, e.g. an MCP session manager (see below).
     lifespans: list[LifespanContext] = []
 
     def load() -> None:
         try:
             catalog = runtime.load()
-        except Exception as exc:  # the server stays up and /health says why
-            load_failed.set()
+        except Exception as exc:  # the server stays up and /health and /predict say why
+            load_error.append(str(exc) or type(exc).__name__)
             log.error("loading specs failed: %s", exc)
             return
         for spec in catalog.errors:
@@ -716,6 +718,8 @@ def create_app(
     async def predict(request: Request) -> Response:
         """Rank the operations of the loaded specs for a prompt and the calls made so far."""
         body = parse_body(await request.body())
+        if load_error:
+            return error_response(503, "load_failed", f"loading specs failed: {load_error[0]}")
         if not runtime.ready.is_set():
             return error_response(
                 503, "loading", "specs are still loading; retry shortly", {"Retry-After": "1"}
@@ -749,7 +753,7 @@ def create_app(
     )
     async def health() -> JSONResponse:
         """Readiness and components: catalog, store, LLM refinement, cache statistics."""
-        report = await health_report(runtime, llm_probe, load_failed.is_set())
+        report = await health_report(runtime, llm_probe, load_error[0] if load_error else None)
         status = 200 if report.status == "ok" else 503
         return JSONResponse(jsonable_encoder(report), status_code=status)
 

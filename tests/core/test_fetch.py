@@ -3,6 +3,7 @@ specs through the loader and the runtime (SSRF refusals are in tests/security)."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,39 @@ def test_a_slow_drip_is_cut_off_by_the_overall_deadline() -> None:
     policy = FetchPolicy(allow_private=True, timeout_seconds=0.2)
     with LocalServer({"/drip": drip}) as server, pytest.raises(SpecError) as info:
         fetch(server.url("/drip"), policy)
-    assert info.value.reason == "download took too long"
+    assert info.value.reason == "took longer than 0.6 s in all"
+
+
+def test_slowly_dripped_headers_are_cut_off_by_the_same_deadline() -> None:
+    """The deadline covers the headers too: a server that sends a header line every 0.1 s
+    (each within the read timeout) is cut off after three timeouts in all."""
+
+    def drip_headers(handler: Handler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for number in range(200):
+            handler.wfile.write(b"X-Slow-%d: 1\r\n" % number)
+            handler.wfile.flush()
+            if handler.server.owner.stopping.wait(0.1):
+                return
+
+    policy = FetchPolicy(allow_private=True, timeout_seconds=0.3)
+    started = time.monotonic()
+    with LocalServer({"/drip": drip_headers}) as server, pytest.raises(SpecError) as info:
+        fetch(server.url("/drip"), policy)
+    assert info.value.reason == "took longer than 0.9 s in all"
+    assert time.monotonic() - started < 10  # twenty seconds of headers were on their way
+
+
+@pytest.mark.parametrize("location", ["http://[::1/spec", "http://host:99999/spec"])
+def test_a_redirect_to_a_malformed_url_is_a_spec_error(location: str) -> None:
+    """It ends this fetch with a reason, not the whole load with an exception."""
+
+    def bad_redirect(handler: Handler) -> None:
+        handler.reply(302, b"", headers={"Location": location})
+
+    with LocalServer({"/spec": bad_redirect}) as server, pytest.raises(SpecError) as info:
+        fetch(server.url("/spec"), LOCAL)
+    assert "URL" in info.value.reason or "scheme" in info.value.reason
 
 
 def test_other_3xx_answers_are_errors() -> None:

@@ -83,6 +83,7 @@ def test_health_reports_components(client: TestClient) -> None:
         "operations": 13,
         "failed_specs": 0,
         "spec_names": ["petstore-3.0"],
+        "error": None,
     }
     assert components["store"]["status"] == "ok"
     llm = components["llm"]
@@ -115,6 +116,30 @@ def test_health_is_503_while_loading_and_predict_says_loading(petstore: Path) ->
         assert runtime.ready.wait(30)
         assert client.get("/health").status_code == 200
         assert client.post("/predict", json=PHOTO).status_code == 200
+
+
+def test_a_failed_load_says_why_on_health_and_predict(petstore: Path) -> None:
+    """Not 'still loading' for ever: the reason, on both routes, and the server stays up."""
+    runtime = make_runtime(petstore, load=False, rate_limit_enabled=False)
+    done = threading.Event()
+
+    def failing_load(progress: Any = None) -> Any:
+        done.set()
+        raise OSError("the workspace folder went away")
+
+    runtime.load = failing_load  # type: ignore[method-assign]
+    with TestClient(create_app(runtime)) as client:
+        assert done.wait(30)
+        for _ in range(100):  # the load thread records the failure right after raising
+            health = client.get("/health")
+            if health.json()["components"]["catalog"]["status"] == "failed":
+                break
+            threading.Event().wait(0.05)
+        assert health.status_code == 503
+        assert health.json()["components"]["catalog"]["error"] == "the workspace folder went away"
+        refused = assert_error(client.post("/predict", json=PHOTO), 503, "load_failed")
+        assert "the workspace folder went away" in refused["message"]
+        assert client.get("/").status_code == 200
 
 
 def test_no_spec_loaded(make_client: Callable[..., TestClient], fixtures: Path) -> None:

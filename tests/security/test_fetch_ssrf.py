@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio
 import pytest
 
 from helpers_http import LocalServer, redirect_route, spec_route
@@ -22,15 +23,23 @@ STRICT = FetchPolicy(timeout_seconds=0.5)
 
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every outgoing TCP connection httpx (httpcore) tries to open, by address."""
+    """Every outgoing TCP connection httpx (httpcore, on anyio) tries to open, by address."""
     seen: list[Any] = []
     real = socket.create_connection
+    real_async = anyio.connect_tcp
 
     def spy(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
         seen.append(address)
         return real(address, *args, **kwargs)
 
+    async def spy_async(*args: Any, **kwargs: Any) -> Any:
+        host = kwargs.get("remote_host", args[0] if args else None)
+        port = kwargs.get("remote_port", args[1] if len(args) > 1 else None)
+        seen.append((host, port))
+        return await real_async(*args, **kwargs)
+
     monkeypatch.setattr(socket, "create_connection", spy)
+    monkeypatch.setattr(anyio, "connect_tcp", spy_async)
     return seen
 
 

@@ -17,7 +17,7 @@ from rapidfuzz import fuzz, process
 from opensesame_predictor.core.errors import InvalidRequest, SpecError
 from opensesame_predictor.core.fetch import FetchPolicy, fetch, is_url
 from opensesame_predictor.core.models import HTTP_METHODS, Operation, SpecSummary
-from opensesame_predictor.core.specs import ParsedSpec, parse_spec, parse_text
+from opensesame_predictor.core.specs import ParsedSpec, parse_spec, parse_text, read_file
 from opensesame_predictor.core.store import SpecStore, StoredSpec
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def looks_like_spec(head: bytes) -> bool:
 ProgressCallback = Callable[[int, int, str], None]
 
 
-def discover(directory: Path, max_bytes: int = 64 * 1024 * 1024) -> list[Path]:
+def discover(directory: Path) -> list[Path]:
     """Spec files under `directory`: `openapi*`/`swagger*` files, and any JSON/YAML file whose
     first bytes show a top-level `openapi` or `swagger` key. Hidden and vendored folders are
     skipped, and so are symlinks that lead out of `directory`."""
@@ -90,12 +90,9 @@ def discover(directory: Path, max_bytes: int = 64 * 1024 * 1024) -> list[Path]:
                 found.append(path)
                 continue
             try:
-                if path.stat().st_size > max_bytes:
-                    continue
-                with path.open("rb") as handle:
-                    head = handle.read(_HEAD_BYTES)
+                head = read_file(path, _HEAD_BYTES, head=True)
             except OSError:
-                continue
+                continue  # unreadable, or no regular file (a FIFO, a device)
             if looks_like_spec(head):
                 found.append(path)
     return found
@@ -210,10 +207,7 @@ class SpecLoader:
     def _read(self, location: str) -> bytes:
         path = Path(location)
         try:
-            size = path.stat().st_size
-            if size > self.max_spec_bytes:
-                raise SpecError(location, f"file is larger than {self.max_spec_bytes} bytes")
-            return path.read_bytes()
+            return read_file(path, self.max_spec_bytes)
         except FileNotFoundError:
             raise SpecError(location, "file not found") from None
         except IsADirectoryError:
@@ -226,7 +220,7 @@ class SpecLoader:
         for name in files:
             digest.update(name.encode())
             try:
-                digest.update(Path(name).read_bytes())
+                digest.update(read_file(Path(name), self.max_spec_bytes))
             except OSError:
                 digest.update(b"<missing>")
         return digest.hexdigest()

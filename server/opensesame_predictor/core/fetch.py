@@ -8,12 +8,15 @@ ETag / Last-Modified let an unchanged spec be revalidated without a download.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import anyio
 import httpx
 
 from opensesame_predictor.core.errors import FetchRefused, SpecError
@@ -89,26 +92,57 @@ def fetch(
     etag: str | None = None,
     last_modified: str | None = None,
 ) -> FetchResult:
-    """GET a spec URL under the policy; raises SpecError/FetchRefused with the reason."""
+    """GET a spec URL under the policy; raises SpecError/FetchRefused with the reason. One
+    deadline (three timeouts) covers connecting, the headers and the body of every hop: a
+    server that drips its headers cannot hold the fetch either."""
+    fetching = partial(_fetch, url, policy, etag, last_modified)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(fetching)
+    # called on a thread that runs a loop (fetching blocks; callers run it off their loop):
+    # the download runs on a thread of its own
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, fetching).result()
+
+
+async def _fetch(
+    url: str, policy: FetchPolicy, etag: str | None, last_modified: str | None
+) -> FetchResult:
+    total = policy.timeout_seconds * 3
+    try:
+        with anyio.fail_after(total):
+            return await _hops(url, policy, etag, last_modified)
+    except TimeoutError:
+        raise SpecError(url, f"took longer than {total:g} s in all") from None
+
+
+async def _hops(
+    url: str, policy: FetchPolicy, etag: str | None, last_modified: str | None
+) -> FetchResult:
     headers = {"Accept": "application/json, application/yaml, text/yaml, */*;q=0.5"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     current = url
-    deadline = time.monotonic() + policy.timeout_seconds * 3  # a slow drip cannot hold us
     timeout = httpx.Timeout(policy.timeout_seconds)
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    async with httpx.AsyncClient(
+        timeout=timeout, follow_redirects=False, trust_env=False
+    ) as client:
         for _hop in range(policy.max_redirects + 1):
-            pinned, host_header, server_name = _check_url(url, current, policy)
-            request = client.build_request(
-                "GET",
-                pinned,
-                headers={**headers, "Host": host_header},
-                extensions={"sni_hostname": server_name},
-            )
             try:
-                response = client.send(request, stream=True)
+                pinned, host_header, server_name = _check_url(url, current, policy)
+                request = client.build_request(
+                    "GET",
+                    pinned,
+                    headers={**headers, "Host": host_header},
+                    extensions={"sni_hostname": server_name},
+                )
+            except (httpx.InvalidURL, ValueError) as exc:  # a redirect to a malformed URL
+                raise SpecError(url, f"malformed URL {current!r}: {exc}") from None
+            try:
+                response = await client.send(request, stream=True)
             except httpx.TimeoutException:
                 raise SpecError(url, f"timed out after {policy.timeout_seconds:g} s") from None
             except httpx.HTTPError as exc:
@@ -130,10 +164,8 @@ def fetch(
                     raise SpecError(url, f"larger than the {policy.max_bytes} byte limit")
                 body = bytearray()
                 try:
-                    for chunk in response.iter_bytes():
+                    async for chunk in response.aiter_bytes():
                         body.extend(chunk)
-                        if time.monotonic() > deadline:
-                            raise SpecError(url, "download took too long")
                         if len(body) > policy.max_bytes:
                             raise SpecError(url, f"larger than the {policy.max_bytes} byte limit")
                 except httpx.TimeoutException:
@@ -147,5 +179,5 @@ def fetch(
                     response.headers.get("last-modified"),
                 )
             finally:
-                response.close()
+                await response.aclose()
     raise FetchRefused(url, f"more than {policy.max_redirects} redirects")

@@ -6,8 +6,11 @@ node budget) so that cyclic schemas and YAML alias bombs cost a fixed amount of 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,32 @@ MAX_SCHEMA_NODES = 4000
 MAX_FIELDS = 400
 MAX_DESCRIPTION = 4000
 MAX_OPERATIONS = 20000
+MAX_REF_BYTES = 64 * 1024 * 1024  # a file an external $ref reads
 # a named schema: #/components/schemas/Name, #/definitions/Name, or other.yaml#/Name
 _SCHEMA_REF = re.compile(r"#/(?:(?:components/schemas|definitions)/)?([^/]+)$")
+
+
+class NotARegularFile(OSError):
+    pass
+
+
+def read_file(path: Path, limit: int, *, head: bool = False) -> bytes:
+    """A regular file's bytes, never more than `limit`: a FIFO or a device named `*.yaml`
+    neither hangs the read nor fills memory, whatever `stat` says of its size. Too large a
+    file raises OSError(EFBIG) unless only its `head` is wanted."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(errno.EINVAL, "not a regular file (a pipe or a device)")
+        content = handle.read(limit + 1)
+    if len(content) > limit:
+        if head:
+            return content[:limit]
+        raise OSError(errno.EFBIG, f"file is larger than {limit} bytes")
+    return content
 
 
 def parse_text(data: bytes | str, source: str) -> Any:
@@ -120,7 +147,7 @@ class _Resolver:
         key = str(target)
         if key not in self.docs:
             try:
-                self.docs[key] = parse_text(target.read_bytes(), str(target))
+                self.docs[key] = parse_text(read_file(target, MAX_REF_BYTES), str(target))
             except OSError as exc:
                 raise SpecError(self.source, f"$ref {ref!r}: {exc.strerror or exc}") from None
         return key
