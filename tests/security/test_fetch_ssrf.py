@@ -110,6 +110,12 @@ def test_a_host_resolving_to_loopback_is_refused_and_never_contacted(
         ("http://0.0.0.0:8000/openapi.json", "0.0.0.0"),
         ("http://2130706433/openapi.json", "127.0.0.1"),  # decimal form of 127.0.0.1
         ("http://100.64.0.1/openapi.json", "100.64.0.1"),  # carrier-grade NAT
+        # IPv6 forms that carry a loopback IPv4 address
+        ("http://[::127.0.0.1]/openapi.json", "127.0.0.1"),  # IPv4-compatible
+        ("http://[64:ff9b::7f00:1]/openapi.json", "127.0.0.1"),  # NAT64
+        ("http://[64:ff9b:1::7f00:1]/openapi.json", "127.0.0.1"),  # local-use NAT64
+        ("http://[2002:7f00:1::1]/openapi.json", "127.0.0.1"),  # 6to4
+        ("http://[2002:a00:1::1]/openapi.json", "10.0.0.1"),  # 6to4 of a private address
     ],
 )
 def test_private_and_link_local_addresses_are_refused_before_connecting(

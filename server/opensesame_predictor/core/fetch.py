@@ -14,6 +14,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
@@ -57,16 +58,37 @@ def _public_address(source: str, host: str, port: int, allow_private: bool) -> s
         raise SpecError(source, f"cannot resolve host {host!r}: {exc}") from None
     addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not allow_private and not ip.is_global:
-            raise FetchRefused(
-                source,
-                f"host {host!r} resolves to non-public address {ip} "
-                "(set OPENSESAME_ALLOW_PRIVATE_URLS=true to allow it)",
-            )
+        for ip in _meant(ipaddress.ip_address(address.split("%")[0])):
+            if not allow_private and not ip.is_global:
+                raise FetchRefused(
+                    source,
+                    f"host {host!r} resolves to non-public address {ip} "
+                    "(set OPENSESAME_ALLOW_PRIVATE_URLS=true to allow it)",
+                )
     return addresses[0]
+
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_COMPATIBLE = ipaddress.ip_network("::/96")  # the deprecated IPv4-compatible form ::a.b.c.d
+
+
+def _meant(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[Any]:
+    """The address, and every IPv4 address an IPv6 one carries: mapped (`::ffff:a.b.c.d`),
+    compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`), 6to4 (`2002:aabb:ccdd::`) and
+    Teredo. Each must be public: `64:ff9b::7f00:1` reaches 127.0.0.1 through a translator."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return [ip]
+    meant: list[Any] = []
+    if ip.ipv4_mapped:
+        meant.append(ip.ipv4_mapped)
+    if ip.sixtofour:
+        meant.append(ip.sixtofour)
+    if ip.teredo:
+        meant.extend(ip.teredo)
+    last32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip in network for network in _NAT64) or (ip in _COMPATIBLE and int(ip) > 1):
+        meant.append(last32)
+    return [*meant, ip]
 
 
 def _check_url(source: str, url: str, policy: FetchPolicy) -> tuple[str, str, str]:
