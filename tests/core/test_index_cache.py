@@ -73,3 +73,29 @@ def test_a_damaged_or_foreign_cache_file_is_rebuilt(
     with caplog.at_level("WARNING"):
         assert load(spec).predictor.predict({"prompt": "list my projects"}).predictions
     assert "not private" in caplog.text
+
+
+def test_a_symlinked_cache_file_is_never_followed(fixtures: Path, tmp_path: Path) -> None:
+    """A link planted where a pickle is expected points at a file someone else wrote: it is
+    not unpickled (that would run their code), and the index is rebuilt."""
+    spec = fixtures / "tasks-3.1.json"
+    [cached] = index_files(load(spec))
+    planted = tmp_path / "planted.pickle"
+    shutil.copy(cached, planted)
+    cached.unlink()
+    cached.symlink_to(planted)
+    rebuilt = load(spec)
+    assert rebuilt.predictor.predict({"prompt": "list my projects"}).predictions
+    [cached] = index_files(rebuilt)
+    assert not cached.is_symlink()
+
+
+def test_the_cache_folder_and_the_store_are_private(fixtures: Path, isolated_store: Path) -> None:
+    folder = isolated_store.parent / "indexes"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)  # a folder someone left open: tightened before anything is read
+    runtime = load(fixtures / "tasks-3.1.json")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    files = [isolated_store, *runtime.store.blobs.iterdir()]
+    assert files and all(f.stat().st_mode & 0o077 == 0 for f in files)
+    assert runtime.store.blobs.stat().st_mode & 0o077 == 0

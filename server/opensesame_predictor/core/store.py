@@ -85,12 +85,25 @@ def _is_table(table: Any) -> bool:
     )
 
 
+def _private_directory(directory: Path) -> Path | None:
+    """The folder, created or tightened to be this user's only (0700); None when it belongs
+    to someone else, so nothing in it is trusted."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stat = directory.lstat()
+    if directory.is_symlink() or stat.st_uid != os.getuid():
+        log.warning("not using %s: it is not this user's own folder", directory)
+        return None
+    if stat.st_mode & 0o077:
+        directory.chmod(0o700)
+    return directory
+
+
 def _write_atomically(path: Path, content: bytes) -> None:
     """Write through a temporary file that replaces the target at once: a reader or a crash
-    sees the old file or the new one, never half of one."""
+    sees the old file or the new one, never half of one. Only this user may read it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        with tmp.open("wb") as handle:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
@@ -160,7 +173,8 @@ class SpecStore:
         # the parsed specs, one file each, beside the index
         self.blobs = path.with_name(f"{path.stem}-specs") if path else Path()
         if path:
-            self.blobs.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.blobs.mkdir(mode=0o700, exist_ok=True)
 
     def is_fresh(self, entry: StoredSpec) -> bool:
         return self.clock() - entry.stored_at < self.ttl
@@ -290,10 +304,8 @@ class IndexCache:
     load is ignored and rebuilt; the newest few are kept."""
 
     def __init__(self, directory: Path | None, keep: int = 8) -> None:
-        self.directory = directory
+        self.directory = _private_directory(directory) if directory is not None else None
         self.keep = keep
-        if directory is not None:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
         assert self.directory is not None
@@ -304,12 +316,14 @@ class IndexCache:
             return None
         path = self._path(key)
         try:
-            stat = path.stat()
-            if stat.st_uid != os.getuid() or stat.st_mode & 0o022:
-                log.warning("ignoring index cache %s: not private to this user", path)
-                return None
-            with path.open("rb") as handle:
-                value: object = pickle.load(handle)  # our own file in our own cache dir
+            # never through a symlink: a pickle runs code, so only our own file is read
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(descriptor, "rb") as handle:
+                stat = os.fstat(descriptor)
+                if stat.st_uid != os.getuid() or stat.st_mode & 0o022:
+                    log.warning("ignoring index cache %s: not private to this user", path)
+                    return None
+                value: object = pickle.load(handle)  # our own file in our own private folder
             return value
         except FileNotFoundError:
             return None
