@@ -238,6 +238,8 @@ def parse_body(raw: bytes) -> PredictRequest:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadJSON() from None
+    except RecursionError:  # a body under the size cap can still nest 100,000 deep
+        raise BadJSON("request body is nested too deeply") from None
     if isinstance(data, dict):
         _expect(data, "max_predictions", _is_integer, "an integer")
         _expect(data, "temperature", _is_number, "a number")
@@ -259,7 +261,7 @@ def _expect(
 
 
 class BadJSON(Exception):
-    """The body is not JSON."""
+    """The body is not JSON (or JSON nested too deeply to read)."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -283,7 +285,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     async def on_bad_json(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(400, "invalid_json", "request body is not valid JSON")
+        return error_response(400, "invalid_json", str(exc) or "request body is not valid JSON")
 
     app.add_exception_handler(BadJSON, on_bad_json)
     app.add_exception_handler(OpenSesameError, on_core_error)

@@ -276,8 +276,9 @@ def test_changing_a_file_that_a_ref_reads_parses_again(
         b'{"specs": ["not", "a", "table"]}',
         b'{"specs": {"1": "not a document"}}',
         b'{"specs": {"one": {"source": "a.yaml"}}}',
+        b'{"specs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ],
-    ids=["garbage", "truncated", "list", "table-list", "doc-string", "bad-id"],
+    ids=["garbage", "truncated", "list", "table-list", "doc-string", "bad-id", "deep"],
 )
 def test_a_corrupt_file_is_quarantined_and_rebuilt(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes

@@ -385,3 +385,11 @@ def test_health_reports_a_read_only_store(
     monkeypatch.setattr(os, "access", lambda *_: False)
     store = client.get("/health").json()["components"]["store"]
     assert store == {"status": "read_only", "backend": "tinydb", "ttl_seconds": 3600.0}
+
+
+def test_a_body_nested_too_deeply_is_a_400_that_says_why(client: TestClient) -> None:
+    body = b'{"prompt": "pets", "history": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    error = assert_error(response, 400, "invalid_json")
+    assert "nested too deeply" in error["message"]
+    assert client.post("/predict", json=PHOTO).status_code == 200

@@ -140,6 +140,8 @@ class _AtomicJSONStorage(Storage):
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CorruptStoreError(f"invalid JSON: {exc}") from exc
+        except RecursionError:
+            raise CorruptStoreError("JSON nested too deeply") from None
         if not isinstance(data, dict) or not all(_is_table(t) for t in data.values()):
             raise CorruptStoreError("not a TinyDB document")
         self._parsed[self.path] = (signature, data)
