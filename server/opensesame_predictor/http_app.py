@@ -781,7 +781,7 @@ def create_app(
     # Its route joins ours (a Mount would serve it at /mcp/), and our lifespan runs its sessions.
     from opensesame_predictor.mcp_server import build_server, transport_security
 
-    mcp_server = build_server(runtime)
+    mcp_server = build_server(runtime, trust_client_roots=False)
     mcp_app = mcp_server.streamable_http_app(
         host=settings.api_host, transport_security=transport_security(settings.api_host)
     )

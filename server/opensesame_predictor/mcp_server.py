@@ -64,7 +64,12 @@ from opensesame_predictor.core.catalog import (
     ensure_inside,
     resolve_sources,
 )
-from opensesame_predictor.core.errors import OpenSesameError, SpecError, UnknownOperation
+from opensesame_predictor.core.errors import (
+    InvalidRequest,
+    OpenSesameError,
+    SpecError,
+    UnknownOperation,
+)
 from opensesame_predictor.core.fetch import is_url
 from opensesame_predictor.core.guardrails import strip_invisible
 from opensesame_predictor.core.models import (
@@ -684,11 +689,17 @@ def files_changed(catalog: Catalog) -> bool:
 
 class McpService:
     """The runtime plus what the MCP surface adds: background loading, client roots,
-    load_spec, and periodic reloads of changed files."""
+    load_spec, and periodic reloads of changed files.
 
-    def __init__(self, runtime: Runtime) -> None:
+    Which files `load_spec` may read: with `--workspace`, files inside it, and a client's roots
+    can only narrow that, never widen it. Without one, over stdio (where the client is the
+    user) the client's roots, else the current folder; over HTTP (any client that passes the
+    Host/Origin checks) no file at all, only URLs."""
+
+    def __init__(self, runtime: Runtime, trust_client_roots: bool = True) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
+        self.trust_client_roots = trust_client_roots
         self.loaded = threading.Event()
         if runtime.ready.is_set():
             self.loaded.set()
@@ -752,8 +763,8 @@ class McpService:
         return _root_paths(result)
 
     async def _discover_roots(self, ctx: Context) -> None:
-        """With no --workspace and no --spec, the client's roots are the workspace."""
-        if self.settings.workspace or self.settings.specs:
+        """With no --workspace and no --spec, a trusted client's roots are the workspace."""
+        if self.settings.workspace or self.settings.specs or not self.trust_client_roots:
             return
         roots = await self.client_roots(ctx)
         if not roots:
@@ -766,17 +777,26 @@ class McpService:
                 self.runtime.add_source(source)
 
     def workspace_roots(self, client_roots: list[Path]) -> list[Path]:
-        roots = []
+        """The folders files may be loaded from (none: URLs only)."""
         if self.settings.workspace:
-            roots.append(Path(self.settings.workspace).expanduser().resolve())
-        roots.extend(client_roots)
-        return roots or [Path.cwd().resolve()]
+            workspace = Path(self.settings.workspace).expanduser().resolve()
+            narrowed = [r for r in client_roots if r.resolve().is_relative_to(workspace)]
+            return narrowed or [workspace]
+        if self.trust_client_roots:
+            return client_roots or [Path.cwd().resolve()]
+        return []
 
     def sources_for(self, source: str, roots: list[Path]) -> list[SpecSource]:
         """What `load_spec(source)` may load: a URL, or a file or folder inside the roots."""
         source = source.strip()
         if is_url(source):
             return [SpecSource(source)]
+        if not roots:
+            raise InvalidRequest(
+                "this server loads files only from its workspace, and it has none: start it "
+                "with --workspace DIR, or load an http(s) URL",
+                field="source",
+            )
         path = Path(source.removeprefix("file://")).expanduser()
         if not path.is_absolute():
             path = roots[0] / path
@@ -855,10 +875,11 @@ class PredictorServer(MCPServer[Any]):
         return await super().list_resources()
 
 
-def build_server(runtime: Runtime) -> MCPServer[Any]:
+def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer[Any]:
     """The MCP server over a runtime. Specs load in the background when the server starts
-    (unless the runtime is loaded already); tools wait for that first load."""
-    service = McpService(runtime)
+    (unless the runtime is loaded already); tools wait for that first load. Serve it over HTTP
+    with `trust_client_roots=False`: a client's roots then never grant file access."""
+    service = McpService(runtime, trust_client_roots)
 
     async def catalog_for(ctx: Context | None) -> Catalog:
         catalog = await service.catalog(ctx)
@@ -1094,7 +1115,7 @@ def run(
     """`opensesame-predictor mcp`: stdio (stdout is the protocol) or streamable HTTP at /mcp."""
     runtime = Runtime(settings)
     runtime.set_sources(settings.specs, settings.workspace or None)
-    server = build_server(runtime)
+    server = build_server(runtime, trust_client_roots=transport == "stdio")
     if transport == "stdio":
         anyio.run(server.run_stdio_async)
         return 0
