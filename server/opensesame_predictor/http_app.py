@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 NAME = "opensesame-predictor"
 PREDICT_PATH = "/predict"
+MCP_PATH = "/mcp"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -455,7 +456,9 @@ def is_json(content_type: str) -> bool:
 
 class GuardMiddleware:
     """Rate limit (429), content type (415) and body cap (413) for POST /predict, in that
-    order, before anything parses the body. Passing requests get the RateLimit headers."""
+    order, before anything parses the body; the same per-user and global limits for every POST
+    to /mcp, whose tools predict too (its content is the MCP SDK's to check). Passing requests
+    get the RateLimit headers."""
 
     def __init__(
         self,
@@ -464,15 +467,21 @@ class GuardMiddleware:
         metrics: HTTPMetrics,
         max_body_bytes: int,
         paths: frozenset[str] = frozenset({PREDICT_PATH}),
+        limited: frozenset[str] = frozenset({PREDICT_PATH, MCP_PATH}),
     ) -> None:
         self.app = app
         self.guard = guard
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.paths = paths
+        self.limited = limited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] not in self.limited
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -492,6 +501,9 @@ class GuardMiddleware:
                 response = error_response(429, "rate_limited", message, headers=extra_headers)
                 await response(scope, receive, send)
                 return
+        if scope["path"] not in self.paths:
+            await self.app(scope, receive, _with_headers(send, extra_headers))
+            return
         refusal = self._check_headers(headers)
         if refusal is None:
             body, refusal = await self._read_body(receive)

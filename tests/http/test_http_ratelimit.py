@@ -165,3 +165,40 @@ def test_http_mode_refuses_bad_limit_settings(
     settings = Settings(specs=[str(petstore)], rate_limit_per_user="sixty a minute")
     assert run(settings, host="127.0.0.1", port=0) == 2
     assert "rate-limit settings" in capsys.readouterr().err
+
+
+MCP_CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {"name": "predict_next_call", "arguments": {"prompt": "list the pets"}},
+}
+
+
+def test_mcp_requests_count_against_the_same_limits(
+    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+) -> None:
+    """/mcp predicts too: a user blocked on /predict is blocked there, and its POSTs spend the
+    same per-user quota."""
+    client = limited_client(make_client, petstore, clock)
+    alice = {"X-User-Id": "alice"}
+    for _ in range(60):
+        assert client.post("/predict", json=BODY, headers=alice).status_code == 200
+    refused = client.post("/mcp", json=MCP_CALL, headers=alice)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+
+    carol = {"X-User-Id": "carol"}
+    statuses = [client.post("/mcp", json=MCP_CALL, headers=carol).status_code for _ in range(61)]
+    assert 429 not in statuses[:60] and statuses[60] == 429
+    assert client.post("/predict", json=BODY, headers=carol).status_code == 429
+
+
+def test_mcp_requests_meet_the_global_limit(
+    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+) -> None:
+    client = limited_client(make_client, petstore, clock, global_limit="50/minute")
+    for i in range(50):
+        client.post("/predict", json=BODY, headers={"X-User-Id": f"user-{i}"})
+    refused = client.post("/mcp", json=MCP_CALL, headers={"X-User-Id": "fresh"})
+    assert refused.status_code == 429
+    assert "global" in refused.json()["error"]["message"]
