@@ -20,6 +20,7 @@ from opensesame_predictor import __version__
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog, ProgressCallback
 from opensesame_predictor.core.errors import OpenSesameError
+from opensesame_predictor.core.guardrails import printable
 from opensesame_predictor.core.models import PredictResult
 from opensesame_predictor.core.refine import describe_processing
 
@@ -28,9 +29,17 @@ EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
 log = logging.getLogger("opensesame_predictor")
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped: a spec's file name or text must not drive
+    the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -74,10 +83,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _report_spec_errors(catalog: Catalog) -> bool:
     for spec in catalog.errors:
-        print(f"error: {spec.source}: {spec.error}", file=sys.stderr)
+        print(printable(f"error: {spec.source}: {spec.error}"), file=sys.stderr)
     for spec in catalog.specs:
         for warning in spec.warnings:
-            print(f"warning: {spec.source}: {warning}", file=sys.stderr)
+            print(printable(f"warning: {spec.source}: {warning}"), file=sys.stderr)
     return bool(catalog.errors)
 
 
@@ -90,9 +99,21 @@ def _print_table(result: PredictResult) -> None:
     table.add_column("call", no_wrap=True)
     for column in ("confidence", "parameters", "why"):
         table.add_column(column, overflow="fold")
+    from rich.text import Text
+
+    def cell(value: str) -> Text:
+        """Spec and prompt text as it is: no markup read, no control character acted on."""
+        return Text(printable(value))
+
     for p in result.predictions:
         params = ", ".join(f"{k}={v}" for k, v in p.parameters.items())
-        table.add_row(str(p.rank), p.api_call, f"{p.confidence:.2f}", params, "; ".join(p.reasons))
+        table.add_row(
+            str(p.rank),
+            cell(p.api_call),
+            f"{p.confidence:.2f}",
+            cell(params),
+            cell("; ".join(p.reasons)),
+        )
     console = Console()
     console.print(table)
     meta = result.metadata
@@ -142,7 +163,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     elif args.weights:
         ranker = Ranker.load(Path(args.weights))
         if ranker.version == Ranker().version:
-            print(f"error: {args.weights}: not a weights file", file=sys.stderr)
+            print(printable(f"error: {args.weights}: not a weights file"), file=sys.stderr)
             return EXIT_BAD_INPUT
 
     def predictor_for(location: str) -> Predictor:
@@ -332,7 +353,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 progress=progress,
             )
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     output = Path(args.output)
     ranker.save(output, meta)
@@ -385,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except OpenSesameError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(printable(f"error: {exc.message}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130

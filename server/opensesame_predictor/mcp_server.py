@@ -914,7 +914,7 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
         try:
             result = await runtime.predictor.apredict(request)
         except OpenSesameError as exc:
-            raise ToolError(exc.message) from None
+            raise ToolError(clean(exc.message, None)) from None
         data = sanitize_result(result)
         return _result(predict_text(data), data)
 
@@ -1073,7 +1073,7 @@ def guarded(call: Callable[[], T]) -> T:
     try:
         return call()
     except OpenSesameError as exc:
-        raise ToolError(exc.message) from None
+        raise ToolError(clean(exc.message, None)) from None
 
 
 def _index_of(runtime: Runtime, name: str) -> str:

@@ -40,6 +40,17 @@ INJECTION_RULES: dict[str, re.Pattern[str]] = {
 }
 
 _INVISIBLE = {"Cc", "Cf", "Co", "Cs"}
+# Control characters and invisible formatting (zero-width, bidi overrides): in a terminal
+# `\x1b]0;…\x07` retitles the window and `\x1b[2J` clears it; bidi overrides hide text.
+CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+
+
+def printable(text: str) -> str:
+    """Text for a terminal or a log: control characters shown escaped (`\\x1b`), never
+    acted on; newlines and tabs kept."""
+    return CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
 
 
 def strip_invisible(text: str, keep_newlines: bool = True) -> str:

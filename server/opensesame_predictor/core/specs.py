@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from opensesame_predictor.core import yaml12
 from opensesame_predictor.core.errors import SpecError
+from opensesame_predictor.core.guardrails import CONTROL
 from opensesame_predictor.core.models import HTTP_METHODS, Link, Operation, Parameter
 
 MAX_SCHEMA_DEPTH = 6
@@ -166,11 +167,13 @@ class _SchemaWalker:
         self._seen: set[str] = set()
 
     def add_field(self, dotted: str) -> None:
+        dotted = plain(dotted[:300], lines=False)
         if dotted not in self._seen and len(self.fields) < MAX_FIELDS:
             self._seen.add(dotted)
             self.fields.append(dotted)
 
     def _add_name(self, name: str) -> None:
+        name = plain(name, lines=False)
         if name not in self.names:
             self.names.append(name)
 
@@ -246,15 +249,25 @@ class _SchemaWalker:
             self._walk(additional, doc_key, prefix, depth + 1, active)
 
 
+_BREAKS = re.compile("[\n\t]")
+
+
+def plain(value: str, lines: bool = True) -> str:
+    """Spec text without control characters (newlines and tabs kept when `lines`): it reaches
+    terminals, editors and agents."""
+    value = CONTROL.sub("", value)
+    return value if lines else _BREAKS.sub(" ", value)
+
+
 def _text(value: Any, limit: int = MAX_DESCRIPTION) -> str:
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    return plain(value.strip()[:limit]) if isinstance(value, str) else ""
 
 
 def _scalar(value: Any, limit: int = 200) -> str:
     """A scalar as text, anything else as "": never `str()` a container, which may be a YAML
     alias bomb whose text form is gigabytes."""
     if isinstance(value, str):
-        return value[:limit]
+        return plain(value[:limit], lines=False)
     if isinstance(value, bool | int | float):
         return str(value)[:limit]
     return ""
@@ -371,6 +384,7 @@ class _OperationBuilder:
         for raw_path, raw_item in paths.items():
             if not isinstance(raw_path, str) or not raw_path.startswith("/"):
                 continue
+            raw_path = plain(raw_path, lines=False)
             item, item_doc, _ = self.resolver.resolve(raw_item, root)
             if not isinstance(item, dict):
                 continue
@@ -441,10 +455,12 @@ class _OperationBuilder:
             spec=self.spec_name,
             method=method,
             path=path,
-            operation_id=_text(op.get("operationId"), 200),
+            operation_id=plain(_text(op.get("operationId"), 200), lines=False),
             summary=_text(op.get("summary"), 300),
             description=_text(op.get("description")),
-            tags=[t for t in op.get("tags", []) if isinstance(t, str)][:10]
+            tags=[plain(t[:100], lines=False) for t in op.get("tags", []) if isinstance(t, str)][
+                :10
+            ]
             if isinstance(op.get("tags"), list)
             else [],
             parameters=parameters,
@@ -464,7 +480,7 @@ class _OperationBuilder:
         schema: Any = param.get("schema", param)  # Swagger 2.0 keeps the type on the parameter
         schema, _, _ = self.resolver.resolve(schema, doc_key)
         return Parameter(
-            name=param["name"],
+            name=plain(param["name"][:200], lines=False),
             location=location,  # type: ignore[arg-type]
             type=_schema_type(schema),
             required=_flag(param.get("required")) or location == "path",
@@ -500,7 +516,7 @@ class _OperationBuilder:
             ]
             params.append(
                 Parameter(
-                    name=str(name),
+                    name=plain(str(name)[:200], lines=False),
                     location="body",
                     type=_schema_type(sub),
                     required=name in required,

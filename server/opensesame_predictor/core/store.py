@@ -37,7 +37,7 @@ from opensesame_predictor.core.specs import ParsedSpec
 log = logging.getLogger(__name__)
 
 # Bump when ParsedSpec or Operation change shape or meaning: older entries then read as misses.
-STORE_FORMAT = 10
+STORE_FORMAT = 11
 TABLE = "specs"
 
 
