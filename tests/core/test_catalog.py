@@ -314,6 +314,27 @@ def test_a_broken_spec_is_retried_only_when_it_changes(fixtures: Path, tmp_path:
     assert runtime.catalog.get("GET /pets/{petId}") is not None
 
 
+def test_an_edit_that_breaks_a_spec_keeps_its_last_good_version(
+    fixtures: Path, tmp_path: Path
+) -> None:
+    spec = tmp_path / "pets.yaml"
+    shutil.copy(fixtures / PETSTORE, spec)
+    good = spec.read_text()
+    runtime = load(spec)
+    spec.write_text(good.replace("paths:", "paths: [", 1))
+    touch_later(spec)
+    assert runtime.reload_if_changed() is True
+    [summary] = runtime.catalog.specs
+    assert runtime.catalog.errors == [] and len(runtime.catalog) == 13
+    assert summary.stale_because is not None and "invalid YAML" in summary.stale_because
+    assert "serving the last good version" in summary.warnings[0]
+    assert runtime.reload_if_changed() is False  # unchanged and still broken: nothing to redo
+    spec.write_text(good)
+    touch_later(spec)
+    assert runtime.reload_if_changed() is True
+    assert runtime.catalog.specs[0].stale_because is None
+
+
 def test_a_deleted_spec_becomes_an_error_and_the_others_stay(
     fixtures: Path, tmp_path: Path
 ) -> None:

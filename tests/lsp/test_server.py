@@ -392,3 +392,42 @@ async def test_python_and_typescript_hover_diagnostics_and_fixes(
     assert apply_edits(typescript, edits_of(ts_fix, ts_uri)).splitlines()[1] == (
         '  await fetch("/v1/store/orders/7");'
     )
+
+
+async def test_a_spec_edited_to_invalid_keeps_serving_its_last_good_version(
+    lsp: Starter, petstore: str, tmp_path: Path
+) -> None:
+    """A broken edit does not take the spec's operations away; the error shows on the spec
+    file where the parser found it, and goes once the file is fixed."""
+    spec = tmp_path / "api" / "petstore.yaml"
+    spec.parent.mkdir()
+    shutil.copy(petstore, spec)
+    good = spec.read_text()
+    session = await lsp(specs=[str(spec)])
+    await session.wait_indexed()
+    uri = session.open("search.http", "### find pets\nGET \n", "http")
+
+    def changed() -> None:
+        session.client.workspace_did_change_watched_files(
+            types.DidChangeWatchedFilesParams(
+                changes=[types.FileEvent(uri=spec.as_uri(), type=types.FileChangeType.Changed)]
+            )
+        )
+
+    spec.write_text(good.replace("paths:", "paths: [unclosed", 1))
+    changed()
+    indexed = await session.wait_indexed(2)
+    assert indexed["operations"] == 13 and indexed["errors"] == []
+    labels = [i.label for i in (await session.complete(uri, 1, 4)).items]
+    assert "/pets/search" in labels
+    await session.wait_for(lambda: bool(session.client.diagnostics.get(spec.as_uri())))
+    [problem] = session.client.diagnostics[spec.as_uri()]
+    assert problem.severity == types.DiagnosticSeverity.Error
+    assert "invalid YAML" in problem.message
+    line = next(n for n, text in enumerate(spec.read_text().splitlines()) if "[unclosed" in text)
+    assert abs(problem.range.start.line - line) <= 2
+
+    spec.write_text(good)
+    changed()
+    await session.wait_indexed(3)
+    await session.wait_for(lambda: list(session.client.diagnostics.get(spec.as_uri(), [0])) == [])

@@ -473,6 +473,20 @@ class Catalog:
         return [op for method in HTTP_METHODS for op in self.by_key.get(f"{method} {path}", [])]
 
 
+def _last_good(previous: LoadedSpec, failed: LoadedSpec) -> LoadedSpec:
+    """An edit that breaks a spec file: the last version that loaded keeps serving, and the
+    summary says why the current one does not (the editor shows it on the file)."""
+    reason = failed.summary.error or "unreadable"
+    summary = previous.summary.model_copy(
+        update={
+            "stale_because": reason,
+            "warnings": [f"serving the last good version: {reason}"],
+        }
+    )
+    # the failed content's signature: it is retried once the file changes again
+    return LoadedSpec(summary, previous.parsed, failed.signature)
+
+
 @dataclass
 class Workspace:
     """The sources of a workspace and the current catalog built from them."""
@@ -522,8 +536,13 @@ class Workspace:
                 )
             )
             if stale:
+                previous = item
                 item = self.loader.load(source, name)
                 changed = True
+                kept = previous is not None and previous.parsed is not None
+                if item.parsed is None and kept and os.path.isfile(source.location):
+                    assert previous is not None
+                    item = _last_good(previous, item)  # broken by an edit, not deleted
             assert item is not None
             fresh.append(item)
         if changed or len(fresh) != len(self.catalog.loaded):

@@ -89,6 +89,8 @@ class SpecSummary(BaseModel):
     operations: int = 0
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    # the file's current content failed to load (why); its last good version serves meanwhile
+    stale_because: str | None = None
 
 
 class HistoryEvent(BaseModel):

@@ -5,6 +5,7 @@ Columns arrive in code points; `Lines` converts them to the client's position en
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from lsprotocol import types
@@ -165,3 +166,21 @@ def hover(
 
 def spec_message(spec: SpecSummary) -> str:
     return f"OpenSesame: could not load {spec.source}: {spec.error}. The other specs keep serving."
+
+
+_WHERE = re.compile(r"line (\d+) column (\d+)")
+
+
+def spec_problem(reason: str) -> types.Diagnostic:
+    """A spec file's load error as a diagnostic: at the line and column the parser named, else
+    at the top of the file."""
+    found = _WHERE.search(reason)
+    line, column = (int(found.group(1)) - 1, int(found.group(2)) - 1) if found else (0, 0)
+    start = types.Position(line=max(line, 0), character=max(column, 0))
+    end = types.Position(line=max(line, 0), character=max(column, 0) + 1)
+    return types.Diagnostic(
+        range=types.Range(start=start, end=end),
+        message=f"OpenSesame cannot load this spec: {reason}",
+        severity=types.DiagnosticSeverity.Error,
+        source="opensesame",
+    )

@@ -66,6 +66,7 @@ class OpenSesameServer(LanguageServer):
         self.client_specs: list[str] = []  # from initializationOptions and configuration
         self.reported: set[tuple[str, str]] = set()
         self.refused: set[str] = set()
+        self.spec_problems: set[str] = set()  # spec files that carry a diagnostic
         self.loop: asyncio.AbstractEventLoop | None = None
         self._index_lock: asyncio.Lock | None = None
         self._pending: dict[str, asyncio.TimerHandle] = {}
@@ -222,6 +223,26 @@ class OpenSesameServer(LanguageServer):
         )
         for uri in list(self.workspace.text_documents):
             self.schedule_diagnostics(uri, delay=0)
+        self.publish_spec_problems()
+
+    def publish_spec_problems(self) -> None:
+        """A spec file that fails to load gets the error on the file itself, where the parser
+        placed it (a broken edit keeps its last good version serving meanwhile); the
+        diagnostic goes once the file loads again."""
+        problems: dict[str, str] = {}
+        for spec in self.runtime.catalog.specs:
+            reason = spec.stale_because or spec.error
+            if reason and "://" not in spec.source:
+                problems[Path(spec.source).as_uri()] = reason
+        for uri in self.spec_problems - problems.keys():
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+            )
+        for uri, reason in problems.items():
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=[convert.spec_problem(reason)])
+            )
+        self.spec_problems = set(problems)
 
     def schedule_reindex(self) -> None:
         loop = asyncio.get_running_loop()
