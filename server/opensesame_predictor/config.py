@@ -26,6 +26,14 @@ class Settings(BaseSettings):
         "empty means the user cache directory.",
     )
     cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+    store_max_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=0, description="parsed specs kept; the oldest go first"
+    )
+    store_max_age_seconds: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=0,
+        description="entries not stored or revalidated for this long go (0: never)",
+    )
 
     # request limits and guardrails
     max_prompt_length: int = Field(default=4096, ge=1, le=1_000_000)

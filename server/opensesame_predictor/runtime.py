@@ -70,7 +70,12 @@ class Runtime:
 
     def __init__(self, settings: Settings, store: SpecStore | None = None) -> None:
         self.settings = settings
-        self.store = store or SpecStore(settings.database_path(), settings.cache_ttl_seconds)
+        self.store = store or SpecStore(
+            settings.database_path(),
+            settings.cache_ttl_seconds,
+            max_bytes=settings.store_max_bytes,
+            max_age_seconds=settings.store_max_age_seconds,
+        )
         self.index_cache = IndexCache(
             self.store.path.parent / "indexes" if self.store.path is not None else None
         )

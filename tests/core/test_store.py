@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,10 @@ from opensesame_predictor.runtime import Runtime
 from support import Clock, ParseCounter
 
 
-def entry(source: str, content_hash: str = "h1", stored_at: float = 1_000_000.0) -> StoredSpec:
+NOW = time.time()  # entries are stored now: older ones would be evicted when a store opens
+
+
+def entry(source: str, content_hash: str = "h1", stored_at: float = NOW) -> StoredSpec:
     operation = Operation(spec="s", method="GET", path=f"/{content_hash}", operation_id="op")
     parsed = ParsedSpec(
         title=f"spec {source}",
@@ -116,7 +121,8 @@ def test_an_unreadable_entry_is_a_miss_and_is_rebuilt(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "store.json"
-    path.write_text(json.dumps({"specs": {"1": {"source": "a.yaml", "format": STORE_FORMAT}}}))
+    document = {"source": "a.yaml", "format": STORE_FORMAT, "stored_at": NOW}
+    path.write_text(json.dumps({"specs": {"1": document}}))
     store = SpecStore(path)
     with caplog.at_level(logging.WARNING):
         assert store.get("a.yaml") is None
@@ -423,3 +429,50 @@ def test_prompts_are_never_stored(fixtures: Path, isolated_store: Path) -> None:
     for file in files:
         data = file.read_bytes()
         assert b"Zanzibar" not in data and b"iguana" not in data, file
+
+
+# --- size, age and leftovers ------------------------------------------------------------------
+
+
+def test_the_oldest_entries_go_when_the_spec_files_exceed_the_cap(tmp_path: Path) -> None:
+    clock = Clock()
+    one = len(entry("s0.yaml").parsed.model_dump_json())
+    store = SpecStore(tmp_path / "store.json", clock=clock, max_bytes=one * 3 + one // 2)
+    for number in range(5):
+        store.put(entry(f"s{number}.yaml"))
+        clock.now += 1
+    assert store.evict() == 2
+    assert sorted(store.sources()) == ["s2.yaml", "s3.yaml", "s4.yaml"]
+    assert len(list(store.blobs.iterdir())) == 3
+    assert SpecStore(tmp_path / "store.json", clock=clock).get("s0.yaml") is None
+
+
+def test_entries_not_revalidated_for_the_maximum_age_go(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "store.json"
+    store = SpecStore(path, clock=clock, max_age_seconds=7 * 24 * 3600)
+    store.put(entry("old.yaml", stored_at=clock.now))
+    clock.now += 6 * 24 * 3600
+    store.put(entry("new.yaml", stored_at=clock.now))
+    assert store.evict() == 0  # stale, but a stale copy still serves when a refetch fails
+    clock.now += 2 * 24 * 3600
+    reopened = SpecStore(path, clock=clock, max_age_seconds=7 * 24 * 3600)  # evicts on open
+    assert reopened.sources() == ["new.yaml"]
+
+
+def test_leftovers_of_killed_writers_are_removed_when_the_store_opens(tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    store = SpecStore(path)
+    store.put(entry("a.yaml"))
+    old_tmp = tmp_path / ".store.json.123.abc.tmp"
+    young_tmp = tmp_path / ".store.json.456.def.tmp"
+    orphan = store.blobs / "0000-orphan-v11.json"
+    for leftover in (old_tmp, young_tmp, orphan, store.blobs / ".x.json.9.tmp"):
+        leftover.write_bytes(b"{}" * 1000)
+    hour_ago = time.time() - 3600
+    for leftover in (old_tmp, orphan, store.blobs / ".x.json.9.tmp"):
+        os.utime(leftover, (hour_ago, hour_ago))
+    SpecStore(path)
+    assert not old_tmp.exists() and not orphan.exists()
+    assert young_tmp.exists()  # a writer may be at work on it right now
+    assert SpecStore(path).get("a.yaml") == entry("a.yaml")

@@ -13,6 +13,7 @@ never stored here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -154,8 +155,17 @@ class _AtomicJSONStorage(Storage):
         pass
 
 
+LEFTOVER_SECONDS = 600.0  # a temporary file this old was left by a writer that died
+EVICT_EVERY = 32  # writes between two checks of the store's size
+
+
 class SpecStore:
-    """Parsed specs by source. `get` answers with fresh or stale entries; callers decide."""
+    """Parsed specs by source. `get` answers with fresh or stale entries; callers decide.
+
+    The store keeps itself small: entries not stored or revalidated for `max_age_seconds` go
+    (a stale copy of a URL serves while a refetch fails, so not at once), the oldest go first
+    when the spec files exceed `max_bytes`, and temporary or unreferenced files that a killed
+    writer left behind are removed when the store opens."""
 
     def __init__(
         self,
@@ -163,10 +173,15 @@ class SpecStore:
         ttl_seconds: float = 3600.0,
         clock: Callable[[], float] = time.time,
         l1_size: int = 256,
+        max_bytes: int = 512 * 1024 * 1024,
+        max_age_seconds: float = 7 * 24 * 3600.0,
     ) -> None:
         self.path = path
         self.ttl = ttl_seconds
         self.clock = clock
+        self.max_bytes = max_bytes
+        self.max_age = max_age_seconds
+        self._writes_since_check = 0
         self.stats = StoreStats()
         self._l1: TTLCache[str, StoredSpec] = TTLCache(l1_size, ttl_seconds, timer=clock)
         self._mutex = threading.Lock()
@@ -177,6 +192,7 @@ class SpecStore:
         if path:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.blobs.mkdir(mode=0o700, exist_ok=True)
+            self.tidy()
 
     def is_fresh(self, entry: StoredSpec) -> bool:
         return self.clock() - entry.stored_at < self.ttl
@@ -217,6 +233,62 @@ class SpecStore:
         if isinstance(previous, dict) and previous.get("blob") not in (None, entry.blob):
             (self.blobs / Path(str(previous["blob"])).name).unlink(missing_ok=True)
         self.stats.writes += 1
+        self._writes_since_check += 1
+        if self._writes_since_check >= EVICT_EVERY:
+            self.evict()
+
+    def tidy(self) -> None:
+        """Remove what killed writers left (temporary files, spec files no entry names),
+        then evict."""
+        if self.path is None:
+            return
+        cutoff = time.time() - LEFTOVER_SECONDS  # file times are wall-clock times
+        with self._locked() as db:
+            named = {str(doc.get("blob")) for doc in db.table(TABLE).all()}
+            for folder, pattern in ((self.path.parent, ".*.tmp"), (self.blobs, "*")):
+                for leftover in folder.glob(pattern):
+                    unused = folder == self.path.parent or leftover.name not in named
+                    try:
+                        if unused and leftover.lstat().st_mtime < cutoff and leftover.is_file():
+                            leftover.unlink()
+                    except OSError:
+                        continue
+        self.evict()
+
+    def evict(self) -> int:
+        """Drop entries too old to serve even as a stale copy, then the oldest ones while the
+        spec files take more than `max_bytes`. Returns how many went."""
+        self._writes_since_check = 0
+        if self.path is None:
+            return 0
+        now = self.clock()
+        with self._locked() as db:
+            table = db.table(TABLE)
+            entries = sorted(table.all(), key=lambda doc: float(doc.get("stored_at", 0.0)))
+            sizes = {}
+            for doc in entries:
+                try:
+                    sizes[doc.doc_id] = (
+                        (self.blobs / Path(str(doc.get("blob"))).name).stat().st_size
+                    )
+                except OSError:
+                    sizes[doc.doc_id] = 0
+            total = sum(sizes.values())
+            gone = []
+            for doc in entries:
+                too_old = self.max_age > 0 and now - float(doc.get("stored_at", 0.0)) > self.max_age
+                if too_old or total > self.max_bytes:
+                    gone.append(doc)
+                    total -= sizes[doc.doc_id]
+            if gone:
+                table.remove(doc_ids=[doc.doc_id for doc in gone])
+        for doc in gone:
+            (self.blobs / Path(str(doc.get("blob"))).name).unlink(missing_ok=True)
+            with self._l1_mutex:
+                self._l1.pop(str(doc.get("source")), None)
+        if gone:
+            log.info("store: evicted %d old or surplus entries", len(gone))
+        return len(gone)
 
     def touch(self, entry: StoredSpec) -> StoredSpec:
         """Mark an entry fresh again (a 304 revalidation)."""
@@ -308,6 +380,12 @@ class IndexCache:
     def __init__(self, directory: Path | None, keep: int = 8) -> None:
         self.directory = _private_directory(directory) if directory is not None else None
         self.keep = keep
+        if self.directory is not None:  # what a writer killed mid-write left behind
+            cutoff = time.time() - LEFTOVER_SECONDS
+            for leftover in self.directory.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    if leftover.lstat().st_mtime < cutoff:
+                        leftover.unlink()
 
     def _path(self, key: str) -> Path:
         assert self.directory is not None
