@@ -25,7 +25,6 @@ from opensesame_predictor.core.store import STORE_FORMAT, SpecStore, StoredSpec
 from opensesame_predictor.runtime import Runtime
 from support import Clock, ParseCounter
 
-
 NOW = time.time()  # entries are stored now: older ones would be evicted when a store opens
 
 
