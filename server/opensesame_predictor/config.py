@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, description="Largest /predict request body (413 above)."
     )
+    # what one connection may hold: slow or idle clients are cut off, connections capped
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+    http_max_connections: int = Field(default=512, ge=1)
+    trusted_proxies: str = Field(
+        default="",
+        description="addresses (comma-separated, CIDR allowed) whose X-Forwarded-For is "
+        "trusted; empty: none, a client is its socket address",
+    )
     rate_limit_enabled: bool = Field(
         default=True,
         description="Rate-limit POST /predict (also needs enable_guardrails); "

@@ -867,6 +867,9 @@ def run(settings: Settings, host: str | None = None, port: int | None = None) ->
         return 2
     host = host or settings.api_host
     port = settings.api_port if port is None else port
+    from opensesame_predictor.http_limits import with_header_deadline
+
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     config = uvicorn.Config(
         app,
         host=host,
@@ -874,6 +877,12 @@ def run(settings: Settings, host: str | None = None, port: int | None = None) ->
         log_level=settings.log_level.lower(),
         access_log=False,  # it would log client addresses; the metrics count requests instead
         server_header=False,
+        http=with_header_deadline(settings.http_header_timeout_seconds),
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        limit_concurrency=settings.http_max_connections,
+        # X-Forwarded-For decides who a request counts against: only from configured proxies
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
     )
     # stderr, like every log line: one line so the operator knows where to look
     print(f"serving http://{host}:{port} (docs at /docs, health at /health)", file=sys.stderr)
