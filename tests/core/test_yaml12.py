@@ -48,6 +48,7 @@ def test_private_use_characters_of_the_text_stay_what_they_are() -> None:
         ("a: [1, 2", "invalid YAML at line"),
         ("a:\n  - b\n c: d", "invalid YAML at line"),
         ("n: " + "9" * 5000, "unreadable value"),
+        ('{"n": ' + "9" * 5000 + "}", "unreadable value"),  # JSON too
         ("[" * 100_000, "nested too deeply"),
     ],
 )
