@@ -150,9 +150,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from opensesame_predictor.core.evaluate import evaluate, read_cases
     from opensesame_predictor.core.predictor import Predictor
     from opensesame_predictor.core.ranker import Ranker
+    from opensesame_predictor.offline.evaluate import evaluate, read_cases
     from opensesame_predictor.runtime import Runtime
 
     settings = _settings(args)
@@ -218,18 +218,18 @@ def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from opensesame_predictor.bench import run_bench
+    from opensesame_predictor.offline.bench import run_bench
 
     settings = _settings(args)
     if not settings.specs and not settings.workspace:
         print("error: give at least one --spec or a --workspace", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.http:
-        from opensesame_predictor.http_bench import run_http_bench
+        from opensesame_predictor.offline.http_bench import run_http_bench
 
         numbers = run_http_bench(settings, args.requests)
     elif args.lsp:
-        from opensesame_predictor.lsp.bench import run_lsp_bench
+        from opensesame_predictor.offline.lsp_bench import run_lsp_bench
 
         numbers = run_lsp_bench(settings, args.requests)
     else:
@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from opensesame_predictor.train import train
+    from opensesame_predictor.offline.train import train
 
     specs = args.spec or ["fixtures"]
     try:

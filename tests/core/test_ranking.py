@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.evaluate import expected_calibration_error
 from opensesame_predictor.core.features import words
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.ranker import Ranker, calibrate
+from opensesame_predictor.offline.evaluate import expected_calibration_error
 from opensesame_predictor.runtime import Runtime
 from support import json_ok
 

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from opensesame_predictor.bench import bench_prompts
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.errors import CatalogEmpty, SpecError
+from opensesame_predictor.offline.bench import bench_prompts
 from opensesame_predictor.runtime import Runtime
 
 CLIENTS = 4  # concurrent connections of the closed loop

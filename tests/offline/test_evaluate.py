@@ -12,13 +12,13 @@ import pytest
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.errors import GuardrailViolation, InvalidRequest
-from opensesame_predictor.core.evaluate import (
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.offline.evaluate import (
     FileMetrics,
     evaluate,
     expected_calibration_error,
     read_cases,
 )
-from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.runtime import Runtime
 
 DATA = Path(__file__).resolve().parents[1] / "data"

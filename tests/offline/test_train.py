@@ -14,7 +14,7 @@ from opensesame_predictor.core.ranker import (
     WEIGHTS_FILE,
     Ranker,
 )
-from opensesame_predictor.train import train
+from opensesame_predictor.offline.train import train
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SPECS = [str(FIXTURES / "petstore-3.0.yaml"), str(FIXTURES / "tasks-3.1.json")]

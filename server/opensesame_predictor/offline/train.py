@@ -29,12 +29,12 @@ from opensesame_predictor.core.catalog import (
     Workspace,
     resolve_sources,
 )
-from opensesame_predictor.core.evaluate import expected_calibration_error
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, calibrate, fit
 from opensesame_predictor.core.store import SpecStore
-from opensesame_predictor.core.synthetic import SyntheticCase, generate
+from opensesame_predictor.offline.evaluate import expected_calibration_error
+from opensesame_predictor.offline.synthetic import SyntheticCase, generate
 from opensesame_predictor.runtime import fetch_policy
 
 DEPRECATED_PENALTY = -1.0

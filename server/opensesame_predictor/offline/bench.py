@@ -96,7 +96,7 @@ def _warm_load_in_a_new_process(settings: Settings, path: Path) -> float:
         {"specs": settings.specs, "workspace": settings.workspace, "store": str(path)}
     )
     done = subprocess.run(
-        [sys.executable, "-m", "opensesame_predictor.bench", arguments],
+        [sys.executable, "-m", "opensesame_predictor.offline.bench", arguments],
         capture_output=True,
         text=True,
         check=False,

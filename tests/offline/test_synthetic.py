@@ -13,8 +13,8 @@ import pytest
 from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.models import Parameter
-from opensesame_predictor.core.synthetic import SyntheticCase, generate
-from opensesame_predictor.train import load_specs
+from opensesame_predictor.offline.synthetic import SyntheticCase, generate
+from opensesame_predictor.offline.train import load_specs
 from support import in_path, in_query, json_ok, with_id
 
 

@@ -1,0 +1,1 @@
+"""Offline tools: evaluation, synthetic training data, training and benchmarks."""
