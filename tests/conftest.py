@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from opensesame_predictor.config import Settings
+from opensesame_predictor.service import Service
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
@@ -22,3 +25,15 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def petstore_path() -> Path:
+    """The petstore fixture spec (OpenAPI 3.0, YAML, 13 operations)."""
+    return FIXTURES / "petstore-3.0.yaml"
+
+
+@pytest.fixture
+def petstore_service(petstore_path: Path) -> Service:
+    """A service over the petstore spec, loaded, on the test's own store."""
+    return Service.from_settings(Settings(specs=[str(petstore_path)]))

@@ -122,16 +122,16 @@ def _print_table(result: PredictResult) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from opensesame_predictor.runtime import Runtime
+    from opensesame_predictor.service import Service
 
     settings = _settings(args)
     if not settings.specs and not settings.workspace:
         print("error: give at least one --spec or a --workspace", file=sys.stderr)
         return EXIT_BAD_INPUT
     with progress_bar("loading specs", not args.json) as progress:
-        runtime = Runtime.from_settings(settings, progress)
-    failed = _report_spec_errors(runtime.catalog)
-    if not runtime.catalog.operations:
+        service = Service.from_settings(settings, progress)
+    failed = _report_spec_errors(service.catalog)
+    if not service.catalog.operations:
         return EXIT_BAD_INPUT
     request = {
         "prompt": args.prompt,
@@ -139,10 +139,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "max_predictions": args.max,
         "temperature": args.temperature,
     }
-    result = asyncio.run(runtime.predictor.apredict(request))
+    result = asyncio.run(service.predict(request))
     if args.json:
         output = result.model_dump(mode="json")
-        output["metadata"]["refiner"] = runtime.refiner.state.model_dump(mode="json")
+        output["metadata"]["refiner"] = service.refiner.state.model_dump(mode="json")
         print(json.dumps(output, indent=2))
     else:
         _print_table(result)
@@ -153,7 +153,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from opensesame_predictor.core.predictor import Predictor
     from opensesame_predictor.core.ranker import Ranker
     from opensesame_predictor.offline.evaluate import evaluate, read_cases
-    from opensesame_predictor.runtime import Runtime
+    from opensesame_predictor.service import Service
 
     settings = _settings(args)
     predictors: dict[str, Predictor] = {}
@@ -169,14 +169,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     def predictor_for(location: str) -> Predictor:
         """One predictor per spec file, shared by every case and file that names it."""
         if location not in predictors:
-            runtime = Runtime(settings)
-            runtime.set_sources([location])
-            catalog = runtime.load()
+            service = Service(settings)
+            service.set_sources([location])
+            catalog = service.load()
             if catalog.errors:
                 raise OpenSesameError(f"{location}: {catalog.errors[0].error}")
             if ranker is not None:
-                runtime.predictor.ranker = ranker
-            predictors[location] = runtime.predictor
+                service.predictor.ranker = ranker
+            predictors[location] = service.predictor
         return predictors[location]
 
     results: dict[str, dict[str, Any]] = {}

@@ -12,14 +12,12 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, Literal
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -37,16 +35,14 @@ from opensesame_predictor import __version__
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.errors import (
-    CatalogEmpty,
     GuardrailViolation,
     InvalidRequest,
     OpenSesameError,
-    UnknownOperation,
 )
 from opensesame_predictor.core.guardrails import parse_request, prompt_fingerprint
 from opensesame_predictor.core.models import PredictRequest, PredictResult
 from opensesame_predictor.ratelimit import RateLimitGuard, ratelimit_headers
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import ErrorKind, Loading, Service, meaning_of
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +178,17 @@ def error_response(
     )
 
 
+# The service's error table, by kind: the status each kind of core error leaves with.
+STATUS_OF_KIND: dict[ErrorKind, int] = {
+    "invalid": 422,
+    "not_found": 404,
+    "unavailable": 503,
+    "failed": 500,
+}
+
+
 def core_error_status(exc: OpenSesameError) -> int:
-    if isinstance(exc, InvalidRequest):  # GuardrailViolation included
-        return 422
-    if isinstance(exc, UnknownOperation):
-        return 404
-    if isinstance(exc, CatalogEmpty):
-        return 503
-    return 500
+    return STATUS_OF_KIND[meaning_of(exc.code).kind]
 
 
 _HTTP_CODES = {
@@ -272,7 +271,8 @@ def install_error_handlers(app: FastAPI) -> None:
         rule = exc.rule if isinstance(exc, GuardrailViolation) else None
         status = core_error_status(exc)
         log.info("request refused: %s (%d)", exc.code, status)
-        return error_response(status, exc.code, exc.message, field=field, rule=rule)
+        headers = {"Retry-After": "1"} if isinstance(exc, Loading) else None
+        return error_response(status, exc.code, exc.message, headers, field=field, rule=rule)
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -329,7 +329,7 @@ class CatchAllMiddleware:
 class RuntimeCollector(Collector):
     """Catalog size and store cache statistics, read at scrape time."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Service) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterable[Metric]:
@@ -356,7 +356,7 @@ class RuntimeCollector(Collector):
 class HTTPMetrics:
     """The app's own metrics on a dedicated registry (several apps in one process don't clash)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Service) -> None:
         self.registry = CollectorRegistry()
         labels = ["route", "method", "status"]
         self.requests = Counter(
@@ -593,28 +593,22 @@ def build_guard(settings: Settings) -> RateLimitGuard | None:
 
 # --- health --------------------------------------------------------------------------------------
 
-LLMProbe = Callable[[Settings], Awaitable[LLMHealth]]
+LLMProbe = Callable[[Service], Awaitable[LLMHealth]]
 
 
-async def probe_llm(settings: Settings) -> LLMHealth:
-    """Whether the refinement model answers. Hook: the Ollama refiner may pass its own probe."""
-    provider = settings.llm_provider
-    if provider in ("none", "placeholder"):
-        return LLMHealth(provider=provider, status="disabled")
-    try:
-        async with httpx.AsyncClient(timeout=0.5) as client:
-            response = await client.get(f"{settings.ollama_host.rstrip('/')}/api/version")
-        ok = response.status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    return LLMHealth(provider=provider, status="reachable" if ok else "unreachable")
+async def probe_llm(service: Service) -> LLMHealth:
+    """Whether the refinement model answers, and the refiner's state (budget, last outcome,
+    back-off)."""
+    health = await service.refiner_health()
+    return LLMHealth(provider=health.provider, status=health.status, refiner=health.refiner)
 
 
-def catalog_health(runtime: Runtime, load_error: str | None) -> CatalogHealth:
-    catalog = runtime.catalog
+def catalog_health(service: Service) -> CatalogHealth:
+    catalog = service.catalog
     names = catalog.spec_names()
-    if not runtime.ready.is_set():
-        status: Literal["loading", "ok", "empty", "failed"] = "failed" if load_error else "loading"
+    state = service.state
+    if state != "ready":
+        status: Literal["loading", "ok", "empty", "failed"] = state
     else:
         status = "ok" if catalog.operations else "empty"
     return CatalogHealth(
@@ -623,11 +617,11 @@ def catalog_health(runtime: Runtime, load_error: str | None) -> CatalogHealth:
         operations=len(catalog.operations),
         failed_specs=len(catalog.errors),
         spec_names=names,
-        error=load_error,
+        error=service.failure,
     )
 
 
-def store_health(runtime: Runtime) -> StoreHealth:
+def store_health(runtime: Service) -> StoreHealth:
     path = runtime.store.path
     writable = path is None or os.access(path if path.exists() else path.parent, os.W_OK)
     return StoreHealth(
@@ -637,15 +631,13 @@ def store_health(runtime: Runtime) -> StoreHealth:
     )
 
 
-async def health_report(runtime: Runtime, llm_probe: LLMProbe, load_error: str | None) -> Health:
-    catalog = catalog_health(runtime, load_error)
+async def health_report(runtime: Service, llm_probe: LLMProbe) -> Health:
+    catalog = catalog_health(runtime)
     stats = runtime.store.stats
     components = HealthComponents(
         catalog=catalog,
         store=store_health(runtime),
-        llm=(await llm_probe(runtime.settings)).model_copy(
-            update={"refiner": runtime.refiner.state.model_dump(mode="json")}
-        ),
+        llm=await llm_probe(runtime),
         cache=CacheHealth(
             l1_hits=stats.l1_hits,
             l2_hits=stats.l2_hits,
@@ -672,7 +664,7 @@ LifespanContext = Callable[[], AbstractAsyncContextManager[Any]]
 
 
 def create_app(
-    runtime: Runtime,
+    runtime: Service,
     settings: Settings | None = None,
     *,
     guard: RateLimitGuard | None = None,
@@ -683,25 +675,12 @@ def create_app(
     settings = settings or runtime.settings
     guard = guard if guard is not None else build_guard(settings)
     metrics = HTTPMetrics(runtime)
-    load_error: list[str] = []  # why the load failed, once it has
     # Async context managers the lifespan enters, e.g. an MCP session manager (see below).
     lifespans: list[LifespanContext] = []
 
-    def load() -> None:
-        try:
-            catalog = runtime.load()
-        except Exception as exc:  # the server stays up and /health and /predict say why
-            load_error.append(str(exc) or type(exc).__name__)
-            log.error("loading specs failed: %s", exc)
-            return
-        for spec in catalog.errors:
-            log.warning("spec %s failed: %s", spec.source, spec.error)
-        log.info("loaded %d specs, %d operations", len(catalog.specs), len(catalog.operations))
-
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if not runtime.ready.is_set():
-            threading.Thread(target=load, name="opensesame-load", daemon=True).start()
+        runtime.start_loading()
         async with AsyncExitStack() as stack:
             for context in lifespans:
                 await stack.enter_async_context(context())
@@ -732,14 +711,9 @@ def create_app(
     async def predict(request: Request) -> Response:
         """Rank the operations of the loaded specs for a prompt and the calls made so far."""
         body = parse_body(await request.body())
-        if load_error:
-            return error_response(503, "load_failed", f"loading specs failed: {load_error[0]}")
-        if not runtime.ready.is_set():
-            return error_response(
-                503, "loading", "specs are still loading; retry shortly", {"Retry-After": "1"}
-            )
+        runtime.require_ready()
         started = time.perf_counter()
-        result = await runtime.predictor.apredict(body)
+        result = await runtime.predict(body)
         elapsed = time.perf_counter() - started
         metrics.prediction.observe(elapsed)
         log.debug(
@@ -767,7 +741,7 @@ def create_app(
     )
     async def health() -> JSONResponse:
         """Readiness and components: catalog, store, LLM refinement, cache statistics."""
-        report = await health_report(runtime, llm_probe, load_error[0] if load_error else None)
+        report = await health_report(runtime, llm_probe)
         status = 200 if report.status == "ok" else 503
         return JSONResponse(jsonable_encoder(report), status_code=status)
 
@@ -814,7 +788,7 @@ def create_app(
     return app
 
 
-def _document(app: FastAPI, runtime: Runtime, settings: Settings) -> None:
+def _document(app: FastAPI, runtime: Service, settings: Settings) -> None:
     """The OpenAPI schema with the request body and the limits that depend on settings and on
     the loaded catalog (the prompt length, the spec names); rebuilt when the catalog changes."""
     build = app.openapi
@@ -858,7 +832,7 @@ def run(settings: Settings, host: str | None = None, port: int | None = None) ->
     import uvicorn
 
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # noise series
-    runtime = Runtime(settings)
+    runtime = Service(settings)
     runtime.set_sources(settings.specs, settings.workspace or None)
     try:
         app = create_app(runtime, settings)

@@ -13,11 +13,8 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
 import re
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -59,18 +56,10 @@ from opensesame_predictor import __version__
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import (
     Catalog,
-    SpecSource,
-    discover,
-    ensure_inside,
-    resolve_sources,
 )
 from opensesame_predictor.core.errors import (
-    InvalidRequest,
     OpenSesameError,
-    SpecError,
-    UnknownOperation,
 )
-from opensesame_predictor.core.fetch import is_url
 from opensesame_predictor.core.guardrails import strip_invisible
 from opensesame_predictor.core.models import (
     MAX_HISTORY,
@@ -80,7 +69,7 @@ from opensesame_predictor.core.models import (
     SpecSummary,
 )
 from opensesame_predictor.mcp_stdio import AnsweringReader
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,8 +80,6 @@ RESOURCE_BUDGET = 16384  # per-operation resources are read on purpose: allow mo
 SUMMARY_CHARS = 200
 DESCRIPTION_CHARS = 600
 MAX_SEARCH = 50
-LOAD_WAIT_SECONDS = 300.0
-RELOAD_INTERVAL_SECONDS = 2.0
 ROOTS_TIMEOUT_SECONDS = 5.0
 NOTIFY_TIMEOUT_SECONDS = 2.0
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -255,49 +242,30 @@ def predict_text(data: dict[str, Any]) -> str:
 
 
 def search(
-    runtime: Runtime,
+    service: Service,
     query: str,
     limit: int = 10,
     method: str | None = None,
     tag: str | None = None,
     spec: str | None = None,
 ) -> SearchOut:
-    """Rank the catalog for a query with the core, then filter by method, tag and spec."""
-    request = runtime.predictor.validate(
-        {"prompt": query, "max_predictions": MAX_PREDICTIONS, "spec": spec}
-    )
-    ranked, _ = runtime.predictor.rank(request)
-    wanted_method = method.upper() if method else None
-    wanted_tag = tag.casefold() if tag else None
-    rows: list[EndpointRow] = []
-    for item in ranked:
-        op = item.operation
-        if wanted_method and op.method != wanted_method:
-            continue
-        if wanted_tag and wanted_tag not in {t.casefold() for t in op.tags}:
-            continue
-        rows.append(
-            EndpointRow(
-                api_call=clean(op.key, None),
-                summary=clean(op.summary or op.description, 120),
-                spec=op.spec,
-            )
+    """The service's matches as rows an agent reads: spec text cleaned."""
+    found = service.search(query, limit, method, tag, spec)
+    rows = [
+        EndpointRow(
+            api_call=clean(op.key, None),
+            summary=clean(op.summary or op.description, 120),
+            spec=op.spec,
         )
-    return SearchOut(matches=rows[:limit], total=len(rows))
+        for op in found.operations
+    ]
+    return SearchOut(matches=rows, total=found.total)
 
 
 def search_text(out: SearchOut) -> str:
     if not out.matches:
         return "No matching operations."
     return "\n".join(f"{r.api_call} — {r.summary} [{r.spec}]" for r in out.matches)
-
-
-def find_operation(catalog: Catalog, api_call: str, spec: str | None = None) -> Operation:
-    """By key, uid or concrete call (`GET /pets/42`); else UnknownOperation with suggestions."""
-    op = catalog.get(api_call.strip(), spec) or catalog.match(api_call, spec=spec)
-    if op is None:
-        raise UnknownOperation(api_call, catalog.suggest(api_call))
-    return op
 
 
 @dataclass(frozen=True)
@@ -560,12 +528,12 @@ def complete_argument(
     return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
 
 
-def plan_prompt(task: str, catalog: Catalog, runtime: Runtime) -> str:
+def plan_prompt(task: str, catalog: Catalog, service: Service) -> str:
     """The plan_api_calls prompt: the task, the likely operations, and how to proceed."""
     candidates = ""
     if catalog.operations and task.strip():
         try:
-            found = search(runtime, task, limit=8)
+            found = search(service, task, limit=8)
             candidates = "\n".join(
                 f"- {r.api_call} — {r.summary} [{r.spec}]" for r in found.matches
             )
@@ -672,148 +640,25 @@ def _root_paths(result: ListRootsResult) -> list[Path]:
     return paths
 
 
-def files_changed(catalog: Catalog) -> bool:
-    """Whether a local file behind a loaded spec changed since it was read."""
-    for item in catalog.loaded:
-        for name, mtime_ns, size in item.signature:
-            try:
-                stat = os.stat(name)
-            except OSError:
-                if mtime_ns != -1:
-                    return True
-                continue
-            if (stat.st_mtime_ns, stat.st_size) != (mtime_ns, size):
-                return True
-    return False
-
-
-class McpService:
-    """The runtime plus what the MCP surface adds: background loading, client roots,
-    load_spec, and periodic reloads of changed files.
-
-    Which files `load_spec` may read: with `--workspace`, files inside it, and a client's roots
-    can only narrow that, never widen it. Without one, over stdio (where the client is the
-    user) the client's roots, else the current folder; over HTTP (any client that passes the
-    Host/Origin checks) no file at all, only URLs."""
-
-    def __init__(self, runtime: Runtime, trust_client_roots: bool = True) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
-        self.trust_client_roots = trust_client_roots
-        self.loaded = threading.Event()
-        if runtime.ready.is_set():
-            self.loaded.set()
-        self.load_failure: str | None = None
-        self._load_lock = threading.Lock()
-        self._roots_checked = False
-        self._last_reload = time.monotonic()
-
-    def initial_load(self) -> None:
-        """Blocking: run in a worker thread."""
-        with self._load_lock:
-            if self.loaded.is_set():
-                return
-            if self.runtime.ready.is_set():  # a host (the HTTP mode) loaded the specs already
-                self.loaded.set()
-                return
-            try:
-                catalog = self.runtime.load()
-                log.info("loaded %d operations from %d specs", len(catalog), len(catalog.specs))
-            except Exception as exc:  # a bug in a loader must not take the server down
-                log.exception("loading specs failed")
-                self.load_failure = f"loading specs failed: {exc}"
-            finally:
-                self.loaded.set()
-
-    async def catalog(self, ctx: Context | None) -> Catalog:
-        if not self.loaded.is_set():
-            await anyio.to_thread.run_sync(self.initial_load)
-        if ctx is not None and not self._roots_checked:
-            self._roots_checked = True
-            await self._discover_roots(ctx)
-        if time.monotonic() - self._last_reload > RELOAD_INTERVAL_SECONDS:
-            self._last_reload = time.monotonic()
-            await anyio.to_thread.run_sync(self.reload_changed_files)
-        return self.runtime.catalog
-
-    def reload_changed_files(self) -> None:
-        """Blocking. Reload only when a spec file changed on disk: `reload_if_changed` also
-        retries failed sources, and a failing URL must not cost every tool call a fetch."""
-        if files_changed(self.runtime.catalog):
-            self.runtime.reload_if_changed()
-
-    async def client_roots(self, ctx: Context) -> list[Path]:
-        """The client's `file://` roots, when it declares the roots capability."""
-        try:
-            session = ctx.session
-            if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
-                return []  # roots/list does not exist from 2026-07-28 on
-            if not session.check_client_capability(ClientCapabilities(roots=RootsCapability())):
-                return []
-            # Request-scoped, like the SDK's elicitation: over HTTP it rides the tool call's
-            # own response stream, which exists even when the client opened no GET stream.
-            related = ServerMessageMetadata(related_request_id=ctx.request_id)
-            with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
-                result = await session.send_request(
-                    ListRootsRequest(), ListRootsResult, metadata=related
-                )
-        except Exception as exc:  # roots are optional: never fail a call over them
-            log.info("could not list the client's roots: %s", exc)
+async def client_roots(ctx: Context) -> list[Path]:
+    """The client's `file://` roots, when it declares the roots capability."""
+    try:
+        session = ctx.session
+        if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return []  # roots/list does not exist from 2026-07-28 on
+        if not session.check_client_capability(ClientCapabilities(roots=RootsCapability())):
             return []
-        return _root_paths(result)
-
-    async def _discover_roots(self, ctx: Context) -> None:
-        """With no --workspace and no --spec, a trusted client's roots are the workspace."""
-        if self.settings.workspace or self.settings.specs or not self.trust_client_roots:
-            return
-        roots = await self.client_roots(ctx)
-        if not roots:
-            return
-        await anyio.to_thread.run_sync(self._add_discovered, roots)
-
-    def _add_discovered(self, roots: list[Path]) -> None:
-        for root in roots:
-            for source in resolve_sources([], root):
-                self.runtime.add_source(source)
-
-    def workspace_roots(self, client_roots: list[Path]) -> list[Path]:
-        """The folders files may be loaded from (none: URLs only)."""
-        if self.settings.workspace:
-            workspace = Path(self.settings.workspace).expanduser().resolve()
-            narrowed = [r for r in client_roots if r.resolve().is_relative_to(workspace)]
-            return narrowed or [workspace]
-        if self.trust_client_roots:
-            return client_roots or [Path.cwd().resolve()]
-        return []
-
-    def sources_for(self, source: str, roots: list[Path]) -> list[SpecSource]:
-        """What `load_spec(source)` may load: a URL, or a file or folder inside the roots."""
-        source = source.strip()
-        if is_url(source):
-            return [SpecSource(source)]
-        if not roots:
-            raise InvalidRequest(
-                "this server loads files only from its workspace, and it has none: start it "
-                "with --workspace DIR, or load an http(s) URL",
-                field="source",
+        # Request-scoped, like the SDK's elicitation: over HTTP it rides the tool call's
+        # own response stream, which exists even when the client opened no GET stream.
+        related = ServerMessageMetadata(related_request_id=ctx.request_id)
+        with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
+            result = await session.send_request(
+                ListRootsRequest(), ListRootsResult, metadata=related
             )
-        path = Path(source.removeprefix("file://")).expanduser()
-        if not path.is_absolute():
-            path = roots[0] / path
-        resolved = ensure_inside(str(path), roots)
-        root = next(r for r in roots if resolved.is_relative_to(r.resolve()))
-        if resolved.is_dir():
-            inside = [p for p in discover(resolved) if p.resolve().is_relative_to(root.resolve())]
-            found = [SpecSource(str(p), root) for p in inside]  # symlinks may not lead out
-            if not found:
-                raise SpecError(source, "no OpenAPI or Swagger spec found in this folder")
-            return found
-        return [SpecSource(str(resolved), root)]
-
-    def load_sources(self, sources: list[SpecSource]) -> list[SpecSummary]:
-        """Blocking: run in a worker thread."""
-        self.loaded.wait(LOAD_WAIT_SECONDS)
-        return [self.runtime.add_source(source).summary for source in sources]
+    except Exception as exc:  # roots are optional: never fail a call over them
+        log.info("could not list the client's roots: %s", exc)
+        return []
+    return _root_paths(result)
 
 
 async def announce_resources(ctx: Context) -> None:
@@ -842,23 +687,25 @@ class PredictorServer(MCPServer[Any]):
                 self._lowlevel_server.create_initialization_options(),
             )
 
-    def __init__(self, service: McpService, **kwargs: Any) -> None:
+    def __init__(self, service: Service, trust_client_roots: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.service = service
+        self.trust_client_roots = trust_client_roots
+        self.roots_checked = False
         self._registered: set[str] = set()
         self.sync_resources()
 
     def sync_resources(self) -> bool:
         """Register the specs loaded since the last call; True when there were any."""
-        runtime = self.service.runtime
+        service = self.service
         added = False
-        for spec in runtime.catalog.specs:
+        for spec in service.catalog.specs:
             if spec.name in self._registered or spec.error:
                 continue
             self._registered.add(spec.name)
             self.add_resource(
                 FunctionResource.from_function(
-                    fn=partial(_index_of, runtime, spec.name),
+                    fn=partial(_index_of, service, spec.name),
                     uri=f"openapi://{spec.name}",
                     name=spec.name,
                     title=clean(spec.title, 120) or spec.name,
@@ -870,22 +717,38 @@ class PredictorServer(MCPServer[Any]):
         return added
 
     async def list_resources(self) -> list[MCPResource]:
-        await self.service.catalog(None)
-        self.sync_resources()
+        await self.catalog(None)
         return await super().list_resources()
 
+    async def catalog(self, ctx: Context | None) -> Catalog:
+        """The catalog once the first load is over, with the client's roots discovered (once)
+        and changed spec files reloaded; the client hears of new resources."""
+        await self.service.wait_loaded()
+        if ctx is not None and not self.roots_checked:
+            self.roots_checked = True
+            await self._discover_roots(ctx)
+        await self.service.refresh()
+        if self.sync_resources() and ctx is not None:
+            await announce_resources(ctx)
+        return self.service.catalog
 
-def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer[Any]:
-    """The MCP server over a runtime. Specs load in the background when the server starts
-    (unless the runtime is loaded already); tools wait for that first load. Serve it over HTTP
+    async def _discover_roots(self, ctx: Context) -> None:
+        """With no --workspace and no --spec, a trusted client's roots are the workspace."""
+        settings = self.service.settings
+        if settings.workspace or settings.specs or not self.trust_client_roots:
+            return
+        roots = await client_roots(ctx)
+        if roots:
+            await anyio.to_thread.run_sync(self.service.add_roots, roots)
+
+
+def build_server(service: Service, trust_client_roots: bool = True) -> MCPServer[Any]:
+    """The MCP server over a service. Specs load in the background when the server starts
+    (unless the service is loaded already); tools wait for that first load. Serve it over HTTP
     with `trust_client_roots=False`: a client's roots then never grant file access."""
-    service = McpService(runtime, trust_client_roots)
 
     async def catalog_for(ctx: Context | None) -> Catalog:
-        catalog = await service.catalog(ctx)
-        if server.sync_resources() and ctx is not None:
-            await announce_resources(ctx)
-        return catalog
+        return await server.catalog(ctx)
 
     async def predict_next_call(
         prompt: Annotated[str, Field(min_length=1, description="The task in plain words.")],
@@ -912,9 +775,9 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
             "spec": spec,
         }
         try:
-            result = await runtime.predictor.apredict(request)
+            result = await service.predict(request)
         except OpenSesameError as exc:
-            raise ToolError(clean(exc.message, None)) from None
+            raise tool_error(exc) from None
         data = sanitize_result(result)
         return _result(predict_text(data), data)
 
@@ -928,7 +791,7 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
     ) -> Annotated[CallToolResult, SearchOut]:
         """Search the loaded operations by words, best first; one line each."""
         await catalog_for(ctx)
-        out = guarded(lambda: search(runtime, query, limit, method, tag, spec))
+        out = guarded(lambda: search(service, query, limit, method, tag, spec))
         return _result(search_text(out), out.model_dump(mode="json"))
 
     async def describe_endpoint(
@@ -941,7 +804,7 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
         """One operation's parameters, request body and response fields (refs resolved,
         at most ~4 KB). Call it before making the request."""
         catalog = await catalog_for(ctx)
-        op = guarded(lambda: find_operation(catalog, api_call))
+        op = guarded(lambda: service.find_operation(api_call))
         resource = f"openapi://{op.spec}/operations/{_slug_of(catalog, op)}"
         data = describe(op, resource)
         return _result(describe_text(data), data)
@@ -950,10 +813,9 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
         """The loaded specs: name, source, operation count, and why any failed."""
         catalog = await catalog_for(ctx)
         out = SpecsOut(specs=[spec_out(s) for s in catalog.specs], operations=len(catalog))
-        if service.load_failure:
-            out.specs.append(
-                SpecOut(name="(load)", source="", operations=0, error=service.load_failure)
-            )
+        if service.failure is not None:
+            failure = f"loading specs failed: {service.failure}"
+            out.specs.append(SpecOut(name="(load)", source="", operations=0, error=failure))
         return _result(specs_text(out), out.model_dump(mode="json"))
 
     async def load_spec(
@@ -967,16 +829,16 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
     ) -> Annotated[CallToolResult, LoadedOut]:
         """Add an OpenAPI 3.x or Swagger 2.0 spec to the catalog."""
         await catalog_for(ctx)
-        roots = service.workspace_roots(await service.client_roots(ctx))
+        roots = service.workspace_roots(await client_roots(ctx), trust_client_roots)
         sources = guarded(lambda: service.sources_for(source, roots))
-        summaries = await anyio.to_thread.run_sync(service.load_sources, sources)
+        summaries = await anyio.to_thread.run_sync(service.add_sources, sources)
         if server.sync_resources():
             await announce_resources(ctx)
         failed = [f"{clean(s.source, None)}: {clean(s.error, 300)}" for s in summaries if s.error]
         if len(failed) == len(summaries):
             raise ToolError("could not load the spec: " + "; ".join(failed))
         ok = [spec_out(s) for s in summaries if not s.error]
-        out = LoadedOut(loaded=[s.name for s in ok], failed=failed, operations=len(runtime.catalog))
+        out = LoadedOut(loaded=[s.name for s in ok], failed=failed, operations=len(service.catalog))
         text = specs_text(SpecsOut(specs=ok, operations=out.operations))
         if failed:
             text += "\nfailed: " + "; ".join(failed)
@@ -994,7 +856,7 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
         async with anyio.create_task_group() as group:
-            if not service.loaded.is_set():
+            if service.state == "loading":
                 group.start_soon(_load_in_background, service)
             try:
                 yield None
@@ -1003,6 +865,7 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
 
     server = PredictorServer(
         service,
+        trust_client_roots,
         name=SERVER_NAME,
         title="OpenSesame Predictor",
         instructions=INSTRUCTIONS,
@@ -1052,7 +915,7 @@ def build_server(runtime: Runtime, trust_client_roots: bool = True) -> MCPServer
     @server.prompt(name="plan_api_calls", title="Plan the API calls of a task")
     async def plan_api_calls(task: str) -> str:
         """Plan the sequence of API calls for a task, using the loaded specs."""
-        return plan_prompt(task, await catalog_for(None), runtime)
+        return plan_prompt(task, await catalog_for(None), service)
 
     return server
 
@@ -1073,16 +936,22 @@ def guarded(call: Callable[[], T]) -> T:
     try:
         return call()
     except OpenSesameError as exc:
-        raise ToolError(clean(exc.message, None)) from None
+        raise tool_error(exc) from None
 
 
-def _index_of(runtime: Runtime, name: str) -> str:
-    return operation_index(runtime.catalog, name)
+def tool_error(exc: OpenSesameError) -> ToolError:
+    """A core error as a tool error the agent reads: `code: message`, the code from the
+    service's error table (see `ERRORS`), the message cleaned of control characters."""
+    return ToolError(f"{exc.code}: {clean(exc.message, None)}")
 
 
-async def _load_in_background(service: McpService) -> None:
+def _index_of(service: Service, name: str) -> str:
+    return operation_index(service.catalog, name)
+
+
+async def _load_in_background(service: Service) -> None:
     # Abandoned on shutdown: the thread only reads specs and writes the store atomically.
-    await anyio.to_thread.run_sync(service.initial_load, abandon_on_cancel=True)
+    await anyio.to_thread.run_sync(service.load_once, abandon_on_cancel=True)
 
 
 # ---------------------------------------------------------------- running
@@ -1113,9 +982,9 @@ def run(
     port: int | None = None,
 ) -> int:
     """`opensesame-predictor mcp`: stdio (stdout is the protocol) or streamable HTTP at /mcp."""
-    runtime = Runtime(settings)
-    runtime.set_sources(settings.specs, settings.workspace or None)
-    server = build_server(runtime, trust_client_roots=transport == "stdio")
+    service = Service(settings)
+    service.set_sources(settings.specs, settings.workspace or None)
+    server = build_server(service, trust_client_roots=transport == "stdio")
     if transport == "stdio":
         anyio.run(server.run_stdio_async)
         return 0

@@ -14,7 +14,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog, discover, ensure_inside, split_call
 from opensesame_predictor.core.errors import InvalidRequest
 from opensesame_predictor.core.store import SpecStore
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -23,9 +23,9 @@ LIBRARY = "library-swagger-2.0.json"
 TASKS = "tasks-3.1.json"
 
 
-def load(*specs: Path | str, workspace: Path | None = None) -> Runtime:
+def load(*specs: Path | str, workspace: Path | None = None) -> Service:
     settings = Settings(specs=[str(s) for s in specs], workspace=str(workspace or ""))
-    return Runtime.from_settings(settings)
+    return Service.from_settings(settings)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def three(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     (OpenAPI 3.1) in one catalog, shared by the module: a catalog is immutable."""
     settings = Settings(specs=[str(FIXTURES / name) for name in (PETSTORE, LIBRARY, TASKS)])
     store = SpecStore(tmp_path_factory.mktemp("store") / "store.json", settings.cache_ttl_seconds)
-    runtime = Runtime(settings, store)
+    runtime = Service(settings, store)
     runtime.set_sources(settings.specs)
     return runtime.load()
 

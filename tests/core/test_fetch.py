@@ -14,7 +14,7 @@ from opensesame_predictor.core.catalog import SpecLoader, SpecSource
 from opensesame_predictor.core.errors import FetchRefused, SpecError
 from opensesame_predictor.core.fetch import FetchPolicy, fetch, is_url
 from opensesame_predictor.core.store import SpecStore
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 from support import Clock, ParseCounter
 
 LOCAL = FetchPolicy(allow_private=True, timeout_seconds=2)
@@ -204,12 +204,12 @@ def test_the_runtime_revalidates_on_reload(tmp_path: Path, monkeypatch: pytest.M
     parses = ParseCounter(monkeypatch)
     with LocalServer({"/openapi.yaml": spec_route(SPEC, etag='"v1"')}) as server:
         settings = Settings(allow_private_urls=True)
-        runtime = Runtime(settings, store=store)
+        runtime = Service(settings, store=store)
         runtime.set_sources([server.url("/openapi.yaml")])
         runtime.load()
         clock.now += 7200
         # a new process on the same store file: the stored copy is stale, so it revalidates
-        later = Runtime(settings, store=SpecStore(store.path, ttl_seconds=3600, clock=clock))
+        later = Service(settings, store=SpecStore(store.path, ttl_seconds=3600, clock=clock))
         later.set_sources([server.url("/openapi.yaml")])
         catalog = later.load()
     assert parses.calls == 1
@@ -243,7 +243,7 @@ def test_a_remote_spec_over_the_cap_is_reported_by_the_runtime() -> None:
         settings = Settings(
             specs=[server.url("/big.json")], allow_private_urls=True, fetch_max_bytes=1024
         )
-        runtime = Runtime.from_settings(settings)
+        runtime = Service.from_settings(settings)
     [summary] = runtime.catalog.specs
     assert summary.source == server.url("/big.json")
     assert summary.error == "larger than the 1024 byte limit"

@@ -17,7 +17,7 @@ from opensesame_predictor.core.guardrails import (
 )
 from opensesame_predictor.core.models import PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 PETSTORE = Path(__file__).resolve().parents[2] / "fixtures" / "petstore-3.0.yaml"
 
@@ -113,7 +113,7 @@ def test_the_prompt_limit_follows_the_environment(
     fixtures: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENSESAME_MAX_PROMPT_LENGTH", "100")
-    runtime = Runtime.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
+    runtime = Service.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
     assert runtime.predictor.predict({"prompt": "p" * 100}).predictions
     with pytest.raises(InvalidRequest) as caught:
         runtime.predictor.predict({"prompt": "p" * 101})
@@ -121,7 +121,7 @@ def test_the_prompt_limit_follows_the_environment(
     assert "100" in caught.value.message
 
     monkeypatch.setenv("OPENSESAME_MAX_PROMPT_LENGTH", "8000")
-    runtime = Runtime.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
+    runtime = Service.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
     assert runtime.predictor.predict({"prompt": "list pets " * 500}).predictions  # 5000 chars
 
 

@@ -25,7 +25,7 @@ from opensesame_predictor.core.history import (
 from opensesame_predictor.core.index import MAX_STEPS, PredictorIndex
 from opensesame_predictor.core.models import HistoryEvent, Operation, Parameter, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 from support import in_path, in_query, json_body, json_ok, with_id
 
 
@@ -53,7 +53,7 @@ def path_param(name: str, enum: list[Any] | None = None) -> Parameter:
 
 
 def predictor_for(*specs: Path) -> Predictor:
-    return Runtime.from_settings(Settings(specs=[str(s) for s in specs])).predictor
+    return Service.from_settings(Settings(specs=[str(s) for s in specs])).predictor
 
 
 def features(

@@ -11,12 +11,12 @@ import pytest
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.index import PredictorIndex
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 
-def load(spec: Path, monkeypatch: pytest.MonkeyPatch | None = None) -> Runtime:
+def load(spec: Path, monkeypatch: pytest.MonkeyPatch | None = None) -> Service:
     """A new runtime over the spec; with `monkeypatch`, building an index fails the test."""
-    runtime = Runtime(Settings(specs=[str(spec)]))
+    runtime = Service(Settings(specs=[str(spec)]))
     runtime.set_sources([str(spec)])
     if monkeypatch is not None:
         forbid_building(monkeypatch)
@@ -31,7 +31,7 @@ def forbid_building(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(PredictorIndex, "__init__", refuse)
 
 
-def index_files(runtime: Runtime) -> list[Path]:
+def index_files(runtime: Service) -> list[Path]:
     assert runtime.index_cache.directory is not None
     return sorted(runtime.index_cache.directory.glob("index-*.pickle"))
 

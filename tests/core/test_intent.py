@@ -13,7 +13,7 @@ import pytest
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 from support import in_path, json_ok
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -110,7 +110,7 @@ def predictors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Predictor]
     }
     settings = {"database_url": str(folder / "store.json")}
     return {
-        name: Runtime.from_settings(Settings(specs=[str(path)], **settings)).predictor
+        name: Service.from_settings(Settings(specs=[str(path)], **settings)).predictor
         for name, path in sources.items()
     }
 

@@ -19,13 +19,13 @@ from opensesame_predictor.core.params import (
     without_values,
 )
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def predictor_for(spec: Path) -> Predictor:
-    return Runtime.from_settings(Settings(specs=[str(spec)])).predictor
+    return Service.from_settings(Settings(specs=[str(spec)])).predictor
 
 
 def prediction(

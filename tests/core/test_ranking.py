@@ -15,14 +15,14 @@ from opensesame_predictor.core.features import words
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.ranker import Ranker, calibrate
 from opensesame_predictor.offline.evaluate import expected_calibration_error
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 from support import json_ok
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def predictor_for(*specs: Path) -> Predictor:
-    return Runtime.from_settings(Settings(specs=[str(s) for s in specs])).predictor
+    return Service.from_settings(Settings(specs=[str(s) for s in specs])).predictor
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from opensesame_predictor.core.errors import CatalogEmpty, GuardrailViolation, I
 from opensesame_predictor.core.guardrails import parse_request
 from opensesame_predictor.core.models import HTTP_METHODS, HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 PETSTORE = Path(__file__).resolve().parents[2] / "fixtures" / "petstore-3.0.yaml"
 PHOTO = "POST /pets/{petId}/photos"
@@ -270,7 +270,7 @@ def test_an_empty_catalog_raises_catalog_empty() -> None:
 
 
 def test_only_broken_specs_leave_the_catalog_empty(fixtures: Path) -> None:
-    runtime = Runtime.from_settings(Settings(specs=[str(fixtures / "bad" / "invalid.yaml")]))
+    runtime = Service.from_settings(Settings(specs=[str(fixtures / "bad" / "invalid.yaml")]))
     assert len(runtime.catalog) == 0
     with pytest.raises(CatalogEmpty):
         runtime.predictor.predict({"prompt": "list pets"})

@@ -22,7 +22,7 @@ from opensesame_predictor.core.fetch import FetchPolicy
 from opensesame_predictor.core.models import Operation
 from opensesame_predictor.core.specs import ParsedSpec
 from opensesame_predictor.core.store import STORE_FORMAT, SpecStore, StoredSpec
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 from support import Clock, ParseCounter
 
 NOW = time.time()  # entries are stored now: older ones would be evicted when a store opens
@@ -186,9 +186,9 @@ def test_the_ttl_is_an_hour_by_default_and_configurable(
 ) -> None:
     assert SpecStore(None).ttl == 3600
     assert Settings().cache_ttl_seconds == 3600
-    assert Runtime(Settings()).store.ttl == 3600
+    assert Service(Settings()).store.ttl == 3600
     monkeypatch.setenv("OPENSESAME_CACHE_TTL_SECONDS", "120")
-    assert Runtime(Settings()).store.ttl == 120
+    assert Service(Settings()).store.ttl == 120
 
 
 def test_entries_expire_after_the_ttl(tmp_path: Path) -> None:
@@ -229,9 +229,9 @@ def test_a_stale_file_entry_is_parsed_again(
 def test_a_warm_start_skips_parsing(fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parses = ParseCounter(monkeypatch)
     settings = Settings(specs=[str(fixtures / "petstore-3.0.yaml"), str(fixtures / "cyclic.yaml")])
-    cold = Runtime.from_settings(settings)
+    cold = Service.from_settings(settings)
     assert parses.calls == 2 and cold.store.stats.misses == 2 and cold.store.stats.writes == 2
-    warm = Runtime.from_settings(settings)  # a second process on the same store file
+    warm = Service.from_settings(settings)  # a second process on the same store file
     assert parses.calls == 2
     assert warm.store.stats.l2_hits == 2 and warm.store.stats.misses == 0
     assert [op.uid for op in warm.catalog.operations] == [op.uid for op in cold.catalog.operations]
@@ -244,9 +244,9 @@ def test_changing_a_file_parses_it_again(
     spec = tmp_path / "openapi.yaml"
     shutil.copy(fixtures / "petstore-3.0.yaml", spec)
     parses = ParseCounter(monkeypatch)
-    Runtime.from_settings(Settings(specs=[str(spec)]))
+    Service.from_settings(Settings(specs=[str(spec)]))
     spec.write_text(spec.read_text().replace("title: Petstore API", "title: Pet Shop API"))
-    runtime = Runtime.from_settings(Settings(specs=[str(spec)]))
+    runtime = Service.from_settings(Settings(specs=[str(spec)]))
     assert parses.calls == 2
     assert runtime.catalog.specs[0].title == "Pet Shop API"
 
@@ -258,12 +258,12 @@ def test_changing_a_file_that_a_ref_reads_parses_again(
     shutil.copytree(fixtures / "split", split)
     settings = Settings(specs=[str(split / "openapi.yaml")])
     parses = ParseCounter(monkeypatch)
-    Runtime.from_settings(settings)
-    Runtime.from_settings(settings)
+    Service.from_settings(settings)
+    Service.from_settings(settings)
     assert parses.calls == 1
     schemas = split / "schemas" / "invoice.yaml"
     schemas.write_text(schemas.read_text().replace("voidedAt:", "cancelledAt:"))
-    runtime = Runtime.from_settings(settings)
+    runtime = Service.from_settings(settings)
     assert parses.calls == 2
     invoice = runtime.catalog.get("GET /invoices/{invoiceId}")
     assert invoice is not None and "cancelledAt" in invoice.response_fields
@@ -319,7 +319,7 @@ def test_the_runtime_recovers_from_a_corrupt_store(
     isolated_store.parent.mkdir(parents=True, exist_ok=True)
     isolated_store.write_bytes(b"{not json")
     with caplog.at_level(logging.WARNING):
-        runtime = Runtime.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
+        runtime = Service.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
     assert len(runtime.catalog.operations) == 13
     assert runtime.store.stats.quarantined == 1
     assert "was corrupt" in caplog.text
@@ -367,7 +367,7 @@ def test_a_stale_url_entry_is_served_when_the_refetch_fails(
     spec = "openapi: 3.0.0\ninfo: {title: Remote}\npaths:\n  /notes:\n    get: {}\n"
     clock = Clock()
     store = SpecStore(tmp_path / "store.json", clock=clock)
-    runtime = Runtime(Settings(allow_private_urls=True, fetch_timeout_seconds=1), store=store)
+    runtime = Service(Settings(allow_private_urls=True, fetch_timeout_seconds=1), store=store)
     with LocalServer({"/openapi.yaml": spec_route(spec)}) as server:
         url = server.url("/openapi.yaml")
         runtime.set_sources([url])
@@ -388,7 +388,7 @@ def test_a_url_that_never_loaded_has_nothing_stale_to_serve(tmp_path: Path) -> N
     server = LocalServer()
     url = server.url("/openapi.yaml")
     server.stop()
-    runtime = Runtime(Settings(allow_private_urls=True, fetch_timeout_seconds=1))
+    runtime = Service(Settings(allow_private_urls=True, fetch_timeout_seconds=1))
     runtime.set_sources([url])
     [summary] = runtime.load().specs
     assert summary.error is not None and summary.error.startswith("fetch failed")
@@ -409,13 +409,13 @@ def test_the_store_file_location(tmp_path: Path) -> None:
 
 
 def test_runtime_uses_the_configured_store_file(fixtures: Path, isolated_store: Path) -> None:
-    runtime = Runtime.from_settings(Settings(specs=[str(fixtures / "cyclic.yaml")]))
+    runtime = Service.from_settings(Settings(specs=[str(fixtures / "cyclic.yaml")]))
     assert runtime.store.path == isolated_store
     assert isolated_store.is_file() and Path(f"{isolated_store}.lock").exists()
 
 
 def test_prompts_are_never_stored(fixtures: Path, isolated_store: Path) -> None:
-    runtime = Runtime.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
+    runtime = Service.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
     prompt = "please upload the photo of my iguana Zanzibar-4711 right away"
     runtime.predictor.predict({"prompt": prompt, "history": ["POST /pets"]})
     runtime.predictor.predict({"prompt": "delete pet Zanzibar-4711", "history": []})

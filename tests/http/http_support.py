@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 
-def make_runtime(*specs: Path, load: bool = True, **overrides: Any) -> Runtime:
+def make_runtime(*specs: Path, load: bool = True, **overrides: Any) -> Service:
     """A runtime over `specs` (the store comes from OPENSESAME_DATABASE_URL), loaded at once."""
     settings = Settings(specs=[str(s) for s in specs], **overrides)
-    runtime = Runtime(settings)
+    runtime = Service(settings)
     runtime.set_sources(settings.specs)
     if load:
         runtime.load()

@@ -14,9 +14,8 @@ from fastapi.testclient import TestClient
 from http_support import make_runtime
 
 from opensesame_predictor import __version__
-from opensesame_predictor.config import Settings
 from opensesame_predictor.http_app import LLMHealth, create_app
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 PHOTO = {"prompt": "upload a photo of the pet I just created", "history": ["POST /pets"]}
 
@@ -277,7 +276,7 @@ def test_internal_errors_are_500_without_details(
     make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     client = make_client()
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Service = client.app.state.runtime  # type: ignore[attr-defined]
 
     detail = f"secret-{uuid.uuid4().hex}"  # built at run time: not in the traceback's source
 
@@ -367,8 +366,8 @@ def test_llm_component(make_client: Callable[..., TestClient], petstore: Path) -
     assert llm["refiner"]["enabled"] is True
     assert llm["refiner"]["host"] == "http://127.0.0.1:9"
 
-    async def reachable(settings: Settings) -> LLMHealth:
-        return LLMHealth(provider=settings.llm_provider, status="reachable")
+    async def reachable(service: Service) -> LLMHealth:
+        return LLMHealth(provider=service.settings.llm_provider, status="reachable")
 
     runtime = make_runtime(petstore, llm_provider="ollama", rate_limit_enabled=False)
     hooked = make_client(app=create_app(runtime, llm_probe=reachable))

@@ -15,12 +15,12 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.lsp import features, render
 from opensesame_predictor.lsp.diagnostics import ShapeIndex, rewrite
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 
 @pytest.fixture
-def runtime(fixtures: Path) -> Runtime:
-    return Runtime.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
+def runtime(fixtures: Path) -> Service:
+    return Service.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
 
 
 def op(catalog: Catalog, key: str) -> features.Operation:
@@ -29,7 +29,7 @@ def op(catalog: Catalog, key: str) -> features.Operation:
     return found
 
 
-def test_request_snippet_and_plain_text(runtime: Runtime) -> None:
+def test_request_snippet_and_plain_text(runtime: Service) -> None:
     create = op(runtime.catalog, "POST /pets")
     snippet = render.http_request(create, None, snippet=True, base="{{host}}")
     assert snippet.splitlines()[:3] == ["POST {{host}}/pets", "Content-Type: application/json", ""]
@@ -43,7 +43,7 @@ def test_request_snippet_and_plain_text(runtime: Runtime) -> None:
     assert render.escape_snippet("a$b}", in_placeholder=True) == "a\\$b\\}"
 
 
-def test_completion_fills_values_from_the_prompt(runtime: Runtime) -> None:
+def test_completion_fills_values_from_the_prompt(runtime: Service) -> None:
     text = "### get the order 7\nGET \n"
     result = features.complete(
         runtime.predictor.predict, runtime.catalog, text, "http", 1, 4, snippet=True
@@ -54,7 +54,7 @@ def test_completion_fills_values_from_the_prompt(runtime: Runtime) -> None:
     assert top.new_text == "/store/orders/7$0"  # the prompt's value, no tab stop needed
 
 
-def test_code_insertions_are_valid_code(runtime: Runtime) -> None:
+def test_code_insertions_are_valid_code(runtime: Service) -> None:
     catalog, predict = runtime.catalog, runtime.predictor.predict
     python = 'import requests\n\nAPI = "x"\n\n# create a pet named Rex\n'
     inserted = features.intent_insertions(predict, catalog, python, "python", 4)
@@ -70,7 +70,7 @@ def test_code_insertions_are_valid_code(runtime: Runtime) -> None:
     assert features.intent_insertions(predict, catalog, "x = 1\n", "python", 0) == []
 
 
-def test_hover_and_findings(runtime: Runtime) -> None:
+def test_hover_and_findings(runtime: Service) -> None:
     text = 'fetch("/v1/pets/42");\nfetch("/v1/pet/42");\nfetch("https://other.example.com/x");\n'
     found = features.hover(runtime.catalog, text, "js", 0, 10)
     assert found is not None and found[1].key == "GET /pets/{petId}"
@@ -83,7 +83,7 @@ def test_hover_and_findings(runtime: Runtime) -> None:
     assert findings[0].path_fix == "/v1/pets/42"  # the server's base path is kept
 
 
-def test_wrong_method_in_http_is_fixed_by_method(runtime: Runtime) -> None:
+def test_wrong_method_in_http_is_fixed_by_method(runtime: Service) -> None:
     text = "PATCH /pets/42\n"
     (finding,) = features.findings(ShapeIndex(runtime.catalog), text, "http")
     assert "the path takes DELETE, GET, PUT" in finding.message
@@ -123,7 +123,7 @@ def test_bench_lsp_command(fixtures: Path) -> None:
     assert numbers["first_top_label"].startswith("/")
 
 
-def test_refused_prompt_falls_back_to_the_history(runtime: Runtime) -> None:
+def test_refused_prompt_falls_back_to_the_history(runtime: Service) -> None:
     text = "POST /pets\n\n### x'; DROP TABLE pets; --\nGET \n"
     with pytest.raises(features.InvalidRequest):
         runtime.predictor.predict({"prompt": "x'; DROP TABLE pets; --"})

@@ -13,30 +13,30 @@ from pathlib import Path
 import pytest
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def loaded_runtime(*specs: Path, **settings: object) -> Runtime:
+def loaded_runtime(*specs: Path, **settings: object) -> Service:
     """A runtime over the given specs, loaded (the store comes from OPENSESAME_DATABASE_URL)."""
-    runtime = Runtime(Settings(specs=[str(s) for s in specs], **settings))  # type: ignore[arg-type]
+    runtime = Service(Settings(specs=[str(s) for s in specs], **settings))  # type: ignore[arg-type]
     runtime.set_sources(runtime.settings.specs, runtime.settings.workspace or None)
     runtime.load()
     return runtime
 
 
-RuntimeFactory = Callable[..., Runtime]
+ServiceFactory = Callable[..., Service]
 
 
 @pytest.fixture
-def make_runtime() -> RuntimeFactory:
+def make_runtime() -> ServiceFactory:
     """`make_runtime(*spec_paths, **settings)`: a loaded runtime on the test's own store."""
     return loaded_runtime
 
 
 @pytest.fixture
-def petstore(fixtures: Path) -> Runtime:
+def petstore(fixtures: Path) -> Service:
     return loaded_runtime(fixtures / "petstore-3.0.yaml")
 
 

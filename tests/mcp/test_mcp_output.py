@@ -17,10 +17,9 @@ from opensesame_predictor.mcp_server import (
     compact_schema,
     describe,
     field_tree,
-    files_changed,
     transport_security,
 )
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 INVISIBLE = ("\u200b", "\u202e", "\u2066", "\x07", "\x1b", "\ufeff", "\ue000")
 HOSTILE_SUMMARY = "Get\u200b a \u202ewidget\x07\x1b[31m"
@@ -62,7 +61,7 @@ def assert_clean(text: str) -> None:
 
 
 async def test_spec_text_is_stripped_and_truncated_everywhere(
-    make_runtime: Callable[..., Runtime], tmp_path: Path
+    make_runtime: Callable[..., Service], tmp_path: Path
 ) -> None:
     runtime = make_runtime(hostile_spec(tmp_path))
     async with Client(build_server(runtime)) as client:
@@ -156,15 +155,15 @@ def test_transport_security_stays_on_for_every_host() -> None:
 
 
 def test_an_edited_spec_file_is_noticed(
-    make_runtime: Callable[..., Runtime], fixtures: Path, tmp_path: Path
+    make_runtime: Callable[..., Service], fixtures: Path, tmp_path: Path
 ) -> None:
     spec = tmp_path / "petstore.yaml"
     spec.write_text((fixtures / "petstore-3.0.yaml").read_text())
     runtime = make_runtime(spec)
-    assert not files_changed(runtime.catalog)
+    assert not runtime.catalog.files_changed()
     spec.write_text(spec.read_text().replace("summary: List pets", "summary: List all the pets"))
-    assert files_changed(runtime.catalog)
+    assert runtime.catalog.files_changed()
     runtime.reload_if_changed()
-    assert not files_changed(runtime.catalog)
+    assert not runtime.catalog.files_changed()
     assert runtime.catalog.get("GET /pets") is not None
     assert runtime.catalog.get("GET /pets").summary == "List all the pets"  # type: ignore[union-attr]

@@ -22,7 +22,7 @@ from mcp_types import (
 )
 
 from opensesame_predictor.mcp_server import build_server
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 
 def text_of(result: CallToolResult) -> str:
@@ -38,7 +38,7 @@ async def read_text(client: Client, uri: str) -> str:
     return content.text
 
 
-async def test_each_spec_is_a_resource_with_an_operation_index(petstore: Runtime) -> None:
+async def test_each_spec_is_a_resource_with_an_operation_index(petstore: Service) -> None:
     async with Client(build_server(petstore)) as client:
         resources = (await client.list_resources()).resources
         assert [str(r.uri) for r in resources] == ["openapi://petstore-3.0"]
@@ -53,7 +53,7 @@ async def test_each_spec_is_a_resource_with_an_operation_index(petstore: Runtime
     assert "createPet  POST /pets — Create a pet" in lines
 
 
-async def test_each_operation_is_a_resource(petstore: Runtime) -> None:
+async def test_each_operation_is_a_resource(petstore: Service) -> None:
     async with Client(build_server(petstore)) as client:
         text = await read_text(client, "openapi://petstore-3.0/operations/getPetById")
         with pytest.raises(MCPError, match="unknown operation"):
@@ -66,7 +66,7 @@ async def test_each_operation_is_a_resource(petstore: Runtime) -> None:
 
 
 async def test_operations_without_an_id_get_a_slug(
-    make_runtime: Callable[..., Runtime], fixtures: Path
+    make_runtime: Callable[..., Service], fixtures: Path
 ) -> None:
     runtime = make_runtime(fixtures / "library-swagger-2.0.json")
     async with Client(build_server(runtime)) as client:
@@ -78,7 +78,7 @@ async def test_operations_without_an_id_get_a_slug(
     assert data["api_call"].split()[1].startswith("/api/v2/")
 
 
-async def test_the_planning_prompt_names_relevant_operations(petstore: Runtime) -> None:
+async def test_the_planning_prompt_names_relevant_operations(petstore: Service) -> None:
     async with Client(build_server(petstore)) as client:
         prompts = (await client.list_prompts()).prompts
         assert [p.name for p in prompts] == ["plan_api_calls"]
@@ -100,7 +100,7 @@ def in_fixtures(fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return fixtures
 
 
-async def test_load_spec_adds_a_file_and_its_resource(petstore: Runtime, in_fixtures: Path) -> None:
+async def test_load_spec_adds_a_file_and_its_resource(petstore: Service, in_fixtures: Path) -> None:
     async with Client(build_server(petstore)) as client:
         result = await client.call_tool("load_spec", {"source": "tasks-3.1.json"})
         assert not result.is_error, text_of(result)
@@ -120,7 +120,7 @@ async def test_load_spec_adds_a_file_and_its_resource(petstore: Runtime, in_fixt
 
 
 async def test_load_spec_takes_a_folder_inside_the_workspace(
-    make_runtime: Callable[..., Runtime], fixtures: Path
+    make_runtime: Callable[..., Service], fixtures: Path
 ) -> None:
     runtime = make_runtime(fixtures / "petstore-3.0.yaml", workspace=str(fixtures / "workspace"))
     async with Client(build_server(runtime)) as client:
@@ -143,7 +143,7 @@ async def test_load_spec_takes_a_folder_inside_the_workspace(
     ],
 )
 async def test_load_spec_failures_are_tool_errors_with_the_reason(
-    petstore: Runtime, in_fixtures: Path, source: str, reason: str
+    petstore: Service, in_fixtures: Path, source: str, reason: str
 ) -> None:
     async with Client(build_server(petstore)) as client:
         result = await client.call_tool("load_spec", {"source": source})
@@ -153,7 +153,7 @@ async def test_load_spec_failures_are_tool_errors_with_the_reason(
     assert not still.is_error
 
 
-async def test_load_spec_refuses_private_addresses_with_the_ssrf_reason(petstore: Runtime) -> None:
+async def test_load_spec_refuses_private_addresses_with_the_ssrf_reason(petstore: Service) -> None:
     async with Client(build_server(petstore)) as client:
         result = await client.call_tool("load_spec", {"source": "http://127.0.0.1:9/openapi.json"})
     assert result.is_error
@@ -162,7 +162,7 @@ async def test_load_spec_refuses_private_addresses_with_the_ssrf_reason(petstore
 
 
 async def test_client_roots_are_the_workspace(
-    make_runtime: Callable[..., Runtime], fixtures: Path, tmp_path: Path
+    make_runtime: Callable[..., Service], fixtures: Path, tmp_path: Path
 ) -> None:
     """With no --workspace and no --spec, the client's roots are searched for specs, and
     load_spec accepts files inside them only."""
@@ -196,7 +196,7 @@ async def test_client_roots_are_the_workspace(
 
 
 async def test_load_spec_notifies_resource_list_changes_to_listeners(
-    petstore: Runtime, in_fixtures: Path
+    petstore: Service, in_fixtures: Path
 ) -> None:
     """2026-07-28 clients hear of the new `openapi://` resource through subscriptions/listen."""
     async with (
@@ -211,7 +211,7 @@ async def test_load_spec_notifies_resource_list_changes_to_listeners(
 
 
 async def test_legacy_clients_hear_resource_list_changes(
-    petstore: Runtime, in_fixtures: Path
+    petstore: Service, in_fixtures: Path
 ) -> None:
     runtime = petstore
     changed: list[Any] = []
@@ -230,7 +230,7 @@ async def test_legacy_clients_hear_resource_list_changes(
     assert "openapi://split" in uris
 
 
-async def test_legacy_initialize_advertises_resource_list_changes(petstore: Runtime) -> None:
+async def test_legacy_initialize_advertises_resource_list_changes(petstore: Service) -> None:
     async with Client(build_server(petstore), mode="legacy") as client:
         capabilities = client.server_capabilities
     assert capabilities.resources is not None
@@ -240,7 +240,7 @@ async def test_legacy_initialize_advertises_resource_list_changes(petstore: Runt
 
 
 async def test_template_arguments_complete_to_specs_and_operations(
-    make_runtime: Callable[..., Runtime], fixtures: Path
+    make_runtime: Callable[..., Service], fixtures: Path
 ) -> None:
     runtime = make_runtime(fixtures / "petstore-3.0.yaml", fixtures / "tasks-3.1.json")
     template = ResourceTemplateReference(uri="openapi://{spec}/operations/{operation}")

@@ -12,7 +12,7 @@ from mcp import Client
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.mcp_server import DESCRIBE_BUDGET, build_server
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "specs"
 GITHUB = SPECS / "github-2020-08.json"
@@ -24,10 +24,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """Loaded once for the module: parsing both specs takes a few seconds."""
     store = tmp_path_factory.mktemp("store") / "store.json"
-    runtime = Runtime(Settings(specs=[str(GITHUB), str(STRIPE)], database_url=str(store)))
+    runtime = Service(Settings(specs=[str(GITHUB), str(STRIPE)], database_url=str(store)))
     runtime.set_sources(runtime.settings.specs)
     runtime.load()
     yield runtime
@@ -37,7 +37,7 @@ def compact(data: object) -> int:
     return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-async def test_tools_list_stays_under_4_kb_with_a_large_catalog(big: Runtime) -> None:
+async def test_tools_list_stays_under_4_kb_with_a_large_catalog(big: Service) -> None:
     assert len(big.catalog) > 1000
     for mode in ("auto", "legacy"):
         async with Client(build_server(big), mode=mode) as client:
@@ -46,7 +46,7 @@ async def test_tools_list_stays_under_4_kb_with_a_large_catalog(big: Runtime) ->
         assert len(serialized.encode()) <= 4096, (mode, len(serialized))
 
 
-async def test_describe_trims_the_largest_operations_to_the_budget(big: Runtime) -> None:
+async def test_describe_trims_the_largest_operations_to_the_budget(big: Service) -> None:
     widest = sorted(
         big.catalog.operations,
         key=lambda op: len(op.response_fields) + len(op.body_fields) + len(op.parameters),
@@ -62,7 +62,7 @@ async def test_describe_trims_the_largest_operations_to_the_budget(big: Runtime)
             assert data["api_call"] == op.key
 
 
-async def test_answers_stay_small_over_a_large_catalog(big: Runtime) -> None:
+async def test_answers_stay_small_over_a_large_catalog(big: Service) -> None:
     async with Client(build_server(big)) as client:
         predicted = await client.call_tool(
             "predict_next_call", {"prompt": "create a payment intent for a customer"}

@@ -12,7 +12,7 @@ from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
 from opensesame_predictor.mcp_server import DESCRIBE_BUDGET, build_server
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 
 def text_of(result: CallToolResult) -> str:
@@ -21,12 +21,12 @@ def text_of(result: CallToolResult) -> str:
     return block.text
 
 
-async def call(runtime: Runtime, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+async def call(runtime: Service, tool: str, arguments: dict[str, Any]) -> CallToolResult:
     async with Client(build_server(runtime)) as client:
         return await client.call_tool(tool, arguments)
 
 
-async def test_lists_five_tools_with_input_and_output_schemas(petstore: Runtime) -> None:
+async def test_lists_five_tools_with_input_and_output_schemas(petstore: Service) -> None:
     async with Client(build_server(petstore)) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == {
@@ -47,7 +47,7 @@ async def test_lists_five_tools_with_input_and_output_schemas(petstore: Runtime)
     assert tools["predict_next_call"].annotations.read_only_hint is True
 
 
-async def test_predict_returns_the_wire_format_and_a_compact_text(petstore: Runtime) -> None:
+async def test_predict_returns_the_wire_format_and_a_compact_text(petstore: Service) -> None:
     result = await call(
         petstore,
         "predict_next_call",
@@ -75,7 +75,7 @@ async def test_predict_returns_the_wire_format_and_a_compact_text(petstore: Runt
     assert len(text) < len(json.dumps(data))
 
 
-async def test_predict_takes_history_objects_and_reuses_their_values(petstore: Runtime) -> None:
+async def test_predict_takes_history_objects_and_reuses_their_values(petstore: Service) -> None:
     history = [{"api_call": "/pets/pet-77", "method": "GET", "timestamp": "2024-01-01T10:00:00Z"}]
     result = await call(
         petstore, "predict_next_call", {"prompt": "upload a photo of it", "history": history}
@@ -96,14 +96,14 @@ async def test_predict_takes_history_objects_and_reuses_their_values(petstore: R
     ],
 )
 async def test_bad_arguments_get_the_sdk_validation_error(
-    petstore: Runtime, arguments: dict[str, Any]
+    petstore: Service, arguments: dict[str, Any]
 ) -> None:
     result = await call(petstore, "predict_next_call", arguments)
     assert result.is_error
     assert "validation error" in text_of(result).lower()
 
 
-async def test_core_limits_and_guardrails_become_tool_errors(petstore: Runtime) -> None:
+async def test_core_limits_and_guardrails_become_tool_errors(petstore: Service) -> None:
     long = await call(petstore, "predict_next_call", {"prompt": "x" * 5000})
     assert long.is_error and "over the limit of 4096" in text_of(long)
     injected = await call(petstore, "predict_next_call", {"prompt": "list pets; rm -rf /"})
@@ -116,7 +116,7 @@ async def test_core_limits_and_guardrails_become_tool_errors(petstore: Runtime) 
     assert unknown_spec.is_error and "petstore-3.0" in text_of(unknown_spec)
 
 
-async def test_search_ranks_and_filters_by_method_and_tag(petstore: Runtime) -> None:
+async def test_search_ranks_and_filters_by_method_and_tag(petstore: Service) -> None:
     result = await call(petstore, "search_endpoints", {"query": "pets", "method": "get"})
     assert result.structured_content is not None
     rows = result.structured_content["matches"]
@@ -135,7 +135,7 @@ async def test_search_ranks_and_filters_by_method_and_tag(petstore: Runtime) -> 
     assert limited.structured_content["total"] > 2
 
 
-async def test_describe_gives_parameters_body_and_response(petstore: Runtime) -> None:
+async def test_describe_gives_parameters_body_and_response(petstore: Service) -> None:
     result = await call(petstore, "describe_endpoint", {"api_call": "POST /pets"})
     data = result.structured_content
     assert data is not None and not result.is_error
@@ -150,7 +150,7 @@ async def test_describe_gives_parameters_body_and_response(petstore: Runtime) ->
     assert "photos{id, petId, url, caption}" in text_of(result)
 
 
-async def test_describe_accepts_concrete_calls_and_uids(petstore: Runtime) -> None:
+async def test_describe_accepts_concrete_calls_and_uids(petstore: Service) -> None:
     concrete = await call(petstore, "describe_endpoint", {"api_call": "GET /pets/42"})
     assert concrete.structured_content is not None
     assert concrete.structured_content["api_call"] == "GET /pets/{petId}"
@@ -163,7 +163,7 @@ async def test_describe_accepts_concrete_calls_and_uids(petstore: Runtime) -> No
     assert uid.structured_content["api_call"] == "DELETE /pets/{petId}"
 
 
-async def test_unknown_endpoint_names_the_closest_matches(petstore: Runtime) -> None:
+async def test_unknown_endpoint_names_the_closest_matches(petstore: Service) -> None:
     result = await call(petstore, "describe_endpoint", {"api_call": "GET /petz"})
     assert result.is_error
     message = text_of(result)
@@ -172,7 +172,7 @@ async def test_unknown_endpoint_names_the_closest_matches(petstore: Runtime) -> 
 
 
 async def test_list_specs_reports_sources_counts_and_failures(
-    make_runtime: Callable[..., Runtime], fixtures: Path
+    make_runtime: Callable[..., Service], fixtures: Path
 ) -> None:
     runtime = make_runtime(fixtures / "petstore-3.0.yaml", fixtures / "bad" / "invalid.yaml")
     result = await call(runtime, "list_specs", {})
@@ -186,11 +186,12 @@ async def test_list_specs_reports_sources_counts_and_failures(
 
 
 async def test_tools_on_an_empty_catalog_say_to_load_a_spec(
-    make_runtime: Callable[..., Runtime],
+    make_runtime: Callable[..., Service],
 ) -> None:
     runtime = make_runtime()
     predict = await call(runtime, "predict_next_call", {"prompt": "list pets"})
     assert predict.is_error and "no spec is loaded" in text_of(predict)
+    assert "catalog_empty: no spec is loaded" in text_of(predict)  # the error keeps its code
     listed = await call(runtime, "list_specs", {})
     assert "call load_spec" in text_of(listed)
 
@@ -198,7 +199,7 @@ async def test_tools_on_an_empty_catalog_say_to_load_a_spec(
 async def test_server_loads_specs_in_the_background_and_tools_wait(fixtures: Path) -> None:
     from opensesame_predictor.config import Settings
 
-    runtime = Runtime(Settings(specs=[str(fixtures / "tasks-3.1.json")]))
+    runtime = Service(Settings(specs=[str(fixtures / "tasks-3.1.json")]))
     runtime.set_sources(runtime.settings.specs)
     assert not runtime.ready.is_set()
     result = await call(runtime, "search_endpoints", {"query": "comment on a task"})
@@ -207,7 +208,7 @@ async def test_server_loads_specs_in_the_background_and_tools_wait(fixtures: Pat
     assert result.structured_content["matches"][0]["spec"] == "tasks-3.1"
 
 
-async def test_the_server_stays_up_after_errors(petstore: Runtime) -> None:
+async def test_the_server_stays_up_after_errors(petstore: Service) -> None:
     async with Client(build_server(petstore)) as client:
         bad = await client.call_tool("describe_endpoint", {"api_call": "GET /nothing"})
         assert bad.is_error
@@ -217,7 +218,7 @@ async def test_the_server_stays_up_after_errors(petstore: Runtime) -> None:
         assert not good.is_error
 
 
-async def test_predict_reuses_ids_from_history_responses(petstore: Runtime) -> None:
+async def test_predict_reuses_ids_from_history_responses(petstore: Service) -> None:
     history = [{"api_call": "POST /pets", "response": {"id": "pet-77"}}]
     result = await call(
         petstore, "predict_next_call", {"prompt": "upload a photo of it", "history": history}

@@ -19,7 +19,7 @@ from opensesame_predictor.offline.evaluate import (
     expected_calibration_error,
     read_cases,
 )
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PETSTORE = Path(__file__).resolve().parents[2] / "fixtures" / "petstore-3.0.yaml"
@@ -31,7 +31,7 @@ def predictor_for() -> Callable[[str], Predictor]:
 
     def get(location: str) -> Predictor:
         if location not in predictors:
-            runtime = Runtime(Settings())
+            runtime = Service(Settings())
             runtime.set_sources([location])
             assert runtime.load().errors == []
             predictors[location] = runtime.predictor

@@ -11,7 +11,7 @@ from fake_ollama import FakeOllama
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -26,12 +26,12 @@ def fake() -> Iterator[FakeOllama]:
 
 @pytest.fixture
 def petstore(fixtures: Path) -> Predictor:
-    return Runtime.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")])).predictor
+    return Service.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")])).predictor
 
 
 @pytest.fixture
 def injected() -> Predictor:
-    return Runtime.from_settings(Settings(specs=[str(DATA / "injected-notes.yaml")])).predictor
+    return Service.from_settings(Settings(specs=[str(DATA / "injected-notes.yaml")])).predictor
 
 
 @pytest.fixture

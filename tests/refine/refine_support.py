@@ -8,14 +8,13 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.models import Operation, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.refine import Refiner
+from opensesame_predictor.service import build_refiner
 from support import Clock
 
 
 def ollama_refiner(url: str, clock: Clock | None = None, **overrides: Any) -> Refiner:
     settings = Settings(llm_provider="ollama", ollama_host=url, **overrides)
-    return (
-        Refiner.from_settings(settings, clock=clock) if clock else Refiner.from_settings(settings)
-    )
+    return build_refiner(settings, clock) if clock else build_refiner(settings)
 
 
 def candidates(predictor: Predictor, request: PredictRequest, k: int = 10) -> list[Operation]:

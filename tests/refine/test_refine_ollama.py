@@ -18,7 +18,7 @@ from opensesame_predictor.core.errors import InvalidRequest
 from opensesame_predictor.core.models import PredictRequest, PredictResult
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.refine import DELIMITERS, Refiner
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service, build_refiner
 
 
 def calls(result: PredictResult) -> list[str]:
@@ -56,7 +56,7 @@ def sent_data(fake: FakeOllama) -> dict[str, Any]:
 
 async def test_disabled_by_default_keeps_the_ranking(petstore: Predictor) -> None:
     for provider in ("none", "placeholder"):
-        refiner = Refiner.from_settings(Settings(llm_provider=provider))
+        refiner = build_refiner(Settings(llm_provider=provider))
         plain, refined = await run(petstore, refiner, {"prompt": "show me pet 42"})
         assert calls(refined) == calls(plain)
         assert refined.metadata.processing_method == "ml"
@@ -364,8 +364,8 @@ async def test_apredict_wiring_refines_falls_back_and_backs_off(
     settings = Settings(
         specs=[str(fixtures / "petstore-3.0.yaml")], llm_provider="ollama", ollama_host=fake.url
     )
-    runtime = Runtime.from_settings(settings)
-    refiner = Refiner.from_settings(runtime.settings)
+    runtime = Service.from_settings(settings)
+    refiner = build_refiner(runtime.settings)
     request = {"prompt": "show me pet 42", "max_predictions": 3}
     plain = runtime.predictor.predict(request)
     favourite = plain.predictions[-1].api_call

@@ -29,6 +29,7 @@ from opensesame_predictor.core.refine import (
     merge_scores,
     parse_answer,
 )
+from opensesame_predictor.service import build_refiner
 
 PET = Operation(
     spec="shop",
@@ -153,7 +154,7 @@ def test_the_merge_follows_the_model_but_keeps_the_rankers_scores() -> None:
 async def test_a_wide_result_is_cut_to_max_predictions_when_not_refined(
     petstore: Predictor,
 ) -> None:
-    refiner = Refiner.from_settings(Settings())
+    refiner = build_refiner(Settings())
     request = PredictRequest(prompt="show me pet 42", max_predictions=2)
     wide = petstore.predict(request.model_copy(update={"max_predictions": 10}))
     result = await refiner.refine(request, wide, candidates(petstore, request))
@@ -164,7 +165,7 @@ async def test_a_wide_result_is_cut_to_max_predictions_when_not_refined(
 async def test_describe_processing_says_how_and_why(petstore: Predictor) -> None:
     request = PredictRequest(prompt="show me pet 42")
     plain = petstore.predict(request)
-    disabled = await Refiner.from_settings(Settings()).refine(request, plain, [])
+    disabled = await build_refiner(Settings()).refine(request, plain, [])
     assert describe_processing(disabled) == "ml"
     timed_out = disabled.model_copy(deep=True)
     timed_out.metadata.refinement = {  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from mcp import Client
 from opensesame_predictor.config import Settings
 from opensesame_predictor.http_app import create_app
 from opensesame_predictor.mcp_server import build_server
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 PHOTO = "POST /pets/{petId}/photos"
 GET_PET = "GET /pets/{petId}"
@@ -78,7 +78,7 @@ def test_cli_shows_the_refinement_and_the_fallback(
 
 async def test_http_shows_the_refinement_and_the_fallback(fixtures: Path, fake: FakeOllama) -> None:
     fake.answer = {"ranking": [{"operation": GET_PET}, {"operation": PHOTO}]}
-    runtime = Runtime.from_settings(ollama_settings(fixtures, fake.url))
+    runtime = Service.from_settings(ollama_settings(fixtures, fake.url))
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
@@ -98,7 +98,7 @@ async def test_http_shows_the_refinement_and_the_fallback(fixtures: Path, fake: 
 async def test_mcp_shows_the_refinement_and_the_fallback(fixtures: Path, fake: FakeOllama) -> None:
     fake.mode, fake.stall_seconds = "stall", 5.0
     settings = ollama_settings(fixtures, fake.url).model_copy(update={"llm_timeout_ms": 300})
-    runtime = Runtime.from_settings(settings)
+    runtime = Service.from_settings(settings)
     async with Client(build_server(runtime)) as client:
         result = await client.call_tool(
             "predict_next_call", {"prompt": "upload a photo of my pet", "history": ["POST /pets"]}

@@ -17,7 +17,7 @@ from mcp_types import TextContent
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.guardrails import printable
 from opensesame_predictor.mcp_server import build_server
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 EVIL = "\x1b]0;owned\x07\x1b[2J\u202e"
 
@@ -65,7 +65,7 @@ def spec(tmp_path: Path) -> Path:
 
 
 def test_spec_text_is_read_without_control_characters(spec: Path) -> None:
-    catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+    catalog = Service.from_settings(Settings(specs=[str(spec)])).catalog
     [operation] = catalog.operations
     assert operation.key == "GET /pets]0;owned[2J/{petId]0;owned[2J}"  # what is left is text
     for text in strings(operation.model_dump(exclude={"parameters"})) + strings(
@@ -99,7 +99,7 @@ def test_printable_escapes_and_keeps_lines() -> None:
 
 @pytest.mark.anyio
 async def test_mcp_error_texts_carry_no_control_characters(spec: Path) -> None:
-    runtime = Runtime.from_settings(Settings(specs=[str(spec)]))
+    runtime = Service.from_settings(Settings(specs=[str(spec)]))
     async with Client(build_server(runtime)) as client:
         result = await client.call_tool("load_spec", {"source": f"missing{EVIL}.yaml"})
         assert result.is_error

@@ -15,7 +15,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core import fetch as fetch_module
 from opensesame_predictor.core.errors import FetchRefused, SpecError
 from opensesame_predictor.core.fetch import FetchPolicy, fetch
-from opensesame_predictor.runtime import Runtime, fetch_policy
+from opensesame_predictor.service import Service, fetch_policy
 
 SPEC = "openapi: 3.0.0\ninfo: {title: Remote, version: '1'}\npaths:\n  /ping:\n    get: {}\n"
 STRICT = FetchPolicy(timeout_seconds=0.5)
@@ -147,13 +147,13 @@ def test_the_setting_turns_into_the_fetch_policy(monkeypatch: pytest.MonkeyPatch
     assert fetch_policy(settings).allow_private is True
     with LocalServer({"/openapi.yaml": spec_route(SPEC)}) as server:
         settings = Settings(specs=[server.url("/openapi.yaml")])
-        runtime = Runtime.from_settings(settings)
+        runtime = Service.from_settings(settings)
     assert [op.key for op in runtime.catalog.operations] == ["GET /ping"]
 
 
 def test_without_the_setting_the_runtime_reports_the_refusal(listener: socket.socket) -> None:
     url = f"http://localhost:{listener.getsockname()[1]}/openapi.yaml"
-    runtime = Runtime.from_settings(Settings(specs=[url]))
+    runtime = Service.from_settings(Settings(specs=[url]))
     [summary] = runtime.catalog.specs
     assert summary.source == url
     assert summary.error is not None and "non-public address" in summary.error

@@ -17,7 +17,7 @@ from opensesame_predictor.core.errors import SpecError
 from opensesame_predictor.core.fetch import FetchPolicy
 from opensesame_predictor.core.specs import parse_spec, parse_text
 from opensesame_predictor.core.store import SpecStore
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 MEMORY_LIMIT = 1 << 30  # 1 GiB of address space: an expanded 9^9 bomb needs far more
 
@@ -189,7 +189,7 @@ def test_a_deeply_nested_schema_that_parses_is_walked_to_a_bounded_depth() -> No
 def test_a_file_over_max_spec_bytes_is_refused_by_name(tmp_path: Path) -> None:
     big = tmp_path / "openapi.yaml"
     big.write_text("openapi: 3.0.0\npaths: {}\n" + "# padding\n" * 2000)
-    runtime = Runtime.from_settings(Settings(specs=[str(big)], max_spec_bytes=4096))
+    runtime = Service.from_settings(Settings(specs=[str(big)], max_spec_bytes=4096))
     [summary] = runtime.catalog.specs
     assert summary.source == str(big)
     assert summary.error == "file is larger than 4096 bytes"

@@ -14,7 +14,7 @@ from mcp_types import CallToolResult, ListRootsResult, Root, TextContent
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.mcp_server import build_server
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 pytestmark = pytest.mark.anyio
 
@@ -35,8 +35,8 @@ def claiming(*folders: Path) -> Any:
     return roots
 
 
-def runtime(**settings: Any) -> Runtime:
-    built = Runtime(Settings(**settings))
+def runtime(**settings: Any) -> Service:
+    built = Service(Settings(**settings))
     built.set_sources(built.settings.specs, built.settings.workspace or None)
     built.load()
     return built

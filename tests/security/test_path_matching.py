@@ -13,7 +13,7 @@ import pytest
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import _fits, _template
 from opensesame_predictor.core.models import MAX_HISTORY
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_worst_case_templates_and_the_longest_history_answer_at_once(tmp_path: P
     }
     spec = tmp_path / "hostile.json"
     spec.write_text(json.dumps({"openapi": "3.0.0", "info": {"title": "h"}, "paths": paths}))
-    predictor = Runtime.from_settings(Settings(specs=[str(spec)])).predictor
+    predictor = Service.from_settings(Settings(specs=[str(spec)])).predictor
     entry = "/x/" + "-" * 2000  # the longest api_call a history entry may have: 2048
     history = [{"api_call": entry}, {"api_call": "/files/" + "1-" * 1000}] * (MAX_HISTORY // 2)
     started = time.perf_counter()

@@ -10,7 +10,7 @@ import pytest
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import discover
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -32,7 +32,7 @@ def test_discovery_skips_a_fifo_named_like_a_spec(tmp_path: Path) -> None:
 def test_a_special_file_is_refused_as_a_spec_and_the_others_serve(special: str, fifo: Path) -> None:
     source = str(fifo) if special == "fifo" else special
     settings = Settings(specs=[source, str(FIXTURES / "petstore-3.0.yaml")])
-    catalog = Runtime.from_settings(settings).catalog
+    catalog = Service.from_settings(settings).catalog
     [error] = catalog.errors
     assert "not a regular file" in (error.error or "")
     assert len(catalog) == 13
@@ -42,7 +42,7 @@ def test_a_file_larger_than_the_cap_is_refused_without_reading_it_all(tmp_path: 
     big = tmp_path / "big.yaml"
     big.write_bytes(b"openapi: 3.0.0\n" + b"#" * 5000)
     settings = Settings(specs=[str(big)], max_spec_bytes=1000)
-    [error] = Runtime.from_settings(settings).catalog.errors
+    [error] = Service.from_settings(settings).catalog.errors
     assert "larger than 1000 bytes" in (error.error or "")
 
 
@@ -54,6 +54,6 @@ def test_an_external_ref_to_a_fifo_is_refused(tmp_path: Path) -> None:
         "      responses:\n        '200':\n          description: ok\n          content:\n"
         "            application/json:\n              schema: {$ref: 'schemas.yaml#/A'}\n"
     )
-    catalog = Runtime.from_settings(Settings(specs=[str(spec)])).catalog
+    catalog = Service.from_settings(Settings(specs=[str(spec)])).catalog
     [error] = catalog.errors
     assert "not a regular file" in (error.error or "")

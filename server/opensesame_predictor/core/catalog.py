@@ -162,6 +162,10 @@ class LoadedSpec:
     parsed: ParsedSpec | None
     signature: tuple[tuple[str, int, int], ...] = ()  # (file, mtime_ns, size) of local files
 
+    def files_changed(self) -> bool:
+        """Whether a local file behind this spec changed (or went) since it was read."""
+        return _file_signature(name for name, _, _ in self.signature) != self.signature
+
 
 def _file_signature(paths: Iterable[str]) -> tuple[tuple[str, int, int], ...]:
     signature = []
@@ -469,6 +473,10 @@ class Catalog:
         matches.sort(key=lambda op: (-self._literal_counts[op.uid], op.method != "GET"))
         return matches
 
+    def files_changed(self) -> bool:
+        """Whether a local file behind a loaded spec changed since it was read."""
+        return any(item.files_changed() for item in self.loaded)
+
     def by_key_path(self, path: str) -> list[Operation]:
         return [op for method in HTTP_METHODS for op in self.by_key.get(f"{method} {path}", [])]
 
@@ -530,10 +538,7 @@ class Workspace:
             stale = (
                 item is None
                 or (source.is_url and item.parsed is None)
-                or (
-                    not source.is_url
-                    and _file_signature(s[0] for s in item.signature) != item.signature
-                )
+                or (not source.is_url and item.files_changed())
             )
             if stale:
                 previous = item

@@ -41,7 +41,6 @@ from opensesame_predictor.core.params import extract_values, fill, normalise
 if TYPE_CHECKING:
     import ollama
 
-    from opensesame_predictor.config import Settings
     from opensesame_predictor.core.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -122,6 +121,7 @@ class ProviderAnswer(BaseModel):
 
 class ProviderHealth(BaseModel):
     ok: bool
+    reachable: bool = False  # the provider answered (ok or not: a model may not be pulled)
     detail: str = ""
     models: list[str] = Field(default_factory=list)
 
@@ -429,7 +429,7 @@ class NoRefinement:
         return ProviderAnswer(ranking=[])
 
     async def health(self) -> ProviderHealth:
-        return ProviderHealth(ok=True, detail="refinement disabled")
+        return ProviderHealth(ok=True, reachable=True, detail="refinement disabled")
 
 
 class OllamaProvider:
@@ -504,14 +504,17 @@ class OllamaProvider:
         except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as exc:
             return ProviderHealth(ok=False, detail=_short(exc))
         except (json.JSONDecodeError, ValidationError):
-            return ProviderHealth(ok=False, detail="malformed /api/tags response")
+            return ProviderHealth(ok=False, reachable=True, detail="malformed /api/tags response")
         names = [m.model for m in listed.models if m.model]
         wanted = {self._model, f"{self._model}:latest"}
         if not wanted.intersection(names):
             return ProviderHealth(
-                ok=False, detail=f"model {self._model!r} is not pulled", models=names
+                ok=False,
+                reachable=True,
+                detail=f"model {self._model!r} is not pulled",
+                models=names,
             )
-        return ProviderHealth(ok=True, detail="ok", models=names)
+        return ProviderHealth(ok=True, reachable=True, detail="ok", models=names)
 
 
 # ---------------------------------------------------------------- the refiner
@@ -569,23 +572,6 @@ class Refiner:
         self._last: tuple[RefinementStatus, str, float, datetime] | None = None
         self._outcomes: dict[str, int] = {}
         self._health: ProviderHealth | None = None
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, clock: Callable[[], float] = time.monotonic
-    ) -> Refiner:
-        provider: RefinementProvider
-        if settings.llm_provider == "ollama":
-            provider = OllamaProvider(
-                settings.ollama_host,
-                settings.ollama_model,
-                settings.llm_timeout_ms / 1000,
-                settings.llm_top_k,
-            )
-            host: str | None = settings.ollama_host
-        else:
-            provider, host = NoRefinement(settings.llm_provider), None
-        return cls(provider, settings.llm_timeout_ms, settings.llm_top_k, clock, host)
 
     @property
     def enabled(self) -> bool:

@@ -18,13 +18,13 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
 from opensesame_predictor import __version__
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.catalog import Catalog, SpecSource, ensure_inside, resolve_sources
+from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.errors import InvalidRequest, OpenSesameError
 from opensesame_predictor.core.fetch import is_url
 from opensesame_predictor.core.models import PredictResult
@@ -32,7 +32,7 @@ from opensesame_predictor.lsp import convert, features, render
 from opensesame_predictor.lsp.context import Kind, document_kind
 from opensesame_predictor.lsp.diagnostics import ShapeIndex
 from opensesame_predictor.lsp.protocol import UNREADABLE, AnsweringProtocol
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import ErrorKind, Service, confined_path, meaning_of
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,12 @@ def _path_of(uri: str) -> Path | None:
 
 
 class OpenSesameServer(LanguageServer):
-    """One Runtime (store, catalog, predictor) behind the protocol."""
+    """One Service (store, catalog, predictor) behind the protocol."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__("opensesame-predictor", __version__, protocol_cls=AnsweringProtocol)
         self.settings = settings
-        self.runtime = Runtime(settings)
+        self.runtime = Service(settings)
         self.shapes = ShapeIndex(Catalog([]))
         self.caps = convert.Capabilities(types.ClientCapabilities())
         self.client_specs: list[str] = []  # from initializationOptions and configuration
@@ -129,11 +129,8 @@ class OpenSesameServer(LanguageServer):
             if is_url(spec):
                 names.append(spec)
                 continue
-            candidate = Path(spec).expanduser()
-            if not candidate.is_absolute() and roots:
-                candidate = roots[0] / candidate
             try:
-                names.append(str(ensure_inside(str(candidate), roots or [Path.cwd()])))
+                names.append(str(confined_path(spec, roots or [Path.cwd()])))
             except InvalidRequest as exc:
                 if spec not in self.refused:  # once per setting, not on every re-index
                     self.refused.add(spec)
@@ -141,16 +138,7 @@ class OpenSesameServer(LanguageServer):
         return names
 
     def _load(self, names: list[str], full: bool, progress: Callable[[int, int, str], None]) -> int:
-        sources: list[SpecSource] = resolve_sources(names)
-        current = [s.location for s in self.runtime.workspace.sources]
-        if full or [s.location for s in sources] != current or not self.runtime.ready.is_set():
-            self.runtime.workspace.sources = sources
-            catalog = self.runtime.load(progress)
-        else:
-            progress(0, 1, "")
-            self.runtime.reload_if_changed()
-            catalog = self.runtime.catalog
-            progress(1, 1, "")
+        catalog = self.runtime.sync_sources(names, full, progress)
         self.shapes = ShapeIndex(catalog)
         return len(catalog.operations)
 
@@ -495,8 +483,23 @@ async def predict_command(ls: OpenSesameServer, *args: Any) -> dict[str, Any]:
     try:
         result = await ls.off_loop(ls.predict_blocking, request)
     except OpenSesameError as exc:
-        raise JsonRpcInvalidParams(message=exc.message, data={"code": exc.code}) from None
+        raise rpc_error(exc) from None
     return result.model_dump(mode="json")
+
+
+# The service's error table, by kind: the JSON-RPC error each kind of core error answers with.
+RPC_CODE_OF_KIND: dict[ErrorKind, int] = {
+    "invalid": types.ErrorCodes.InvalidParams,
+    "not_found": types.ErrorCodes.InvalidParams,
+    "unavailable": types.LSPErrorCodes.RequestFailed,
+    "failed": types.ErrorCodes.InternalError,
+}
+
+
+def rpc_error(exc: OpenSesameError) -> JsonRpcException:
+    """A core error as a JSON-RPC error: its code from the table, the error's code as data."""
+    code = RPC_CODE_OF_KIND[meaning_of(exc.code).kind]
+    return JsonRpcException(message=exc.message, code=int(code), data={"code": exc.code})
 
 
 def create_server(settings: Settings) -> OpenSesameServer:

@@ -20,7 +20,7 @@ from opensesame_predictor.core.errors import CatalogEmpty, SpecError
 from opensesame_predictor.core.features import words
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.store import SpecStore
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 
 def bench_prompts(catalog: Catalog, count: int = 200, seed: int = 7) -> list[PredictRequest]:
@@ -53,7 +53,7 @@ def run_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="opensesame-bench-") as folder:
         path = Path(folder) / "store.json"
         started = time.perf_counter()
-        cold = Runtime(settings, SpecStore(path, settings.cache_ttl_seconds))
+        cold = Service(settings, SpecStore(path, settings.cache_ttl_seconds))
         cold.set_sources(settings.specs, settings.workspace or None)
         catalog = cold.load()
         cold_ms = (time.perf_counter() - started) * 1000
@@ -114,7 +114,7 @@ def _warm_load_child(arguments: str) -> None:
     options = json.loads(arguments)
     settings = Settings(specs=options["specs"], workspace=options["workspace"])
     started = time.perf_counter()
-    runtime = Runtime(settings, SpecStore(Path(options["store"]), settings.cache_ttl_seconds))
+    runtime = Service(settings, SpecStore(Path(options["store"]), settings.cache_ttl_seconds))
     runtime.set_sources(settings.specs, settings.workspace or None)
     runtime.load()
     elapsed = (time.perf_counter() - started) * 1000

@@ -26,7 +26,7 @@ import numpy as np
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.errors import CatalogEmpty, SpecError
 from opensesame_predictor.offline.bench import bench_prompts
-from opensesame_predictor.runtime import Runtime
+from opensesame_predictor.service import Service
 
 CLIENTS = 4  # concurrent connections of the closed loop
 OPEN_LOOP_RPS = 100
@@ -167,7 +167,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def run_http_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
     """Start a server over `settings.specs`, load it, and measure; the server is stopped by pid."""
-    runtime = Runtime.from_settings(settings)  # the prompts come from the same catalog
+    runtime = Service.from_settings(settings)  # the prompts come from the same catalog
     catalog = runtime.catalog
     if catalog.errors:
         raise SpecError(catalog.errors[0].source, catalog.errors[0].error or "failed")

@@ -35,7 +35,7 @@ from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, ca
 from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.offline.evaluate import expected_calibration_error
 from opensesame_predictor.offline.synthetic import SyntheticCase, generate
-from opensesame_predictor.runtime import fetch_policy
+from opensesame_predictor.service import fetch_policy
 
 DEPRECATED_PENALTY = -1.0
 _VERSION = re.compile(r"v?\d+(\.\d+)*|api|rest", re.IGNORECASE)
