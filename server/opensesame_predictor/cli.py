@@ -375,19 +375,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
-    from opensesame_predictor.lsp.server import run
+    from opensesame_predictor.surfaces.lsp.server import run
 
     return run(_settings(args))
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from opensesame_predictor.mcp_server import run
+    from opensesame_predictor.surfaces.mcp.server import run
 
     return run(_settings(args), transport=args.transport, host=args.host, port=args.port)
 
 
 def cmd_http(args: argparse.Namespace) -> int:
-    from opensesame_predictor.http_app import run
+    from opensesame_predictor.surfaces.http.app import run
 
     return run(_settings(args), host=args.host, port=args.port)
 

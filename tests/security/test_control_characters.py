@@ -16,8 +16,8 @@ from mcp_types import TextContent
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.guardrails import printable
-from opensesame_predictor.mcp_server import build_server
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.mcp.server import build_server
 
 EVIL = "\x1b]0;owned\x07\x1b[2J\u202e"
 

@@ -13,8 +13,8 @@ from mcp.client.session import ClientRequestContext
 from mcp_types import CallToolResult, ListRootsResult, Root, TextContent
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.mcp_server import build_server
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 

@@ -13,9 +13,9 @@ import pytest
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
-from opensesame_predictor.lsp import features, render
-from opensesame_predictor.lsp.diagnostics import ShapeIndex, rewrite
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.lsp import features, render
+from opensesame_predictor.surfaces.lsp.diagnostics import ShapeIndex, rewrite
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from opensesame_predictor.cli import build_parser
 
-CLIENTS = Path(__file__).resolve().parents[2] / "clients" / "mcp"
+CLIENTS = Path(__file__).resolve().parents[3] / "clients" / "mcp"
 ROOT = CLIENTS.parents[1]
 
 

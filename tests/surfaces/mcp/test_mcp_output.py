@@ -10,7 +10,8 @@ from mcp import Client
 from mcp_types import TextContent, TextResourceContents
 
 from opensesame_predictor.core.models import Operation, Parameter
-from opensesame_predictor.mcp_server import (
+from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.mcp.server import (
     DESCRIBE_BUDGET,
     build_server,
     clean,
@@ -19,7 +20,6 @@ from opensesame_predictor.mcp_server import (
     field_tree,
     transport_security,
 )
-from opensesame_predictor.service import Service
 
 INVISIBLE = ("\u200b", "\u202e", "\u2066", "\x07", "\x1b", "\ufeff", "\ue000")
 HOSTILE_SUMMARY = "Get\u200b a \u202ewidget\x07\x1b[31m"

@@ -14,9 +14,9 @@ from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from opensesame_predictor.core.models import SpecSummary
-from opensesame_predictor.lsp import render
-from opensesame_predictor.lsp.diagnostics import Finding
-from opensesame_predictor.lsp.features import Completion, Insertion
+from opensesame_predictor.surfaces.lsp import render
+from opensesame_predictor.surfaces.lsp.diagnostics import Finding
+from opensesame_predictor.surfaces.lsp.features import Completion, Insertion
 
 SOURCE = "opensesame"
 UNKNOWN_OPERATION = "unknown-operation"

@@ -15,8 +15,8 @@ from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
 from opensesame_predictor.core.guardrails import prompt_fingerprint
 from opensesame_predictor.core.models import Operation, Prediction, PredictResult
-from opensesame_predictor.lsp import render
-from opensesame_predictor.lsp.context import (
+from opensesame_predictor.surfaces.lsp import render
+from opensesame_predictor.surfaces.lsp.context import (
     ApiCall,
     Kind,
     Site,
@@ -30,7 +30,7 @@ from opensesame_predictor.lsp.context import (
     prompt_at,
     uses_library,
 )
-from opensesame_predictor.lsp.diagnostics import Finding, ShapeIndex, check
+from opensesame_predictor.surfaces.lsp.diagnostics import Finding, ShapeIndex, check
 
 log = logging.getLogger(__name__)
 

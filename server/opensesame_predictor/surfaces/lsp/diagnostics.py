@@ -10,7 +10,7 @@ from rapidfuzz import fuzz, process
 
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.models import Operation
-from opensesame_predictor.lsp.context import ApiCall
+from opensesame_predictor.surfaces.lsp.context import ApiCall
 
 MIN_SIMILARITY = 60.0  # below this the URL is probably another API's, not a typo of ours
 _VALUE_SEGMENT = re.compile(r"^(?:\{.*\}|\d+|[0-9a-fA-F-]{16,}|\$.*|:\w+)$")

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from http_support import make_runtime
 
 from opensesame_predictor import __version__
-from opensesame_predictor.http_app import LLMHealth, create_app
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.http.app import LLMHealth, create_app
 
 PHOTO = {"prompt": "upload a photo of the pet I just created", "history": ["POST /pets"]}
 

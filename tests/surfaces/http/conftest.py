@@ -19,9 +19,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from http_support import FakeClock, RunningServer, free_port, make_runtime
 
-from opensesame_predictor.http_app import create_app
+from opensesame_predictor.surfaces.http.app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SERVER = str(ROOT / "server")
 
 

@@ -15,7 +15,7 @@ import pytest
 from opensesame_predictor.config import Settings
 from opensesame_predictor.service import Service
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def loaded_runtime(*specs: Path, **settings: object) -> Service:

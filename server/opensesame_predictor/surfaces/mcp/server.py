@@ -68,8 +68,8 @@ from opensesame_predictor.core.models import (
     PredictResult,
     SpecSummary,
 )
-from opensesame_predictor.mcp_stdio import AnsweringReader
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.mcp.stdio import AnsweringReader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from http_support import make_runtime
 from schemathesis.engine import Status, events, from_schema
 
 from opensesame_predictor.core.guardrails import INJECTION_RULES
-from opensesame_predictor.http_app import create_app
+from opensesame_predictor.surfaces.http.app import create_app
 
 MAX_EXAMPLES = 25
 # A fixed seed keeps CI reproducible; change it (or drop it) locally to explore new inputs.

@@ -41,8 +41,8 @@ from opensesame_predictor.core.errors import (
 )
 from opensesame_predictor.core.guardrails import parse_request, prompt_fingerprint
 from opensesame_predictor.core.models import PredictRequest, PredictResult
-from opensesame_predictor.ratelimit import RateLimitGuard, ratelimit_headers
 from opensesame_predictor.service import ErrorKind, Loading, Service, meaning_of
+from opensesame_predictor.surfaces.http.ratelimit import RateLimitGuard, ratelimit_headers
 
 log = logging.getLogger(__name__)
 
@@ -765,7 +765,7 @@ def create_app(
 
     # The MCP server over the same runtime, streamable HTTP at /mcp with its Host/Origin checks.
     # Its route joins ours (a Mount would serve it at /mcp/), and our lifespan runs its sessions.
-    from opensesame_predictor.mcp_server import build_server, transport_security
+    from opensesame_predictor.surfaces.mcp.server import build_server, transport_security
 
     mcp_server = build_server(runtime, trust_client_roots=False)
     mcp_app = mcp_server.streamable_http_app(
@@ -841,7 +841,7 @@ def run(settings: Settings, host: str | None = None, port: int | None = None) ->
         return 2
     host = host or settings.api_host
     port = settings.api_port if port is None else port
-    from opensesame_predictor.http_limits import with_header_deadline
+    from opensesame_predictor.surfaces.http.limits import with_header_deadline
 
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     config = uvicorn.Config(

@@ -15,9 +15,9 @@ from fake_ollama import FakeOllama
 from mcp import Client
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.http_app import create_app
-from opensesame_predictor.mcp_server import build_server
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.http.app import create_app
+from opensesame_predictor.surfaces.mcp.server import build_server
 
 PHOTO = "POST /pets/{petId}/photos"
 GET_PET = "GET /pets/{petId}"

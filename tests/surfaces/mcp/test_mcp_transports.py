@@ -10,7 +10,7 @@ import httpx
 from mcp import Client, StdioServerParameters
 from mcp_types import TextContent
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def test_stdio_server_answers_predict_next_call(

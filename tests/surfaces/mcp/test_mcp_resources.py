@@ -21,8 +21,8 @@ from mcp_types import (
     TextResourceContents,
 )
 
-from opensesame_predictor.mcp_server import build_server
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.mcp.server import build_server
 
 
 def text_of(result: CallToolResult) -> str:

@@ -28,11 +28,11 @@ from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.errors import InvalidRequest, OpenSesameError
 from opensesame_predictor.core.fetch import is_url
 from opensesame_predictor.core.models import PredictResult
-from opensesame_predictor.lsp import convert, features, render
-from opensesame_predictor.lsp.context import Kind, document_kind
-from opensesame_predictor.lsp.diagnostics import ShapeIndex
-from opensesame_predictor.lsp.protocol import UNREADABLE, AnsweringProtocol
 from opensesame_predictor.service import ErrorKind, Service, confined_path, meaning_of
+from opensesame_predictor.surfaces.lsp import convert, features, render
+from opensesame_predictor.surfaces.lsp.context import Kind, document_kind
+from opensesame_predictor.surfaces.lsp.diagnostics import ShapeIndex
+from opensesame_predictor.surfaces.lsp.protocol import UNREADABLE, AnsweringProtocol
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opensesame_predictor.lsp.context import (
+from opensesame_predictor.surfaces.lsp.context import (
     Site,
     base_of_calls,
     completion_site,

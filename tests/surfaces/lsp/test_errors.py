@@ -5,8 +5,8 @@ from __future__ import annotations
 from lsprotocol import types
 
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest, SpecError
-from opensesame_predictor.lsp.server import rpc_error
 from opensesame_predictor.service import Loading
+from opensesame_predictor.surfaces.lsp.server import rpc_error
 
 
 def test_core_errors_map_by_kind() -> None:

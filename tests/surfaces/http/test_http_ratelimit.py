@@ -12,8 +12,13 @@ from http_support import FakeClock, make_runtime
 from starlette.datastructures import Headers
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.http_app import client_identity, create_app, run
-from opensesame_predictor.ratelimit import Decision, RateLimitGuard, hash_id, ratelimit_headers
+from opensesame_predictor.surfaces.http.app import client_identity, create_app, run
+from opensesame_predictor.surfaces.http.ratelimit import (
+    Decision,
+    RateLimitGuard,
+    hash_id,
+    ratelimit_headers,
+)
 
 BODY = {"prompt": "list the pets"}
 POLICY = re.compile(r'^"user";q=(\d+);w=(\d+), "global";q=(\d+);w=(\d+)$')
