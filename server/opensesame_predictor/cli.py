@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opensesame_predictor import __version__
 from opensesame_predictor.config import Settings
@@ -23,6 +23,12 @@ from opensesame_predictor.core.errors import OpenSesameError
 from opensesame_predictor.core.guardrails import printable
 from opensesame_predictor.core.models import PredictResult
 from opensesame_predictor.core.refine import describe_processing
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from opensesame_predictor.service import Service
+    from opensesame_predictor.surfaces.http.app import Mounted
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -374,22 +380,56 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _service(settings: Settings) -> Service:
+    """The service over the settings' sources, not loaded yet: each surface loads it in the
+    background and answers meanwhile."""
+    from opensesame_predictor.service import Service
+
+    service = Service(settings)
+    service.set_sources(settings.specs, settings.workspace or None)
+    return service
+
+
+def mcp_mount(service: Service) -> Mounted:
+    """The MCP server over the service as the HTTP app serves it: streamable HTTP at /mcp with
+    its Host/Origin checks, the client's roots never trusted (any client may connect)."""
+    from opensesame_predictor.surfaces.http.app import Mounted
+    from opensesame_predictor.surfaces.mcp.server import build_server, transport_security
+
+    host = service.settings.api_host
+    server = build_server(service, trust_client_roots=False)
+    app = server.streamable_http_app(host=host, transport_security=transport_security(host))
+    return Mounted(app.routes, server.session_manager.run)
+
+
+def http_app(service: Service, **options: Any) -> FastAPI:
+    """The HTTP app with the MCP server mounted, as `opensesame-predictor http` serves it."""
+    from opensesame_predictor.surfaces.http.app import create_app
+
+    return create_app(service, mounted=[mcp_mount(service)], **options)
+
+
 def cmd_lsp(args: argparse.Namespace) -> int:
+    from opensesame_predictor.service import Service
     from opensesame_predictor.surfaces.lsp.server import run
 
-    return run(_settings(args))
+    # the language server resolves its sources itself, with the editor's folders, and warns
+    # in the editor about those it cannot read
+    return run(Service(_settings(args)))
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     from opensesame_predictor.surfaces.mcp.server import run
 
-    return run(_settings(args), transport=args.transport, host=args.host, port=args.port)
+    service = _service(_settings(args))
+    return run(service, transport=args.transport, host=args.host, port=args.port)
 
 
 def cmd_http(args: argparse.Namespace) -> int:
     from opensesame_predictor.surfaces.http.app import run
 
-    return run(_settings(args), host=args.host, port=args.port)
+    service = _service(_settings(args))
+    return run(service, host=args.host, port=args.port, mounted=[mcp_mount(service)])
 
 
 Handler = Callable[[argparse.Namespace], int]

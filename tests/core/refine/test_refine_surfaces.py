@@ -14,9 +14,9 @@ import httpx
 from fake_ollama import FakeOllama
 from mcp import Client
 
+from opensesame_predictor.cli import http_app
 from opensesame_predictor.config import Settings
 from opensesame_predictor.service import Service
-from opensesame_predictor.surfaces.http.app import create_app
 from opensesame_predictor.surfaces.mcp.server import build_server
 
 PHOTO = "POST /pets/{petId}/photos"
@@ -79,7 +79,7 @@ def test_cli_shows_the_refinement_and_the_fallback(
 async def test_http_shows_the_refinement_and_the_fallback(fixtures: Path, fake: FakeOllama) -> None:
     fake.answer = {"ranking": [{"operation": GET_PET}, {"operation": PHOTO}]}
     runtime = Service.from_settings(ollama_settings(fixtures, fake.url))
-    app = create_app(runtime)
+    app = http_app(runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         body = {"prompt": "upload a photo of my pet", "history": ["POST /pets"]}

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from http_support import FakeClock, RunningServer, free_port, make_runtime
 
-from opensesame_predictor.surfaces.http.app import create_app
+from opensesame_predictor.cli import http_app
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVER = str(ROOT / "server")
@@ -39,7 +39,7 @@ def make_client(petstore: Path) -> Iterator[Callable[..., TestClient]]:
         if app is None:
             overrides.setdefault("rate_limit_enabled", False)
             runtime = make_runtime(*(specs or (petstore,)), **overrides)
-            app = create_app(runtime)
+            app = http_app(runtime)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)

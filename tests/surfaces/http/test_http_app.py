@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from http_support import make_runtime
 
 from opensesame_predictor import __version__
+from opensesame_predictor.cli import http_app
 from opensesame_predictor.service import Service
-from opensesame_predictor.surfaces.http.app import LLMHealth, create_app
+from opensesame_predictor.surfaces.http.health import LLMHealth
 
 PHOTO = {"prompt": "upload a photo of the pet I just created", "history": ["POST /pets"]}
 
@@ -102,7 +103,7 @@ def test_health_is_503_while_loading_and_predict_says_loading(petstore: Path) ->
         return real_load(progress)
 
     runtime.load = slow_load  # type: ignore[method-assign]
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(http_app(runtime)) as client:
         response = client.get("/health")
         assert response.status_code == 503
         assert response.json()["status"] == "loading"
@@ -127,7 +128,7 @@ def test_a_failed_load_says_why_on_health_and_predict(petstore: Path) -> None:
         raise OSError("the workspace folder went away")
 
     runtime.load = failing_load  # type: ignore[method-assign]
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(http_app(runtime)) as client:
         assert done.wait(30)
         for _ in range(100):  # the load thread records the failure right after raising
             health = client.get("/health")
@@ -276,7 +277,7 @@ def test_internal_errors_are_500_without_details(
     make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     client = make_client()
-    runtime: Service = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Service = client.app.state.service  # type: ignore[attr-defined]
 
     detail = f"secret-{uuid.uuid4().hex}"  # built at run time: not in the traceback's source
 
@@ -370,7 +371,7 @@ def test_llm_component(make_client: Callable[..., TestClient], petstore: Path) -
         return LLMHealth(provider=service.settings.llm_provider, status="reachable")
 
     runtime = make_runtime(petstore, llm_provider="ollama", rate_limit_enabled=False)
-    hooked = make_client(app=create_app(runtime, llm_probe=reachable))
+    hooked = make_client(app=http_app(runtime, llm_probe=reachable))
     health = hooked.get("/health")
     assert health.status_code == 200  # refinement is optional: health does not depend on it
     assert health.json()["components"]["llm"]["status"] == "reachable"

@@ -11,8 +11,11 @@ from fastapi.testclient import TestClient
 from http_support import FakeClock, make_runtime
 from starlette.datastructures import Headers
 
+from opensesame_predictor.cli import http_app
 from opensesame_predictor.config import Settings
-from opensesame_predictor.surfaces.http.app import client_identity, create_app, run
+from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.http.app import run
+from opensesame_predictor.surfaces.http.middleware import client_identity
 from opensesame_predictor.surfaces.http.ratelimit import (
     Decision,
     RateLimitGuard,
@@ -33,7 +36,7 @@ def limited_client(
 ) -> TestClient:
     runtime = make_runtime(petstore)
     guard = RateLimitGuard(clock=clock.time, **guard_options)  # type: ignore[arg-type]
-    return make_client(app=create_app(runtime, guard=guard))
+    return make_client(app=http_app(runtime, guard=guard))
 
 
 def test_61st_request_in_a_minute_is_429_with_headers(
@@ -168,7 +171,7 @@ def test_http_mode_refuses_bad_limit_settings(
     petstore: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = Settings(specs=[str(petstore)], rate_limit_per_user="sixty a minute")
-    assert run(settings, host="127.0.0.1", port=0) == 2
+    assert run(Service(settings), host="127.0.0.1", port=0) == 2
     assert "rate-limit settings" in capsys.readouterr().err
 
 

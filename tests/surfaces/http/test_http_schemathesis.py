@@ -14,8 +14,8 @@ import schemathesis
 from http_support import make_runtime
 from schemathesis.engine import Status, events, from_schema
 
+from opensesame_predictor.cli import http_app
 from opensesame_predictor.core.guardrails import INJECTION_RULES
-from opensesame_predictor.surfaces.http.app import create_app
 
 MAX_EXAMPLES = 25
 # A fixed seed keeps CI reproducible; change it (or drop it) locally to explore new inputs.
@@ -32,7 +32,7 @@ def test_schemathesis_all_checks(fixtures: Path) -> None:
     runtime = make_runtime(
         fixtures / "petstore-3.0.yaml", fixtures / "tasks-3.1.json", rate_limit_enabled=False
     )
-    app = create_app(runtime)
+    app = http_app(runtime)
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,

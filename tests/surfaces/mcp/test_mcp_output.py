@@ -10,16 +10,10 @@ from mcp import Client
 from mcp_types import TextContent, TextResourceContents
 
 from opensesame_predictor.core.models import Operation, Parameter
+from opensesame_predictor.present import DESCRIBE_BUDGET, clean, describe, field_tree
 from opensesame_predictor.service import Service
-from opensesame_predictor.surfaces.mcp.server import (
-    DESCRIBE_BUDGET,
-    build_server,
-    clean,
-    compact_schema,
-    describe,
-    field_tree,
-    transport_security,
-)
+from opensesame_predictor.surfaces.mcp.schema import compact_schema
+from opensesame_predictor.surfaces.mcp.server import build_server, transport_security
 
 INVISIBLE = ("\u200b", "\u202e", "\u2066", "\x07", "\x1b", "\ufeff", "\ue000")
 HOSTILE_SUMMARY = "Get\u200b a \u202ewidget\x07\x1b[31m"

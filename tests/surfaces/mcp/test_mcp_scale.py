@@ -11,8 +11,9 @@ import pytest
 from mcp import Client
 
 from opensesame_predictor.config import Settings
+from opensesame_predictor.present import DESCRIBE_BUDGET
 from opensesame_predictor.service import Service
-from opensesame_predictor.surfaces.mcp.server import DESCRIBE_BUDGET, build_server
+from opensesame_predictor.surfaces.mcp.server import build_server
 
 SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "eval" / "specs"
 GITHUB = SPECS / "github-2020-08.json"

@@ -11,8 +11,9 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
+from opensesame_predictor.present import DESCRIBE_BUDGET
 from opensesame_predictor.service import Service
-from opensesame_predictor.surfaces.mcp.server import DESCRIBE_BUDGET, build_server
+from opensesame_predictor.surfaces.mcp.server import build_server
 
 
 def text_of(result: CallToolResult) -> str:

@@ -1,7 +1,7 @@
 """The language server: pygls handlers that fetch the document, run a feature off the event
 loop and map the result to lsprotocol. Indexing runs in the background with `$/progress`.
 
-`run(settings)` serves on stdio. stdout carries only the protocol; logs go to stderr and, at
+`run(service)` serves on stdio. stdout carries only the protocol; logs go to stderr and, at
 WARNING and above, to `window/logMessage`.
 """
 
@@ -23,7 +23,6 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
 from opensesame_predictor import __version__
-from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.errors import InvalidRequest, OpenSesameError
 from opensesame_predictor.core.fetch import is_url
@@ -57,10 +56,10 @@ def _path_of(uri: str) -> Path | None:
 class OpenSesameServer(LanguageServer):
     """One Service (store, catalog, predictor) behind the protocol."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, service: Service) -> None:
         super().__init__("opensesame-predictor", __version__, protocol_cls=AnsweringProtocol)
-        self.settings = settings
-        self.runtime = Service(settings)
+        self.settings = service.settings
+        self.service = service
         self.shapes = ShapeIndex(Catalog([]))
         self.caps = convert.Capabilities(types.ClientCapabilities())
         self.client_specs: list[str] = []  # from initializationOptions and configuration
@@ -99,7 +98,7 @@ class OpenSesameServer(LanguageServer):
                         target=loop.run_forever, name="opensesame-predict", daemon=True
                     ).start()
                     self._predict_loop = loop
-        coroutine = self.runtime.predictor.apredict(request)
+        coroutine = self.service.predict(request)
         return asyncio.run_coroutine_threadsafe(coroutine, self._predict_loop).result()
 
     def document(self, uri: str) -> tuple[TextDocument, Kind]:
@@ -138,7 +137,7 @@ class OpenSesameServer(LanguageServer):
         return names
 
     def _load(self, names: list[str], full: bool, progress: Callable[[int, int, str], None]) -> int:
-        catalog = self.runtime.sync_sources(names, full, progress)
+        catalog = self.service.sync_sources(names, full, progress)
         self.shapes = ShapeIndex(catalog)
         return len(catalog.operations)
 
@@ -190,7 +189,7 @@ class OpenSesameServer(LanguageServer):
             self.after_index()
 
     def after_index(self) -> None:
-        catalog = self.runtime.catalog
+        catalog = self.service.catalog
         failed = {(s.source, s.error or "") for s in catalog.errors}
         for spec in catalog.errors:
             if (spec.source, spec.error or "") not in self.reported:
@@ -218,7 +217,7 @@ class OpenSesameServer(LanguageServer):
         placed it (a broken edit keeps its last good version serving meanwhile); the
         diagnostic goes once the file loads again."""
         problems: dict[str, str] = {}
-        for spec in self.runtime.catalog.specs:
+        for spec in self.service.catalog.specs:
             reason = spec.stale_because or spec.error
             if reason and "://" not in spec.source:
                 problems[Path(spec.source).as_uri()] = reason
@@ -252,7 +251,7 @@ class OpenSesameServer(LanguageServer):
 
     async def publish_diagnostics(self, uri: str) -> None:
         self._pending.pop(uri, None)
-        if uri not in self.workspace.text_documents or not self.runtime.ready.is_set():
+        if uri not in self.workspace.text_documents or not self.service.ready.is_set():
             return
         doc, kind = self.document(uri)
         if kind == "other":
@@ -357,7 +356,7 @@ async def did_change_configuration(
         ls.client_specs = specs
     else:
         await read_configuration(ls)
-    if ls.client_specs != before or not ls.runtime.ready.is_set():
+    if ls.client_specs != before or not ls.service.ready.is_set():
         await ls.index(full=True)
 
 
@@ -405,7 +404,7 @@ async def completion(
     doc, kind = ls.document(params.text_document.uri)
     if kind == "other":
         return None
-    if not ls.runtime.ready.is_set():  # still indexing: ask again
+    if not ls.service.ready.is_set():  # still indexing: ask again
         return types.CompletionList(is_incomplete=True, items=[])
     at = doc.position_from_client_units(params.position)
     # As-you-type completions take the ranker's list at once; an explicit request (and code
@@ -415,8 +414,8 @@ async def completion(
     )
     result = await ls.off_loop(
         features.complete,
-        ls.runtime.predictor.predict if typed else ls.predict_blocking,
-        ls.runtime.catalog,
+        ls.service.predictor.predict if typed else ls.predict_blocking,
+        ls.service.catalog,
         doc.source,
         kind,
         at.line,
@@ -432,7 +431,7 @@ async def code_action(
     ls: OpenSesameServer, params: types.CodeActionParams
 ) -> list[types.CodeAction] | None:
     doc, kind = ls.document(params.text_document.uri)
-    if kind == "other" or not ls.runtime.ready.is_set():
+    if kind == "other" or not ls.service.ready.is_set():
         return None
     span = doc.range_from_client_units(params.range)
     lines = range(span.start.line, span.end.line + 1)
@@ -449,7 +448,7 @@ async def code_action(
             insertions = await ls.off_loop(
                 features.intent_insertions,
                 ls.predict_blocking,
-                ls.runtime.catalog,
+                ls.service.catalog,
                 doc.source,
                 kind,
                 line,
@@ -462,10 +461,10 @@ async def code_action(
 
 async def hover(ls: OpenSesameServer, params: types.HoverParams) -> types.Hover | None:
     doc, kind = ls.document(params.text_document.uri)
-    if kind == "other" or not ls.runtime.ready.is_set():
+    if kind == "other" or not ls.service.ready.is_set():
         return None
     at = doc.position_from_client_units(params.position)
-    catalog = ls.runtime.catalog
+    catalog = ls.service.catalog
     found = await ls.off_loop(features.hover, catalog, doc.source, kind, at.line, at.character)
     if found is None:
         return None
@@ -502,9 +501,9 @@ def rpc_error(exc: OpenSesameError) -> JsonRpcException:
     return JsonRpcException(message=exc.message, code=int(code), data={"code": exc.code})
 
 
-def create_server(settings: Settings) -> OpenSesameServer:
+def create_server(service: Service) -> OpenSesameServer:
     """A server with every feature registered; logging forwarded to the client."""
-    ls = OpenSesameServer(settings)
+    ls = OpenSesameServer(service)
     ls.feature(types.INITIALIZE)(initialize)
     ls.feature(types.INITIALIZED)(initialized)
     ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
@@ -530,7 +529,7 @@ def create_server(settings: Settings) -> OpenSesameServer:
     return ls
 
 
-def run(settings: Settings) -> int:
+def run(service: Service) -> int:
     """Serve on stdio until the client says exit."""
-    create_server(settings).start_io()
+    create_server(service).start_io()
     return 0

@@ -1,0 +1,260 @@
+"""Views of the core's data that every face can use: spec text made safe for people and
+agents (`clean`), an operation described within a byte budget (`describe`), predictions as a
+few lines of text with where each parameter value came from, and the processing summary.
+
+Spec text is untrusted (it may reach an LLM): every string taken from a spec goes through
+`clean`, which strips control and invisible characters and truncates prose."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from opensesame_predictor.core.guardrails import strip_invisible
+from opensesame_predictor.core.models import Operation
+
+DESCRIBE_BUDGET = 4096  # bytes of JSON an agent gets for one operation
+SUMMARY_CHARS = 200
+DESCRIPTION_CHARS = 600
+_SPACES = re.compile(r"[ \t\r\n]+")
+
+# ---------------------------------------------------------------- sanitising untrusted text
+
+
+def clean(text: Any, limit: int | None = SUMMARY_CHARS) -> str:
+    """Spec text for an agent: no control/invisible characters, one line, at most `limit`."""
+    value = strip_invisible(_SPACES.sub(" ", str(text)), keep_newlines=False).strip()
+    if limit is not None and len(value) > limit:
+        value = value[: max(limit - 1, 0)].rstrip() + "…"
+    return value
+
+
+def clean_value(value: Any, limit: int = 200) -> Any:
+    """An example, default or parameter value: strings cleaned, large structures dropped."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return clean(value, limit)
+    try:
+        encoded = json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return clean(value, limit)
+    if len(encoded) > limit:
+        return clean(encoded, limit)
+    if isinstance(value, dict):
+        return {clean(k, 80): clean_value(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_value(v, limit) for v in value]
+    return clean(value, limit)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def predict_text(data: dict[str, Any]) -> str:
+    """A few lines an agent reads at a glance."""
+    lines = []
+    for p in data["predictions"]:
+        line = f"{p['rank']}. {p['api_call']} ({p['confidence']:.3g})"
+        if p.get("description"):
+            line += f" — {p['description']}"
+        if p.get("parameters"):
+            params = ", ".join(f"{k}={dumps(v)}" for k, v in p["parameters"].items())
+            line += f"\n   params: {clean(params, 300)}"
+        if p.get("reasons"):
+            line += f"\n   why: {'; '.join(p['reasons'])}"
+        lines.append(line)
+    if data["metadata"].get("abstain"):
+        lines.append(
+            "Nothing in the loaded specs fits this well: check list_specs, try "
+            "search_endpoints with other words, or load_spec the right API."
+        )
+    if not lines:
+        lines.append("No predictions.")
+    refinement = data["metadata"].get("refinement")
+    if isinstance(refinement, dict) and refinement.get("status") not in (None, "disabled"):
+        lines.append(
+            f"processing: {data['metadata'].get('processing_method')} "
+            f"(refinement {refinement.get('status')})"
+        )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Detail:
+    """How much of an operation to show; `describe` walks down these until it fits."""
+
+    description: int
+    param_description: int
+    examples: bool
+    enum: int
+    fields: int
+    params: int
+
+
+_DETAILS = (
+    _Detail(DESCRIPTION_CHARS, 200, True, 20, 200, 200),
+    _Detail(300, 100, True, 10, 60, 100),
+    _Detail(200, 60, False, 8, 30, 60),
+    _Detail(120, 0, False, 5, 12, 40),
+    _Detail(80, 0, False, 3, 0, 30),
+    _Detail(0, 0, False, 0, 0, 10),
+    _Detail(0, 0, False, 0, 0, 0),
+)
+
+
+def _param_info(param: Any, detail: _Detail) -> dict[str, Any]:
+    info: dict[str, Any] = {"type": clean(param.type, 40)}
+    if param.required:
+        info["required"] = True
+    if detail.param_description and param.description:
+        info["description"] = clean(param.description, detail.param_description)
+    if detail.enum and param.enum:
+        info["enum"] = [clean_value(v, 60) for v in param.enum[: detail.enum]]
+    if detail.examples and param.example is not None:
+        info["example"] = clean_value(param.example, 120)
+    if detail.examples and param.default is not None:
+        info["default"] = clean_value(param.default, 120)
+    return info
+
+
+def field_tree(
+    names: Iterable[str], limit: int, top: dict[str, dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], int]:
+    """Dotted field names (`photos.url`) as a nested tree, shallow names first, at most
+    `limit` of them; returns the tree and how many names were left out."""
+    ordered = sorted(dict.fromkeys(names), key=lambda n: n.count("."))
+    tree: dict[str, Any] = {}
+    for name, info in (top or {}).items():
+        tree[name] = dict(info)
+    kept = 0
+    omitted = 0
+    for name in ordered:
+        parts = [clean(p, 80) for p in name.split(".") if p]
+        if not parts:
+            continue
+        if len(parts) == 1 and parts[0] in tree:
+            continue
+        if kept >= limit:
+            omitted += 1
+            continue
+        node = tree
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            node = child.setdefault("fields", {})
+        node.setdefault(parts[-1], {})
+        kept += 1
+    return tree, omitted
+
+
+def describe(op: Operation, resource: str, budget: int = DESCRIBE_BUDGET) -> dict[str, Any]:
+    """One operation, refs already resolved by the core, trimmed until its JSON fits `budget`."""
+    data: dict[str, Any] = {}
+    for level, detail in enumerate(_DETAILS):
+        data = _describe_at(op, resource, detail)
+        data["truncated"] = level > 0 or bool(data.get("omitted"))
+        if len(dumps(data).encode()) <= budget:
+            return data
+    # Only a pathological spec gets here (kilobytes of path or names): keep the identity.
+    return {
+        "api_call": clean(op.key, budget // 4),
+        "spec": op.spec,
+        "summary": clean(op.summary, 100),
+        "parameters": [],
+        "request_body": None,
+        "response": {},
+        "resource": resource,
+        "truncated": True,
+    }
+
+
+def _describe_at(op: Operation, resource: str, detail: _Detail) -> dict[str, Any]:
+    omitted: list[str] = []
+    params = [p for p in op.parameters if p.location != "body"]
+    body_params = [p for p in op.parameters if p.location == "body"]
+    if len(params) > detail.params:
+        omitted.append(f"{len(params) - detail.params} parameters")
+        params = sorted(params, key=lambda p: not p.required)[: detail.params]
+    data: dict[str, Any] = {
+        "api_call": clean(op.key, None),
+        "spec": op.spec,
+        "summary": clean(op.summary, SUMMARY_CHARS),
+    }
+    if detail.description and op.description and op.description != op.summary:
+        data["description"] = clean(op.description, detail.description)
+    if op.operation_id:
+        data["operation_id"] = clean(op.operation_id, 120)
+    if op.tags:
+        data["tags"] = [clean(t, 60) for t in op.tags[:5]]
+    if op.deprecated:
+        data["deprecated"] = True
+    if op.security:
+        data["security"] = [clean(s, 60) for s in op.security[:5]]
+    data["parameters"] = [
+        {"name": clean(p.name, 80), "in": p.location, **_param_info(p, detail)} for p in params
+    ]
+    if op.body_content_type or op.body_fields or body_params:
+        top = {clean(p.name, 80): _param_info(p, detail) for p in body_params[: detail.params]}
+        fields, left = field_tree(op.body_fields, detail.fields, top)
+        if left or len(body_params) > detail.params:
+            omitted.append(f"{left + max(len(body_params) - detail.params, 0)} body fields")
+        data["request_body"] = {"content_type": op.body_content_type, "fields": fields}
+    else:
+        data["request_body"] = None
+    fields, left = field_tree(op.response_fields, detail.fields)
+    if left:
+        omitted.append(f"{left} response fields")
+    data["response"] = {
+        "schemas": [clean(s, 80) for s in op.response_schemas[:10]],
+        "fields": fields,
+    }
+    if op.links:
+        data["links"] = [clean(link.operation_id or link.name, 80) for link in op.links[:10]]
+    data["resource"] = resource
+    if omitted:
+        data["omitted"] = omitted
+    return data
+
+
+def _tree_text(tree: dict[str, Any]) -> str:
+    parts = []
+    for name, node in tree.items():
+        text = name + ("*" if node.get("required") else "")
+        if node.get("type"):
+            text += f":{node['type']}"
+        if node.get("enum"):
+            text += " (" + "|".join(str(v) for v in node["enum"]) + ")"
+        if node.get("fields"):
+            text += "{" + _tree_text(node["fields"]) + "}"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def describe_text(data: dict[str, Any]) -> str:
+    lines = [f"{data['api_call']} [{data['spec']}] — {data.get('summary', '')}"]
+    if data.get("description"):
+        lines.append(data["description"])
+    if data.get("deprecated"):
+        lines.append("deprecated")
+    if data["parameters"]:
+        params = [
+            f"{p['name']} ({p['in']}, {p['type']}{', required' if p.get('required') else ''})"
+            for p in data["parameters"]
+        ]
+        lines.append("parameters: " + "; ".join(params))
+    body = data.get("request_body")
+    if body:
+        lines.append(f"body ({body.get('content_type') or '?'}): {_tree_text(body['fields'])}")
+    response = data["response"]
+    if response["schemas"] or response["fields"]:
+        schemas = ", ".join(response["schemas"])
+        lines.append(f"response {schemas}: {_tree_text(response['fields'])}".rstrip(": "))
+    if data.get("links"):
+        lines.append("links to: " + ", ".join(data["links"]))
+    if data.get("omitted"):
+        lines.append("omitted: " + ", ".join(data["omitted"]) + f" (full: {data['resource']})")
+    return "\n".join(lines)

@@ -1,0 +1,319 @@
+"""The ASGI middleware in front of the routes: a 500 body for anything unhandled, request
+metrics by route template, and the guard of POST /predict and /mcp (rate limits, content type,
+body cap) that runs before anything parses the body."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from opensesame_predictor.config import Settings
+from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.http.errors import error_response
+from opensesame_predictor.surfaces.http.ratelimit import RateLimitGuard, ratelimit_headers
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PREDICT_PATH = "/predict"
+MCP_PATH = "/mcp"
+
+
+class CatchAllMiddleware:
+    """Turns an unhandled exception into a 500 error body. The log gets the exception type and
+    the frames, not its message (which may quote the request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("internal error %s on %s\n%s", type(exc).__name__, scope["path"], frames)
+            if not started:
+                response = error_response(500, "internal_error", "internal error")
+                await response(scope, receive, send)
+
+
+class ServiceCollector(Collector):
+    """Catalog size and store cache statistics, read at scrape time."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def collect(self) -> Iterable[Metric]:
+        catalog = self.service.catalog
+        stats = self.service.store.stats
+        yield GaugeMetricFamily(
+            "opensesame_specs_loaded", "Specs loaded without error.", len(catalog.spec_names())
+        )
+        yield GaugeMetricFamily(
+            "opensesame_operations_loaded", "Operations in the catalog.", len(catalog.operations)
+        )
+        hits = CounterMetricFamily(
+            "opensesame_cache_hits", "Spec store cache hits.", labels=["level"]
+        )
+        hits.add_metric(["l1"], stats.l1_hits)
+        hits.add_metric(["l2"], stats.l2_hits)
+        yield hits
+        yield CounterMetricFamily("opensesame_cache_misses", "Spec store misses.", stats.misses)
+        yield GaugeMetricFamily(
+            "opensesame_cache_hit_ratio", "Spec store hits / lookups.", stats.hit_ratio
+        )
+
+
+class HTTPMetrics:
+    """The app's own metrics on a dedicated registry (several apps in one process don't clash)."""
+
+    def __init__(self, service: Service) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["route", "method", "status"]
+        self.requests = Counter(
+            "opensesame_http_requests", "HTTP requests.", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "opensesame_http_request_duration_seconds",
+            "HTTP request latency.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.prediction = Histogram(
+            "opensesame_prediction_duration_seconds",
+            "Time spent in the predictor per /predict request.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "opensesame_rate_limit_rejections",
+            "Requests refused by a rate limit, by the limit that refused them.",
+            ["scope"],
+            registry=self.registry,
+        )
+        self.registry.register(ServiceCollector(service))
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method, str(status)).observe(seconds)
+
+
+class MetricsMiddleware:
+    """Counts and times every request by route template (not raw path: bounded labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: HTTPMetrics, known_paths: frozenset[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.known_paths = known_paths
+
+    def route_label(self, scope: Scope) -> str:
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if isinstance(path, str) and path in self.known_paths:
+            return path
+        raw = str(scope.get("path", ""))
+        if raw in self.known_paths:
+            return raw
+        return "/mcp" if raw.startswith("/mcp") else "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = self.route_label(scope)
+            self.metrics.observe(route, scope["method"], status, elapsed)
+            log.debug("%s %s %d %.1f ms", scope["method"], route, status, elapsed * 1000)
+
+
+def client_identity(headers: Headers, scope: Scope) -> str:
+    """Who a request counts against: X-User-Id, else the API key, else the client address.
+    Only the guard's salted hash of it is ever kept."""
+    user = headers.get("x-user-id", "").strip()
+    if user:
+        return f"user:{user[:256]}"
+    key = headers.get("x-api-key", "").strip()
+    auth = headers.get("authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    if key:
+        return f"key:{key[:512]}"
+    client = scope.get("client")
+    return f"addr:{client[0] if client else 'unknown'}"
+
+
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+class GuardMiddleware:
+    """Rate limit (429), content type (415) and body cap (413) for POST /predict, in that
+    order, before anything parses the body; the same per-user and global limits for every POST
+    to /mcp, whose tools predict too (its content is the MCP SDK's to check). Passing requests
+    get the RateLimit headers."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        guard: RateLimitGuard | None,
+        metrics: HTTPMetrics,
+        max_body_bytes: int,
+        paths: frozenset[str] = frozenset({PREDICT_PATH}),
+        limited: frozenset[str] = frozenset({PREDICT_PATH, MCP_PATH}),
+    ) -> None:
+        self.app = app
+        self.guard = guard
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.paths = paths
+        self.limited = limited
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] not in self.limited
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        extra_headers: dict[str, str] = {}
+        if self.guard is not None:
+            decision = self.guard.check(client_identity(headers, scope))
+            extra_headers = ratelimit_headers(decision, self.guard.policy_header)
+            if not decision.allowed:
+                self.metrics.rate_limited.labels(decision.scope).inc()
+                log.info("rate limited (%s limit)", decision.scope)
+                message = (
+                    "temporarily blocked after repeated rate-limit violations"
+                    if decision.scope == "blocked"
+                    else f"rate limit exceeded ({decision.scope} quota: "
+                    f"{decision.limit} per {decision.window_seconds} s)"
+                )
+                response = error_response(429, "rate_limited", message, headers=extra_headers)
+                await response(scope, receive, send)
+                return
+        if scope["path"] not in self.paths:
+            await self.app(scope, receive, _with_headers(send, extra_headers))
+            return
+        refusal = self._check_headers(headers)
+        if refusal is None:
+            body, refusal = await self._read_body(receive)
+        if refusal is not None:
+            refusal.headers.update(extra_headers)
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), _with_headers(send, extra_headers))
+
+    def _check_headers(self, headers: Headers) -> JSONResponse | None:
+        content_type = headers.get("content-type", "")
+        if not is_json(content_type):
+            return error_response(
+                415, "unsupported_media_type", "Content-Type must be application/json"
+            )
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return error_response(400, "bad_request", "Content-Length is not a number")
+            if int(length) > self.max_body_bytes:
+                return self._too_large()
+        return None
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes, JSONResponse | None]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return b"", self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), None
+
+    def _too_large(self) -> JSONResponse:
+        return error_response(
+            413,
+            "payload_too_large",
+            f"request body is over the limit of {self.max_body_bytes} bytes",
+        )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands out the body already read, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _with_headers(send: Send, extra: Mapping[str, str]) -> Send:
+    if not extra:
+        return send
+    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *encoded]}
+        await send(message)
+
+    return sending
+
+
+def build_guard(settings: Settings) -> RateLimitGuard | None:
+    if not (settings.enable_guardrails and settings.rate_limit_enabled):
+        return None
+    return RateLimitGuard(
+        per_user=settings.rate_limit_per_user,
+        global_limit=settings.rate_limit_global,
+        block_after=settings.rate_limit_block_after,
+        block_seconds=settings.rate_limit_block_seconds,
+        storage_uri=settings.rate_limit_storage_uri,
+        salt=settings.rate_limit_salt.get_secret_value(),
+    )
