@@ -22,7 +22,7 @@ from opensesame_predictor.core.catalog import Catalog, ProgressCallback
 from opensesame_predictor.core.errors import OpenSesameError
 from opensesame_predictor.core.guardrails import printable
 from opensesame_predictor.core.models import PredictResult
-from opensesame_predictor.core.refine import describe_processing
+from opensesame_predictor.present import processing_summary
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -124,7 +124,7 @@ def _print_table(result: PredictResult) -> None:
     console.print(table)
     meta = result.metadata
     note = " (abstains: nothing in the catalog fits well)" if meta.abstain else ""
-    console.print(f"{result.processing_time_ms:.1f} ms, {describe_processing(result)}{note}")
+    console.print(f"{result.processing_time_ms:.1f} ms, {processing_summary(meta)}{note}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opensesame_predictor.core.guardrails import strip_invisible
-from opensesame_predictor.core.models import Operation
+from opensesame_predictor.core.models import Operation, PredictMetadata
 
 DESCRIBE_BUDGET = 4096  # bytes of JSON an agent gets for one operation
 SUMMARY_CHARS = 200
@@ -56,14 +56,20 @@ def dumps(data: Any) -> str:
 
 
 def predict_text(data: dict[str, Any]) -> str:
-    """A few lines an agent reads at a glance."""
+    """A few lines an agent reads at a glance, from a wire-format result: each call with its
+    confidence, its parameters with where each value came from (`[prompt]`, `[history]`,
+    `[example]`...), the reasons, and how the result was made when a model took part."""
     lines = []
     for p in data["predictions"]:
         line = f"{p['rank']}. {p['api_call']} ({p['confidence']:.3g})"
         if p.get("description"):
             line += f" — {p['description']}"
         if p.get("parameters"):
-            params = ", ".join(f"{k}={dumps(v)}" for k, v in p["parameters"].items())
+            sources = p.get("parameter_sources", {})
+            params = ", ".join(
+                f"{k}={dumps(v)}" + (f" [{sources[k]}]" if k in sources else "")
+                for k, v in p["parameters"].items()
+            )
             line += f"\n   params: {clean(params, 300)}"
         if p.get("reasons"):
             line += f"\n   why: {'; '.join(p['reasons'])}"
@@ -75,12 +81,9 @@ def predict_text(data: dict[str, Any]) -> str:
         )
     if not lines:
         lines.append("No predictions.")
-    refinement = data["metadata"].get("refinement")
-    if isinstance(refinement, dict) and refinement.get("status") not in (None, "disabled"):
-        lines.append(
-            f"processing: {data['metadata'].get('processing_method')} "
-            f"(refinement {refinement.get('status')})"
-        )
+    summary = processing_summary(PredictMetadata.model_validate(data["metadata"]))
+    if summary != data["metadata"].get("processing_method"):  # the model took part, or failed
+        lines.append(f"processing: {clean(summary, 300)}")
     return "\n".join(lines)
 
 
@@ -258,3 +261,19 @@ def describe_text(data: dict[str, Any]) -> str:
     if data.get("omitted"):
         lines.append("omitted: " + ", ".join(data["omitted"]) + f" (full: {data['resource']})")
     return "\n".join(lines)
+
+
+def processing_summary(metadata: PredictMetadata) -> str:
+    """One line for people (CLI, MCP text): how the result was made and, when the model was
+    not used, why. E.g. `hybrid_ml_llm (ollama llama3.2, 640 ms)` or
+    `ml (refinement timeout: no answer within 1500 ms)`."""
+    method = metadata.processing_method
+    info = metadata.refinement
+    if info is None or info.status == "disabled":
+        return method
+    if info.status == "ok":
+        return f"{method} ({info.provider} {info.model}, {info.elapsed_ms or 0:.0f} ms)"
+    reason = info.detail or (
+        f"retry at {info.retry_at}" if info.status == "backing_off" and info.retry_at else ""
+    )
+    return f"{method} (refinement {info.status}{': ' + reason if reason else ''})"

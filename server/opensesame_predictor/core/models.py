@@ -14,6 +14,17 @@ MAX_PREDICTIONS = 20
 
 ParameterLocation = Literal["path", "query", "header", "cookie", "body"]
 ValueSource = Literal["prompt", "history", "example", "default", "placeholder", "llm"]
+RefinementStatus = Literal[
+    "ok",
+    "disabled",
+    "backing_off",
+    "timeout",
+    "unreachable",
+    "server_error",
+    "invalid_answer",
+    "skipped",
+    "error",
+]
 
 
 class Parameter(BaseModel):
@@ -138,6 +149,9 @@ class PredictRequest(BaseModel):
 
 
 class Prediction(BaseModel):
+    """One ranked operation as callers get it: `METHOD /path` with filled-in parameters (and
+    where each value came from), a confidence, the rank and the reasons."""
+
     api_call: str
     method: str
     description: str = ""
@@ -151,6 +165,55 @@ class Prediction(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     parameter_sources: dict[str, ValueSource] = Field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        op: Operation,
+        confidence: float,
+        rank: int,
+        parameters: dict[str, Any],
+        parameter_sources: dict[str, ValueSource],
+        reasons: list[str] | None = None,
+    ) -> Prediction:
+        """The one way an operation becomes a Prediction."""
+        return cls(
+            api_call=op.key,
+            method=op.method,
+            description=op.summary or op.description[:200],
+            parameters=parameters,
+            confidence=confidence,
+            rank=rank,
+            path=op.path,
+            spec=op.spec,
+            operation_id=op.operation_id,
+            summary=op.summary,
+            reasons=reasons or [],
+            parameter_sources=parameter_sources,
+        )
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+class Refinement(BaseModel):
+    """How the optional local model took part in a result: `status` always, the rest when it
+    applies (fields that do not apply are left out of the wire format)."""
+
+    status: RefinementStatus
+    provider: str | None = Field(default=None, exclude_if=_absent)
+    model: str | None = Field(default=None, exclude_if=_absent)
+    budget_ms: int | None = Field(default=None, exclude_if=_absent)
+    detail: str | None = Field(default=None, exclude_if=_absent)
+    retry_at: str | None = Field(default=None, exclude_if=_absent)
+    last_failure: str | None = Field(default=None, exclude_if=_absent)
+    order: list[str] | None = Field(default=None, exclude_if=_absent)
+    ranker_order: list[str] | None = Field(default=None, exclude_if=_absent)
+    dropped: list[str] | None = Field(default=None, exclude_if=_absent)
+    llm_parameters: dict[str, list[str]] | None = Field(default=None, exclude_if=_absent)
+    rejected_parameters: dict[str, dict[str, str]] | None = Field(default=None, exclude_if=_absent)
+    elapsed_ms: float | None = Field(default=None, exclude_if=_absent)
+
 
 class PredictMetadata(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -161,6 +224,8 @@ class PredictMetadata(BaseModel):
     abstain: bool = False
     candidates: int = 0
     specs: list[str] = Field(default_factory=list)
+    # set when a refiner is configured (even off: status "disabled")
+    refinement: Refinement | None = Field(default=None, exclude_if=_absent)
 
 
 class PredictResult(BaseModel):

@@ -1,4 +1,5 @@
-"""The Predictor: validate -> candidates -> features -> rank -> parameters -> result.
+"""The Predictor: validate -> candidates -> features -> rank -> parameters -> result
+(-> refinement, in `apredict`).
 
 `predict` is synchronous, CPU-only and does no I/O: the catalog and its index are built before.
 """
@@ -110,41 +111,56 @@ class Predictor:
 
     def predict(self, raw: PredictRequest | dict[str, Any]) -> PredictResult:
         started = time.perf_counter()
+        result, _ = self._predict(self.validate(raw), started)
+        return result
+
+    async def apredict(self, raw: PredictRequest | dict[str, Any]) -> PredictResult:
+        """The async entry point of the surfaces: the ranking, refined by the optional local
+        model within its time budget (the plain ranking when it is off, slow or wrong). The
+        request is validated once and ranked once; the refiner gets the ranker's top
+        operations themselves."""
+        started = time.perf_counter()
         request = self.validate(raw)
+        refiner = self.refiner
+        if refiner is None:
+            return self._predict(request, started)[0]
+        if not refiner.enabled:  # the common case: say so on the fresh result, no copy needed
+            result, _ = self._predict(request, started)
+            result.metadata.refinement = refiner.disabled
+            return result
+        if not refiner.active:  # backing off: the plain ranking, with the reason
+            return await refiner.refine(request, self._predict(request, started)[0], [])
+        wide = max(request.max_predictions, refiner.top_k)
+        result, operations = self._predict(request, started, wide)
+        return await refiner.refine(request, result, operations[: refiner.top_k])
+
+    def _predict(
+        self, request: PredictRequest, started: float, count: int | None = None
+    ) -> tuple[PredictResult, list[Operation]]:
+        """The top `count` (default: the request's max_predictions) as a result, and their
+        operations in the same order."""
         catalog, index = self._state
-        ranked, abstain = self.rank(request)
-        top = ranked[: request.max_predictions]
         values = extract_values(request.prompt)
+        ranked, abstain = self.rank(request, values)
+        top = ranked[: request.max_predictions if count is None else count]
         known = self._known_values(request, catalog, index)
         predictions = []
         for position, item in enumerate(top, start=1):
             op = item.operation
             params, sources = fill(op, values, known, index.shapes[index.position[op.uid]])
+            reasons = explain(
+                op,
+                item.features,
+                readable_notes(index, index.position[op.uid], item.notes),
+                self.ranker.weights,
+                request.prompt,
+                values,
+            )
             predictions.append(
-                Prediction(
-                    api_call=op.key,
-                    method=op.method,
-                    description=op.summary or op.description[:200],
-                    parameters=params,
-                    confidence=round(item.probability, 4),
-                    rank=position,
-                    path=op.path,
-                    spec=op.spec,
-                    operation_id=op.operation_id,
-                    summary=op.summary,
-                    reasons=explain(
-                        op,
-                        item.features,
-                        readable_notes(index, index.position[op.uid], item.notes),
-                        self.ranker.weights,
-                        request.prompt,
-                        values,
-                    ),
-                    parameter_sources=sources,
-                )
+                Prediction.of(op, round(item.probability, 4), position, params, sources, reasons)
             )
         elapsed = round((time.perf_counter() - started) * 1000, 3)
-        return PredictResult(
+        result = PredictResult(
             predictions=predictions,
             confidence_scores=[p.confidence for p in predictions],
             processing_time_ms=elapsed,
@@ -157,16 +173,13 @@ class Predictor:
                 specs=catalog.spec_names(),
             ),
         )
+        return result, [item.operation for item in top]
 
-    async def apredict(self, raw: PredictRequest | dict[str, Any]) -> PredictResult:
-        """The async entry point of the surfaces: the ranking, refined by the optional local
-        model within its time budget (the plain ranking when it is off, slow or wrong)."""
-        if self.refiner is None:
-            return self.predict(raw)
-        return await self.refiner.apredict(self, raw)
-
-    def rank(self, request: PredictRequest) -> tuple[list[Ranked], bool]:
-        """All candidates in order, and whether the predictor abstains (nothing fits)."""
+    def rank(
+        self, request: PredictRequest, extracted: PromptValues | None = None
+    ) -> tuple[list[Ranked], bool]:
+        """All candidates in order, and whether the predictor abstains (nothing fits).
+        `extracted`: the prompt's values, when the caller has them already."""
         catalog, index = self._state
         if not catalog.operations:
             raise CatalogEmpty("no spec is loaded: add a spec file, folder or URL")
@@ -192,7 +205,8 @@ class Predictor:
         # words are matched without the values the prompt carries; values fill parameters
         said = without_values(request.prompt)
         lexical = index.lexical(said)
-        extracted = extract_values(request.prompt)
+        if extracted is None:
+            extracted = extract_values(request.prompt)
         values = count_values(extracted)
         names = extracted.to_look_up
         allowed = index.allowed(request.spec)

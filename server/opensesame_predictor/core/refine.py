@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -35,27 +35,17 @@ from opensesame_predictor.core.models import (
     Prediction,
     PredictRequest,
     PredictResult,
+    Refinement,
+    RefinementStatus,
 )
 from opensesame_predictor.core.params import extract_values, fill, normalise
 
 if TYPE_CHECKING:
     import ollama
 
-    from opensesame_predictor.core.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
-RefinementStatus = Literal[
-    "ok",
-    "disabled",
-    "backing_off",
-    "timeout",
-    "unreachable",
-    "server_error",
-    "invalid_answer",
-    "skipped",
-    "error",
-]
 FAILURES: frozenset[str] = frozenset(
     {"timeout", "unreachable", "server_error", "invalid_answer", "error"}
 )
@@ -520,17 +510,6 @@ class OllamaProvider:
 # ---------------------------------------------------------------- the refiner
 
 
-class Ranks(Protocol):
-    """What the refiner needs of a Predictor; a protocol, as predictor.py imports this module."""
-
-    @property
-    def catalog(self) -> Catalog: ...
-
-    def validate(self, raw: Any) -> PredictRequest: ...
-
-    def predict(self, raw: PredictRequest | dict[str, Any]) -> PredictResult: ...
-
-
 class RefinerState(BaseModel):
     """What /health and `--json` report about the refiner."""
 
@@ -578,6 +557,11 @@ class Refiner:
         return not isinstance(self.provider, NoRefinement)
 
     @property
+    def disabled(self) -> Refinement:
+        """What a result says when refinement is off."""
+        return Refinement(status="disabled", provider=self.provider.name)
+
+    @property
     def active(self) -> bool:
         """Whether the next request would consult the provider (enabled, not backing off)."""
         return self.enabled and self._clock() >= self._until
@@ -614,28 +598,6 @@ class Refiner:
         self._health = health
         return health
 
-    async def apredict(
-        self, predictor: Ranks, raw: PredictRequest | dict[str, Any]
-    ) -> PredictResult:
-        """`Predictor.apredict`: rank, then refine the top-K. Invalid requests raise as in
-        `predict`; nothing about the provider does."""
-        request = predictor.validate(raw)
-        if not self.enabled:  # the common case: say so on the fresh result, no copy needed
-            result = predictor.predict(request)
-            result.metadata.refinement = {  # type: ignore[attr-defined]
-                "status": "disabled",
-                "provider": self.provider.name,
-            }
-            return result
-        if not self.active:  # backing off: the plain ranking, with the reason
-            return await self.refine(request, predictor.predict(request), [])
-        wide = max(request.max_predictions, self.top_k)
-        result = predictor.predict(request.model_copy(update={"max_predictions": wide}))
-        catalog = predictor.catalog
-        found = [catalog.get(p.api_call, spec=p.spec) for p in result.predictions]
-        candidates = [op for op in found if op is not None][: self.top_k]
-        return await self.refine(request, result, candidates)
-
     async def refine(
         self, request: PredictRequest, result: PredictResult, candidates: list[Operation]
     ) -> PredictResult:
@@ -643,10 +605,8 @@ class Refiner:
         Never raises: a failure of the provider or of this code falls back to the ranker."""
         started = time.perf_counter()
         if not self.enabled:
-            return _fallback(
-                request, result, {"status": "disabled", "provider": self.provider.name}
-            )
-        info: dict[str, Any] = {
+            return _fallback(request, result, self.disabled)
+        provider = {
             "provider": self.provider.name,
             "model": self.provider.model,
             "budget_ms": self.budget_ms,
@@ -655,16 +615,15 @@ class Refiner:
         if now < self._until:
             with self._lock:
                 self._outcomes["backing_off"] = self._outcomes.get("backing_off", 0) + 1
-            return _fallback(
-                request,
-                result,
-                {
-                    **info,
-                    "status": "backing_off",
-                    "retry_at": _wall(self._until - now).isoformat().replace("+00:00", "Z"),
-                    "last_failure": self._last[0] if self._last else None,
-                },
+            backing_off = Refinement(
+                provider=self.provider.name,
+                model=self.provider.model,
+                budget_ms=self.budget_ms,
+                status="backing_off",
+                retry_at=_wall(self._until - now).isoformat().replace("+00:00", "Z"),
+                last_failure=self._last[0] if self._last else None,
             )
+            return _fallback(request, result, backing_off)
         try:
             refined, details = await self._refine(request, result, candidates)
         except RefinementFailure as exc:
@@ -676,14 +635,14 @@ class Refiner:
             log.exception("refinement failed unexpectedly")
             refined, details = None, {"status": "error", "detail": _short(exc)}
         elapsed = round((time.perf_counter() - started) * 1000, 3)
-        info.update(details, elapsed_ms=elapsed)
-        self._record(info["status"], info.get("detail", ""), elapsed)
+        info = Refinement.model_validate({**provider, **details, "elapsed_ms": elapsed})
+        self._record(info.status, info.detail or "", elapsed)
         if refined is None:
             out = _fallback(request, result, info)
         else:
             out = refined
             out.metadata.processing_method = "hybrid_ml_llm"
-            out.metadata.refinement = info  # type: ignore[attr-defined]
+            out.metadata.refinement = info
         total = round(result.processing_time_ms + elapsed, 3)
         out.processing_time_ms = total
         out.metadata.processing_time_ms = total
@@ -820,25 +779,13 @@ def _pool(
             continue
         pool.append((by_uid.get(uid), prediction))
         seen.add(uid)
-    values = extract_values(request.prompt)
-    for op in candidates:
-        if op.uid in seen:
+    missing = [op for op in candidates if op.uid not in seen]
+    values = extract_values(request.prompt) if missing else None  # only a caller's own list
+    for op in missing:
+        if op.uid in seen or values is None:
             continue
         params, sources = fill(op, values, {})
-        prediction = Prediction(
-            api_call=op.key,
-            method=op.method,
-            description=op.summary or op.description[:200],
-            parameters=params,
-            confidence=0.0,
-            rank=0,
-            path=op.path,
-            spec=op.spec,
-            operation_id=op.operation_id,
-            summary=op.summary,
-            parameter_sources=sources,
-        )
-        pool.append((op, prediction))
+        pool.append((op, Prediction.of(op, 0.0, 0, params, sources)))
         seen.add(op.uid)
     return pool
 
@@ -857,32 +804,12 @@ def _apply(prediction: Prediction, accepted: dict[str, Any]) -> list[str]:
     return used
 
 
-def _fallback(
-    request: PredictRequest, result: PredictResult, info: dict[str, Any]
-) -> PredictResult:
+def _fallback(request: PredictRequest, result: PredictResult, info: Refinement) -> PredictResult:
     """The ranker's result as it is (cut to `max_predictions`), saying why."""
     out = result.model_copy(deep=True)
     if len(out.predictions) > request.max_predictions:
         out.predictions = out.predictions[: request.max_predictions]
         out.confidence_scores = [p.confidence for p in out.predictions]
     out.metadata.processing_method = "ml"
-    out.metadata.refinement = info  # type: ignore[attr-defined]
+    out.metadata.refinement = info
     return out
-
-
-def describe_processing(result: PredictResult) -> str:
-    """One line for people (CLI, MCP text, LSP detail): how the result was made and, when the
-    model was not used, why. E.g. `hybrid_ml_llm (ollama llama3.2, 640 ms)` or
-    `ml (refinement timeout: no answer within 1500 ms)`."""
-    method = result.metadata.processing_method
-    info = getattr(result.metadata, "refinement", None)
-    if not isinstance(info, dict) or info.get("status") == "disabled":
-        return method
-    status = info.get("status")
-    if status == "ok":
-        elapsed = float(info.get("elapsed_ms") or 0)
-        return f"{method} ({info.get('provider')} {info.get('model')}, {elapsed:.0f} ms)"
-    reason = info.get("detail") or (
-        f"retry at {info['retry_at']}" if status == "backing_off" and "retry_at" in info else ""
-    )
-    return f"{method} (refinement {status}{': ' + reason if reason else ''})"

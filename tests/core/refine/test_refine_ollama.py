@@ -364,14 +364,13 @@ async def test_apredict_wiring_refines_falls_back_and_backs_off(
     settings = Settings(
         specs=[str(fixtures / "petstore-3.0.yaml")], llm_provider="ollama", ollama_host=fake.url
     )
-    runtime = Service.from_settings(settings)
-    refiner = build_refiner(runtime.settings)
+    runtime = Service.from_settings(settings)  # its predictor refines with the settings' model
     request = {"prompt": "show me pet 42", "max_predictions": 3}
     plain = runtime.predictor.predict(request)
     favourite = plain.predictions[-1].api_call
     fake.answer = {"ranking": [{"operation": favourite}]}
 
-    refined = await refiner.apredict(runtime.predictor, request)
+    refined = await runtime.predictor.apredict(request)
     assert calls(refined)[0] == favourite and len(refined.predictions) == 3
     assert refined.metadata.processing_method == "hybrid_ml_llm"
     assert (
@@ -384,13 +383,13 @@ async def test_apredict_wiring_refines_falls_back_and_backs_off(
     )  # top-K candidates, wider than max_predictions
 
     with pytest.raises(InvalidRequest):
-        await refiner.apredict(runtime.predictor, {"prompt": "x", "max_predictions": 0})
+        await runtime.predictor.apredict({"prompt": "x", "max_predictions": 0})
 
     fake.stop()
-    down = await refiner.apredict(runtime.predictor, request)
+    down = await runtime.predictor.apredict(request)
     assert down.predictions == plain.predictions
     assert refinement(down)["status"] == "unreachable"
-    skipped = await refiner.apredict(runtime.predictor, request)
+    skipped = await runtime.predictor.apredict(request)
     assert skipped.predictions == plain.predictions
     assert refinement(skipped)["status"] == "backing_off"
     assert skipped.metadata.processing_method == "ml"

@@ -10,7 +10,7 @@ import pytest
 from refine_support import candidates
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.models import Operation, Parameter, PredictRequest
+from opensesame_predictor.core.models import Operation, Parameter, PredictRequest, Refinement
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.refine import (
     Candidate,
@@ -24,11 +24,11 @@ from opensesame_predictor.core.refine import (
     check_parameters,
     clean_text,
     compact,
-    describe_processing,
     history_lines,
     merge_scores,
     parse_answer,
 )
+from opensesame_predictor.present import processing_summary
 from opensesame_predictor.service import build_refiner
 
 PET = Operation(
@@ -162,26 +162,23 @@ async def test_a_wide_result_is_cut_to_max_predictions_when_not_refined(
     assert result.confidence_scores == wide.confidence_scores[:2]
 
 
-async def test_describe_processing_says_how_and_why(petstore: Predictor) -> None:
+async def test_the_processing_summary_says_how_and_why(petstore: Predictor) -> None:
     request = PredictRequest(prompt="show me pet 42")
     plain = petstore.predict(request)
     disabled = await build_refiner(Settings()).refine(request, plain, [])
-    assert describe_processing(disabled) == "ml"
+    assert processing_summary(disabled.metadata) == "ml"
     timed_out = disabled.model_copy(deep=True)
-    timed_out.metadata.refinement = {  # type: ignore[attr-defined]
-        "status": "timeout",
-        "detail": "no answer within 1500 ms",
-    }
-    assert describe_processing(timed_out) == "ml (refinement timeout: no answer within 1500 ms)"
+    timed_out.metadata.refinement = Refinement(status="timeout", detail="no answer within 1500 ms")
+    assert (
+        processing_summary(timed_out.metadata)
+        == "ml (refinement timeout: no answer within 1500 ms)"
+    )
     refined = disabled.model_copy(deep=True)
     refined.metadata.processing_method = "hybrid_ml_llm"
-    refined.metadata.refinement = {  # type: ignore[attr-defined]
-        "status": "ok",
-        "provider": "ollama",
-        "model": "llama3.2",
-        "elapsed_ms": 640.4,
-    }
-    assert describe_processing(refined) == "hybrid_ml_llm (ollama llama3.2, 640 ms)"
+    refined.metadata.refinement = Refinement(
+        status="ok", provider="ollama", model="llama3.2", elapsed_ms=640.4
+    )
+    assert processing_summary(refined.metadata) == "hybrid_ml_llm (ollama llama3.2, 640 ms)"
 
 
 def test_history_is_sent_as_calls_only() -> None:
