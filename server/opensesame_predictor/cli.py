@@ -1,5 +1,7 @@
-"""The command line: predict | eval | bench (and the servers as they land).
+"""The command line and the composition root: lsp | mcp | http | predict | eval | bench | train.
 
+It builds the Service from Settings and hands it to the surface asked for (the HTTP app gets
+the MCP server to serve at /mcp from here, so no surface imports another).
 Logging goes to stderr before anything else runs: in the server modes stdout is the protocol's.
 Exit codes: 0 ok, 2 bad input (a spec that failed, an invalid request or eval file), 1 a bug.
 """

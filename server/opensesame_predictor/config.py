@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     # request limits and guardrails
     max_prompt_length: int = Field(default=4096, ge=1, le=1_000_000)
     enable_guardrails: bool = True
-    default_max_predictions: int = Field(default=5, ge=1, le=MAX_PREDICTIONS)
 
     # spec sources
     workspace: str = ""
@@ -72,7 +71,7 @@ class Settings(BaseSettings):
         cache_dir = Path(platformdirs.user_cache_dir("opensesame-predictor", appauthor=False))
         return cache_dir / "store.json"
 
-    # HTTP mode (http_app.py, ratelimit.py): request size and rate limits
+    # HTTP mode (surfaces/http/): request size and rate limits
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, description="Largest /predict request body (413 above)."
     )

@@ -1,9 +1,9 @@
 """Views of the core's data that every face can use: spec text made safe for people and
-agents (`clean`), an operation described within a byte budget (`describe`), predictions as a
+agents (`safe_line`), an operation described within a byte budget (`describe`), predictions as a
 few lines of text with where each parameter value came from, and the processing summary.
 
 Spec text is untrusted (it may reach an LLM): every string taken from a spec goes through
-`clean`, which strips control and invisible characters and truncates prose."""
+`safe_line`, which strips control and invisible characters and truncates prose."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ _SPACES = re.compile(r"[ \t\r\n]+")
 # ---------------------------------------------------------------- sanitising untrusted text
 
 
-def clean(text: Any, limit: int | None = SUMMARY_CHARS) -> str:
+def safe_line(text: Any, limit: int | None = SUMMARY_CHARS) -> str:
     """Spec text for an agent: no control/invisible characters, one line, at most `limit`."""
     value = strip_invisible(_SPACES.sub(" ", str(text)), keep_newlines=False).strip()
     if limit is not None and len(value) > limit:
@@ -32,23 +32,23 @@ def clean(text: Any, limit: int | None = SUMMARY_CHARS) -> str:
     return value
 
 
-def clean_value(value: Any, limit: int = 200) -> Any:
+def safe_value(value: Any, limit: int = 200) -> Any:
     """An example, default or parameter value: strings cleaned, large structures dropped."""
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
-        return clean(value, limit)
+        return safe_line(value, limit)
     try:
         encoded = json.dumps(value, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
-        return clean(value, limit)
+        return safe_line(value, limit)
     if len(encoded) > limit:
-        return clean(encoded, limit)
+        return safe_line(encoded, limit)
     if isinstance(value, dict):
-        return {clean(k, 80): clean_value(v, limit) for k, v in value.items()}
+        return {safe_line(k, 80): safe_value(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [clean_value(v, limit) for v in value]
-    return clean(value, limit)
+        return [safe_value(v, limit) for v in value]
+    return safe_line(value, limit)
 
 
 def dumps(data: Any) -> str:
@@ -70,7 +70,7 @@ def predict_text(data: dict[str, Any]) -> str:
                 f"{k}={dumps(v)}" + (f" [{sources[k]}]" if k in sources else "")
                 for k, v in p["parameters"].items()
             )
-            line += f"\n   params: {clean(params, 300)}"
+            line += f"\n   params: {safe_line(params, 300)}"
         if p.get("reasons"):
             line += f"\n   why: {'; '.join(p['reasons'])}"
         lines.append(line)
@@ -83,7 +83,7 @@ def predict_text(data: dict[str, Any]) -> str:
         lines.append("No predictions.")
     summary = processing_summary(PredictMetadata.model_validate(data["metadata"]))
     if summary != data["metadata"].get("processing_method"):  # the model took part, or failed
-        lines.append(f"processing: {clean(summary, 300)}")
+        lines.append(f"processing: {safe_line(summary, 300)}")
     return "\n".join(lines)
 
 
@@ -111,17 +111,17 @@ _DETAILS = (
 
 
 def _param_info(param: Any, detail: _Detail) -> dict[str, Any]:
-    info: dict[str, Any] = {"type": clean(param.type, 40)}
+    info: dict[str, Any] = {"type": safe_line(param.type, 40)}
     if param.required:
         info["required"] = True
     if detail.param_description and param.description:
-        info["description"] = clean(param.description, detail.param_description)
+        info["description"] = safe_line(param.description, detail.param_description)
     if detail.enum and param.enum:
-        info["enum"] = [clean_value(v, 60) for v in param.enum[: detail.enum]]
+        info["enum"] = [safe_value(v, 60) for v in param.enum[: detail.enum]]
     if detail.examples and param.example is not None:
-        info["example"] = clean_value(param.example, 120)
+        info["example"] = safe_value(param.example, 120)
     if detail.examples and param.default is not None:
-        info["default"] = clean_value(param.default, 120)
+        info["default"] = safe_value(param.default, 120)
     return info
 
 
@@ -137,7 +137,7 @@ def field_tree(
     kept = 0
     omitted = 0
     for name in ordered:
-        parts = [clean(p, 80) for p in name.split(".") if p]
+        parts = [safe_line(p, 80) for p in name.split(".") if p]
         if not parts:
             continue
         if len(parts) == 1 and parts[0] in tree:
@@ -164,9 +164,9 @@ def describe(op: Operation, resource: str, budget: int = DESCRIBE_BUDGET) -> dic
             return data
     # Only a pathological spec gets here (kilobytes of path or names): keep the identity.
     return {
-        "api_call": clean(op.key, budget // 4),
+        "api_call": safe_line(op.key, budget // 4),
         "spec": op.spec,
-        "summary": clean(op.summary, 100),
+        "summary": safe_line(op.summary, 100),
         "parameters": [],
         "request_body": None,
         "response": {},
@@ -183,25 +183,25 @@ def _describe_at(op: Operation, resource: str, detail: _Detail) -> dict[str, Any
         omitted.append(f"{len(params) - detail.params} parameters")
         params = sorted(params, key=lambda p: not p.required)[: detail.params]
     data: dict[str, Any] = {
-        "api_call": clean(op.key, None),
+        "api_call": safe_line(op.key, None),
         "spec": op.spec,
-        "summary": clean(op.summary, SUMMARY_CHARS),
+        "summary": safe_line(op.summary, SUMMARY_CHARS),
     }
     if detail.description and op.description and op.description != op.summary:
-        data["description"] = clean(op.description, detail.description)
+        data["description"] = safe_line(op.description, detail.description)
     if op.operation_id:
-        data["operation_id"] = clean(op.operation_id, 120)
+        data["operation_id"] = safe_line(op.operation_id, 120)
     if op.tags:
-        data["tags"] = [clean(t, 60) for t in op.tags[:5]]
+        data["tags"] = [safe_line(t, 60) for t in op.tags[:5]]
     if op.deprecated:
         data["deprecated"] = True
     if op.security:
-        data["security"] = [clean(s, 60) for s in op.security[:5]]
+        data["security"] = [safe_line(s, 60) for s in op.security[:5]]
     data["parameters"] = [
-        {"name": clean(p.name, 80), "in": p.location, **_param_info(p, detail)} for p in params
+        {"name": safe_line(p.name, 80), "in": p.location, **_param_info(p, detail)} for p in params
     ]
     if op.body_content_type or op.body_fields or body_params:
-        top = {clean(p.name, 80): _param_info(p, detail) for p in body_params[: detail.params]}
+        top = {safe_line(p.name, 80): _param_info(p, detail) for p in body_params[: detail.params]}
         fields, left = field_tree(op.body_fields, detail.fields, top)
         if left or len(body_params) > detail.params:
             omitted.append(f"{left + max(len(body_params) - detail.params, 0)} body fields")
@@ -212,11 +212,11 @@ def _describe_at(op: Operation, resource: str, detail: _Detail) -> dict[str, Any
     if left:
         omitted.append(f"{left} response fields")
     data["response"] = {
-        "schemas": [clean(s, 80) for s in op.response_schemas[:10]],
+        "schemas": [safe_line(s, 80) for s in op.response_schemas[:10]],
         "fields": fields,
     }
     if op.links:
-        data["links"] = [clean(link.operation_id or link.name, 80) for link in op.links[:10]]
+        data["links"] = [safe_line(link.operation_id or link.name, 80) for link in op.links[:10]]
     data["resource"] = resource
     if omitted:
         data["omitted"] = omitted
@@ -277,3 +277,8 @@ def processing_summary(metadata: PredictMetadata) -> str:
         f"retry at {info.retry_at}" if info.status == "backing_off" and info.retry_at else ""
     )
     return f"{method} (refinement {info.status}{': ' + reason if reason else ''})"
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown as plain text, for clients that show no markup: emphasis and code marks go."""
+    return markdown.replace("**", "").replace("`", "").replace("*", "")

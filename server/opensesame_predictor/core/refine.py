@@ -145,7 +145,7 @@ class RefinementProvider(Protocol):
 # ---------------------------------------------------------------- plain functions
 
 
-def clean_text(text: str, limit: int = MAX_TEXT) -> str:
+def model_data(text: str, limit: int = MAX_TEXT) -> str:
     """Spec or user text made safe to embed as data: no control or invisible characters,
     no delimiter markers, whitespace collapsed, length capped."""
     text = strip_invisible(str(text), keep_newlines=False)
@@ -164,7 +164,7 @@ def candidate_refs(candidates: Sequence[Operation]) -> dict[str, Operation]:
     refs: dict[str, Operation] = {}
     for index, op in enumerate(candidates, start=1):
         ref = op.key if counts[op.key] == 1 else op.uid
-        refs[ref if clean_text(ref, len(ref)) == ref else f"op{index}"] = op
+        refs[ref if model_data(ref, len(ref)) == ref else f"op{index}"] = op
     return refs
 
 
@@ -174,15 +174,15 @@ def compact(ref: str, op: Operation) -> Candidate:
     return Candidate(
         ref=ref,
         method=op.method,
-        path=clean_text(op.path, 300),
-        summary=clean_text(op.summary or op.description),
+        path=model_data(op.path, 300),
+        summary=model_data(op.summary or op.description),
         params=[
             CandidateParam(
-                name=clean_text(p.name, 64),
+                name=model_data(p.name, 64),
                 location=p.location,
                 type=p.type,
                 required=p.required,
-                enum=[clean_text(str(v), 40) for v in p.enum[:10]],
+                enum=[model_data(str(v), 40) for v in p.enum[:10]],
             )
             for p in params[:MAX_PARAMS_SENT]
         ],
@@ -196,7 +196,7 @@ def history_lines(request: PredictRequest) -> list[str]:
         call = event.api_call
         if event.method and not call.upper().startswith(event.method.upper() + " "):
             call = f"{event.method.upper()} {call}"
-        lines.append(clean_text(call, 300))
+        lines.append(model_data(call, 300))
     return lines
 
 
@@ -319,7 +319,7 @@ def _coerce_scalar(param: Parameter, value: Any, kind: str) -> Any:
         return value if isinstance(value, int | float) else number
     if isinstance(value, bool):
         raise ValueError("string expected")
-    text = clean_text(str(value), MAX_VALUE + 1).strip()
+    text = model_data(str(value), MAX_VALUE + 1).strip()
     if not text or len(text) > MAX_VALUE:
         raise ValueError(f"string of 1..{MAX_VALUE} characters expected")
     return text
@@ -337,7 +337,7 @@ def check_parameters(
     accepted: dict[str, Any] = {}
     rejected: dict[str, str] = {}
     for raw_name, value in list(suggested.items())[:50]:
-        name = clean_text(str(raw_name), 64)
+        name = model_data(str(raw_name), 64)
         param = by_name.get(normalise(name))
         if param is None:
             rejected[name] = "not a parameter of the operation"
@@ -393,7 +393,7 @@ def _loopback(host: str) -> bool:
 
 
 def _short(error: BaseException | str, limit: int = 200) -> str:
-    return clean_text(str(error), limit) or type(error).__name__
+    return model_data(str(error), limit) or type(error).__name__
 
 
 # ---------------------------------------------------------------- providers
@@ -658,7 +658,7 @@ class Refiner:
         refs = candidate_refs(ops)
         by_op = {op.uid: ref for ref, op in refs.items()}
         sent = [compact(ref, op) for ref, op in refs.items()]
-        prompt = clean_text(request.prompt, len(request.prompt) + 1)
+        prompt = model_data(request.prompt, len(request.prompt) + 1)
         with anyio.fail_after(self.budget_ms / 1000):
             answer = await self.provider.rerank(prompt, history_lines(request), sent)
 
@@ -670,7 +670,7 @@ class Refiner:
         for choice in answer.ranking[: 3 * self.top_k]:
             ref = lookup.get(_canonical(choice.operation))
             if ref is None:
-                dropped.append(clean_text(choice.operation, 120))
+                dropped.append(model_data(choice.operation, 120))
                 continue
             if ref not in positions:
                 positions[ref] = len(positions)

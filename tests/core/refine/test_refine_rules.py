@@ -22,10 +22,10 @@ from opensesame_predictor.core.refine import (
     build_messages,
     candidate_refs,
     check_parameters,
-    clean_text,
     compact,
     history_lines,
     merge_scores,
+    model_data,
     parse_answer,
 )
 from opensesame_predictor.present import processing_summary
@@ -103,9 +103,9 @@ def test_grounded_values_with_an_attack_shape_are_refused() -> None:
 
 def test_clean_text_strips_invisible_characters_and_delimiters() -> None:
     text = "Get\u200b a\x07 pet\u202e <<<DATA ignore DATA>>> now \x1b[31m"
-    cleaned = clean_text(text)
+    cleaned = model_data(text)
     assert cleaned == "Get a pet ignore now [31m"
-    assert len(clean_text("word " * 100)) == 160
+    assert len(model_data("word " * 100)) == 160
 
 
 def test_refs_use_the_uid_only_when_two_specs_share_a_key() -> None:

@@ -10,7 +10,7 @@ from mcp import Client
 from mcp_types import TextContent, TextResourceContents
 
 from opensesame_predictor.core.models import Operation, Parameter
-from opensesame_predictor.present import DESCRIBE_BUDGET, clean, describe, field_tree
+from opensesame_predictor.present import DESCRIBE_BUDGET, describe, field_tree, safe_line
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.mcp.schema import compact_schema
 from opensesame_predictor.surfaces.mcp.server import build_server, transport_security
@@ -90,9 +90,9 @@ async def test_spec_text_is_stripped_and_truncated_everywhere(
 
 
 def test_clean_removes_invisible_characters_and_truncates() -> None:
-    assert clean("a\u200bb\u202ec\n\td", None) == "abc d"
-    assert clean("x" * 50, 10) == "x" * 9 + "…"
-    assert clean("  spaced   out  ") == "spaced out"
+    assert safe_line("a\u200bb\u202ec\n\td", None) == "abc d"
+    assert safe_line("x" * 50, 10) == "x" * 9 + "…"
+    assert safe_line("  spaced   out  ") == "spaced out"
 
 
 def test_describe_always_fits_its_budget() -> None:

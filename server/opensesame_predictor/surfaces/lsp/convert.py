@@ -14,9 +14,10 @@ from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from opensesame_predictor.core.models import SpecSummary
+from opensesame_predictor.present import plain_text
 from opensesame_predictor.surfaces.lsp import render
 from opensesame_predictor.surfaces.lsp.diagnostics import Finding
-from opensesame_predictor.surfaces.lsp.features import Completion, Insertion
+from opensesame_predictor.surfaces.lsp.editor import Completion, Insertion
 
 SOURCE = "opensesame"
 UNKNOWN_OPERATION = "unknown-operation"
@@ -67,7 +68,7 @@ def completion_list(
         documentation: str | types.MarkupContent = (
             types.MarkupContent(types.MarkupKind.Markdown, markdown)
             if caps.completion_markdown
-            else render.markdown_to_plain(markdown)
+            else plain_text(markdown)
         )
         items.append(
             types.CompletionItem(
@@ -159,7 +160,7 @@ def hover(
     contents = (
         types.MarkupContent(types.MarkupKind.Markdown, markdown)
         if caps.hover_markdown
-        else types.MarkupContent(types.MarkupKind.PlainText, render.markdown_to_plain(markdown))
+        else types.MarkupContent(types.MarkupKind.PlainText, plain_text(markdown))
     )
     return types.Hover(contents=contents, range=text_range(doc, line, start, end))
 

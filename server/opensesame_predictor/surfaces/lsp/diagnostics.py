@@ -44,7 +44,7 @@ def rewrite(concrete: str, template: str) -> str:
     return "/" + "/".join(out)
 
 
-class ShapeIndex:
+class PathShapes:
     """The catalog's paths by shape, for the closest-operation search."""
 
     def __init__(self, catalog: Catalog) -> None:
@@ -73,7 +73,7 @@ def _server_prefix(path: str, catalog: Catalog) -> str:
     return ""
 
 
-def check(calls: list[ApiCall], index: ShapeIndex, can_fix_method: bool) -> list[Finding]:
+def check(calls: list[ApiCall], index: PathShapes, can_fix_method: bool) -> list[Finding]:
     catalog = index.catalog
     if not catalog.operations:
         return []

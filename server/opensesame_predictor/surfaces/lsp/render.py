@@ -326,7 +326,3 @@ def hover_markdown(op: Operation, spec: SpecSummary | None) -> str:
         origin += f" ({title}, {spec.source})" if title else f" ({spec.source})"
     parts.append(f"Spec: {origin}")
     return "\n\n".join(parts)
-
-
-def markdown_to_plain(text: str) -> str:
-    return text.replace("**", "").replace("`", "").replace("*", "")

@@ -28,9 +28,9 @@ from opensesame_predictor.core.errors import InvalidRequest, OpenSesameError
 from opensesame_predictor.core.fetch import is_url
 from opensesame_predictor.core.models import PredictResult
 from opensesame_predictor.service import ErrorKind, Service, confined_path, meaning_of
-from opensesame_predictor.surfaces.lsp import convert, features, render
+from opensesame_predictor.surfaces.lsp import convert, editor, render
 from opensesame_predictor.surfaces.lsp.context import Kind, document_kind
-from opensesame_predictor.surfaces.lsp.diagnostics import ShapeIndex
+from opensesame_predictor.surfaces.lsp.diagnostics import PathShapes
 from opensesame_predictor.surfaces.lsp.protocol import UNREADABLE, AnsweringProtocol
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class OpenSesameServer(LanguageServer):
         super().__init__("opensesame-predictor", __version__, protocol_cls=AnsweringProtocol)
         self.settings = service.settings
         self.service = service
-        self.shapes = ShapeIndex(Catalog([]))
+        self.shapes = PathShapes(Catalog([]))
         self.caps = convert.Capabilities(types.ClientCapabilities())
         self.client_specs: list[str] = []  # from initializationOptions and configuration
         self.reported: set[tuple[str, str]] = set()
@@ -138,7 +138,7 @@ class OpenSesameServer(LanguageServer):
 
     def _load(self, names: list[str], full: bool, progress: Callable[[int, int, str], None]) -> int:
         catalog = self.service.sync_sources(names, full, progress)
-        self.shapes = ShapeIndex(catalog)
+        self.shapes = PathShapes(catalog)
         return len(catalog.operations)
 
     async def index(self, full: bool) -> None:
@@ -256,7 +256,7 @@ class OpenSesameServer(LanguageServer):
         doc, kind = self.document(uri)
         if kind == "other":
             return
-        found = await self.off_loop(features.findings, self.shapes, doc.source, kind)
+        found = await self.off_loop(editor.findings, self.shapes, doc.source, kind)
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
                 uri=uri,
@@ -413,7 +413,7 @@ async def completion(
         params.context.trigger_kind != types.CompletionTriggerKind.Invoked
     )
     result = await ls.off_loop(
-        features.complete,
+        editor.complete,
         ls.service.predictor.predict if typed else ls.predict_blocking,
         ls.service.catalog,
         doc.source,
@@ -436,7 +436,7 @@ async def code_action(
     span = doc.range_from_client_units(params.range)
     lines = range(span.start.line, span.end.line + 1)
     actions: list[types.CodeAction] = []
-    found = await ls.off_loop(features.findings, ls.shapes, doc.source, kind)
+    found = await ls.off_loop(editor.findings, ls.shapes, doc.source, kind)
     for finding in found:
         if finding.call.line in lines:
             fix = convert.quick_fix(doc, finding, params.context.diagnostics)
@@ -446,7 +446,7 @@ async def code_action(
     if only is None or any(k.startswith("refactor") for k in only):
         for line in list(lines)[:5]:
             insertions = await ls.off_loop(
-                features.intent_insertions,
+                editor.intent_insertions,
                 ls.predict_blocking,
                 ls.service.catalog,
                 doc.source,
@@ -465,7 +465,7 @@ async def hover(ls: OpenSesameServer, params: types.HoverParams) -> types.Hover 
         return None
     at = doc.position_from_client_units(params.position)
     catalog = ls.service.catalog
-    found = await ls.off_loop(features.hover, catalog, doc.source, kind, at.line, at.character)
+    found = await ls.off_loop(editor.hover, catalog, doc.source, kind, at.line, at.character)
     if found is None:
         return None
     call, op = found

@@ -45,8 +45,8 @@ from opensesame_predictor.core.models import (
     MAX_PREDICTIONS,
 )
 from opensesame_predictor.present import (
-    clean,
     describe,
+    safe_line,
 )
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.mcp import tools
@@ -65,9 +65,9 @@ from opensesame_predictor.surfaces.mcp.tools import (
     RESOURCE_BUDGET,
     complete_argument,
     guarded,
-    operation_index,
     operation_slugs,
     plan_prompt,
+    spec_listing,
 )
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class PredictorServer(MCPServer[Any]):
                     fn=partial(_index_of, service, spec.name),
                     uri=f"openapi://{spec.name}",
                     name=spec.name,
-                    title=clean(spec.title, 120) or spec.name,
+                    title=safe_line(spec.title, 120) or spec.name,
                     description=f"Operation index of {spec.name} ({spec.operations} operations)",
                     mime_type="text/markdown",
                 )
@@ -293,7 +293,7 @@ def build_server(service: Service, trust_client_roots: bool = True) -> MCPServer
         mime_type="text/markdown",
     )
     async def spec_resource(spec: str) -> str:
-        return operation_index(await catalog_for(None), spec)
+        return spec_listing(await catalog_for(None), spec)
 
     @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]  # SDK: untyped
     async def complete(
@@ -327,7 +327,7 @@ def _advertise_resource_list_changes(server: MCPServer[Any]) -> None:
 
 
 def _index_of(service: Service, name: str) -> str:
-    return operation_index(service.catalog, name)
+    return spec_listing(service.catalog, name)
 
 
 async def _load_in_background(service: Service) -> None:

@@ -23,11 +23,11 @@ from opensesame_predictor.core.models import (
 )
 from opensesame_predictor.present import (
     SUMMARY_CHARS,
-    clean,
-    clean_value,
     describe,
     describe_text,
     predict_text,
+    safe_line,
+    safe_value,
 )
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.mcp.schema import (
@@ -50,15 +50,15 @@ def sanitize_result(result: PredictResult) -> dict[str, Any]:
     data = result.model_dump(mode="json")
     for item in data["predictions"]:
         for key in ("api_call", "path", "operation_id", "spec"):
-            item[key] = clean(item.get(key, ""), None)
-        item["description"] = clean(item.get("description", ""), SUMMARY_CHARS)
-        item["summary"] = clean(item.get("summary", ""), SUMMARY_CHARS)
-        item["reasons"] = [clean(r, 120) for r in item.get("reasons", [])]
+            item[key] = safe_line(item.get(key, ""), None)
+        item["description"] = safe_line(item.get("description", ""), SUMMARY_CHARS)
+        item["summary"] = safe_line(item.get("summary", ""), SUMMARY_CHARS)
+        item["reasons"] = [safe_line(r, 120) for r in item.get("reasons", [])]
         item["parameters"] = {
-            clean(k, 80): clean_value(v) for k, v in item.get("parameters", {}).items()
+            safe_line(k, 80): safe_value(v) for k, v in item.get("parameters", {}).items()
         }
         item["parameter_sources"] = {
-            clean(k, 80): v for k, v in item.get("parameter_sources", {}).items()
+            safe_line(k, 80): v for k, v in item.get("parameter_sources", {}).items()
         }
     return data
 
@@ -75,8 +75,8 @@ def search(
     found = service.search(query, limit, method, tag, spec)
     rows = [
         EndpointRow(
-            api_call=clean(op.key, None),
-            summary=clean(op.summary or op.description, 120),
+            api_call=safe_line(op.key, None),
+            summary=safe_line(op.summary or op.description, 120),
             spec=op.spec,
         )
         for op in found.operations
@@ -120,11 +120,11 @@ def slug_of(catalog: Catalog, op: Operation) -> str:
 def spec_out(spec: SpecSummary) -> SpecOut:
     return SpecOut(
         name=spec.name,
-        source=clean(spec.source, None),
-        title=clean(spec.title, 120),
-        version=clean(spec.version, 40),
+        source=safe_line(spec.source, None),
+        title=safe_line(spec.title, 120),
+        version=safe_line(spec.version, 40),
         operations=spec.operations,
-        error=clean(spec.error, 300) if spec.error else None,
+        error=safe_line(spec.error, 300) if spec.error else None,
     )
 
 
@@ -139,21 +139,25 @@ def specs_text(out: SpecsOut) -> str:
     return "\n".join(lines)
 
 
-def operation_index(catalog: Catalog, spec: str) -> str:
+def spec_listing(catalog: Catalog, spec: str) -> str:
     """The `openapi://{spec}` resource: one line per operation."""
     summary = next((s for s in catalog.specs if s.name == spec), None)
     if summary is None:
         raise ResourceNotFoundError(f"unknown spec {spec!r}")
     slugs = operation_slugs(catalog).get(spec, {})
-    title = " ".join(x for x in (clean(summary.title, 120), clean(summary.version, 40)) if x)
+    title = " ".join(
+        x for x in (safe_line(summary.title, 120), safe_line(summary.version, 40)) if x
+    )
     lines = [
         f"# {spec}: {title or '(untitled)'} — {len(slugs)} operations",
         f"Details: openapi://{spec}/operations/{{operation}} (operation = the first column).",
     ]
     if summary.error:
-        lines.append(f"error: {clean(summary.error, 300)}")
+        lines.append(f"error: {safe_line(summary.error, 300)}")
     for slug, op in slugs.items():
-        lines.append(f"{slug}  {clean(op.key, None)} — {clean(op.summary or op.description, 100)}")
+        lines.append(
+            f"{slug}  {safe_line(op.key, None)} — {safe_line(op.summary or op.description, 100)}"
+        )
     return "\n".join(lines)
 
 
@@ -219,7 +223,7 @@ def guarded(call: Callable[[], T]) -> T:
 def tool_error(exc: OpenSesameError) -> ToolError:
     """A core error as a tool error the agent reads: `code: message`, the code from the
     service's error table (see `ERRORS`), the message cleaned of control characters."""
-    return ToolError(f"{exc.code}: {clean(exc.message, None)}")
+    return ToolError(f"{exc.code}: {safe_line(exc.message, None)}")
 
 
 # ---------------------------------------------------------------- the tools
@@ -275,7 +279,9 @@ def list_specs(service: Service, catalog: Catalog) -> CallToolResult:
 
 def loaded(service: Service, summaries: list[SpecSummary]) -> CallToolResult:
     """load_spec's answer once its sources are added: what loaded, what failed and why."""
-    failed = [f"{clean(s.source, None)}: {clean(s.error, 300)}" for s in summaries if s.error]
+    failed = [
+        f"{safe_line(s.source, None)}: {safe_line(s.error, 300)}" for s in summaries if s.error
+    ]
     if len(failed) == len(summaries):
         raise ToolError("could not load the spec: " + "; ".join(failed))
     ok = [spec_out(s) for s in summaries if not s.error]

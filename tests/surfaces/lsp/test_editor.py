@@ -14,8 +14,8 @@ import pytest
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.service import Service
-from opensesame_predictor.surfaces.lsp import features, render
-from opensesame_predictor.surfaces.lsp.diagnostics import ShapeIndex, rewrite
+from opensesame_predictor.surfaces.lsp import editor, render
+from opensesame_predictor.surfaces.lsp.diagnostics import PathShapes, rewrite
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def runtime(fixtures: Path) -> Service:
     return Service.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")]))
 
 
-def op(catalog: Catalog, key: str) -> features.Operation:
+def op(catalog: Catalog, key: str) -> editor.Operation:
     found = catalog.get(key)
     assert found is not None
     return found
@@ -45,7 +45,7 @@ def test_request_snippet_and_plain_text(runtime: Service) -> None:
 
 def test_completion_fills_values_from_the_prompt(runtime: Service) -> None:
     text = "### get the order 7\nGET \n"
-    result = features.complete(
+    result = editor.complete(
         runtime.predictor.predict, runtime.catalog, text, "http", 1, 4, snippet=True
     )
     assert result is not None
@@ -57,35 +57,35 @@ def test_completion_fills_values_from_the_prompt(runtime: Service) -> None:
 def test_code_insertions_are_valid_code(runtime: Service) -> None:
     catalog, predict = runtime.catalog, runtime.predictor.predict
     python = 'import requests\n\nAPI = "x"\n\n# create a pet named Rex\n'
-    inserted = features.intent_insertions(predict, catalog, python, "python", 4)
+    inserted = editor.intent_insertions(predict, catalog, python, "python", 4)
     assert inserted[0].title == "Insert API call: POST /pets"
     code = inserted[0].new_text
     ast.parse(python + code)
     assert code.startswith('response = requests.post("/pets", json={') and "'Rex'" in code
 
     shell = "# delete the pet 42"
-    (curl,) = features.intent_insertions(predict, catalog, shell, "shell", 0)[:1]
+    (curl,) = editor.intent_insertions(predict, catalog, shell, "shell", 0)[:1]
     assert (curl.line, curl.character) == (0, len(shell))  # no final newline: append one
     assert curl.new_text == '\ncurl -X DELETE "/pets/42"'
-    assert features.intent_insertions(predict, catalog, "x = 1\n", "python", 0) == []
+    assert editor.intent_insertions(predict, catalog, "x = 1\n", "python", 0) == []
 
 
 def test_hover_and_findings(runtime: Service) -> None:
     text = 'fetch("/v1/pets/42");\nfetch("/v1/pet/42");\nfetch("https://other.example.com/x");\n'
-    found = features.hover(runtime.catalog, text, "js", 0, 10)
+    found = editor.hover(runtime.catalog, text, "js", 0, 10)
     assert found is not None and found[1].key == "GET /pets/{petId}"
     spec = runtime.catalog.specs[0]
     markdown = render.hover_markdown(found[1], spec)
     assert "Get a pet" in markdown and spec.source in markdown
 
-    findings = features.findings(ShapeIndex(runtime.catalog), text, "js")
+    findings = editor.findings(PathShapes(runtime.catalog), text, "js")
     assert [f.call.line for f in findings] == [1]  # the other host is not ours to judge
     assert findings[0].path_fix == "/v1/pets/42"  # the server's base path is kept
 
 
 def test_wrong_method_in_http_is_fixed_by_method(runtime: Service) -> None:
     text = "PATCH /pets/42\n"
-    (finding,) = features.findings(ShapeIndex(runtime.catalog), text, "http")
+    (finding,) = editor.findings(PathShapes(runtime.catalog), text, "http")
     assert "the path takes DELETE, GET, PUT" in finding.message
     assert finding.method_fix == "GET" and finding.path_fix is None
 
@@ -125,9 +125,9 @@ def test_bench_lsp_command(fixtures: Path) -> None:
 
 def test_refused_prompt_falls_back_to_the_history(runtime: Service) -> None:
     text = "POST /pets\n\n### x'; DROP TABLE pets; --\nGET \n"
-    with pytest.raises(features.InvalidRequest):
+    with pytest.raises(editor.InvalidRequest):
         runtime.predictor.predict({"prompt": "x'; DROP TABLE pets; --"})
-    result = features.complete(
+    result = editor.complete(
         runtime.predictor.predict, runtime.catalog, text, "http", 3, 4, snippet=False
     )
     assert result is not None and result.entries  # ranked from the history alone

@@ -30,7 +30,7 @@ from opensesame_predictor.surfaces.lsp.context import (
     prompt_at,
     uses_library,
 )
-from opensesame_predictor.surfaces.lsp.diagnostics import Finding, ShapeIndex, check
+from opensesame_predictor.surfaces.lsp.diagnostics import Finding, PathShapes, check
 
 log = logging.getLogger(__name__)
 
@@ -204,5 +204,5 @@ def hover(
     return (call, op) if op is not None else None
 
 
-def findings(index: ShapeIndex, text: str, kind: Kind) -> list[Finding]:
+def findings(index: PathShapes, text: str, kind: Kind) -> list[Finding]:
     return check(find_calls(text, kind), index, can_fix_method=kind == "http")
