@@ -109,15 +109,27 @@ class CacheHealth(BaseModel):
     hit_ratio: float
 
 
+class LimitsHealthModel(BaseModel):
+    """Where the rate limits count; degraded while a shared storage is unreachable (each
+    process then counts alone)."""
+
+    status: Literal["ok", "degraded"]
+    storage: str
+    shared: bool
+    error: str | None = None
+
+
 class HealthComponents(BaseModel):
     catalog: CatalogHealth
     store: StoreHealth
     llm: LLMHealth
     cache: CacheHealth
+    rate_limits: LimitsHealthModel | None = None
 
 
 class Health(BaseModel):
-    status: Literal["ok", "loading", "unavailable"]
+    # degraded: serving, with a part not as promised (rate limits counted per process)
+    status: Literal["ok", "degraded", "loading", "unavailable"]
     name: str
     version: str
     components: HealthComponents
@@ -637,8 +649,14 @@ def store_health(runtime: Runtime) -> StoreHealth:
     )
 
 
-async def health_report(runtime: Runtime, llm_probe: LLMProbe, load_error: str | None) -> Health:
+async def health_report(
+    runtime: Runtime,
+    llm_probe: LLMProbe,
+    load_error: str | None,
+    guard: RateLimitGuard | None = None,
+) -> Health:
     catalog = catalog_health(runtime, load_error)
+    limits = guard.health() if guard is not None else None
     stats = runtime.store.stats
     components = HealthComponents(
         catalog=catalog,
@@ -655,9 +673,17 @@ async def health_report(runtime: Runtime, llm_probe: LLMProbe, load_error: str |
             quarantined=stats.quarantined,
             hit_ratio=round(stats.hit_ratio, 4),
         ),
+        rate_limits=None
+        if limits is None
+        else LimitsHealthModel(
+            status="degraded" if limits.degraded else "ok",
+            storage=limits.storage,
+            shared=limits.shared,
+            error=limits.error,
+        ),
     )
-    status: Literal["ok", "loading", "unavailable"] = (
-        "ok"
+    status: Literal["ok", "degraded", "loading", "unavailable"] = (
+        ("degraded" if limits is not None and limits.degraded else "ok")
         if catalog.status == "ok"
         else "loading"
         if catalog.status == "loading"
@@ -767,8 +793,10 @@ def create_app(
     )
     async def health() -> JSONResponse:
         """Readiness and components: catalog, store, LLM refinement, cache statistics."""
-        report = await health_report(runtime, llm_probe, load_error[0] if load_error else None)
-        status = 200 if report.status == "ok" else 503
+        report = await health_report(
+            runtime, llm_probe, load_error[0] if load_error else None, guard
+        )
+        status = 200 if report.status in ("ok", "degraded") else 503
         return JSONResponse(jsonable_encoder(report), status_code=status)
 
     @app.get(
