@@ -152,6 +152,8 @@ def test_the_build_context_leaves_out_everything_else() -> None:
     files = context_files(ignore_patterns())
     assert "pyproject.toml" in files
     allowed = ("server/", "pyproject.toml", "README.md", "fixtures/")
-    assert all(f.startswith(allowed) for f in files), [f for f in files if not f.startswith(allowed)]
+    assert all(f.startswith(allowed) for f in files), [
+        f for f in files if not f.startswith(allowed)
+    ]
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert not [f for f in files if f.startswith("fixtures/") and f.count("/") > 1]
