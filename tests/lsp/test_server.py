@@ -94,6 +94,8 @@ async def test_http_path_completion_ranks_and_uses_snippets(lsp: Starter, petsto
     assert all(label.startswith("/") for label in labels)
     assert [item.sort_text for item in result.items] == sorted(i.sort_text for i in result.items)
     top = result.items[0]
+    # a call: the kind editors show for functions (not Reference)
+    assert {item.kind for item in result.items} == {types.CompletionItemKind.Function}
     assert top.insert_text_format == types.InsertTextFormat.Snippet
     assert isinstance(top.text_edit, types.TextEdit)
     assert top.text_edit.new_text.startswith("/pets/${1:")
@@ -132,6 +134,8 @@ async def test_http_whole_request_completion(lsp: Starter, petstore: str) -> Non
 
     top = result.items[0]
     assert top.label == "POST /pets"
+    # a whole request is inserted: the kind editors show for snippets
+    assert {item.kind for item in result.items} == {types.CompletionItemKind.Snippet}
     assert isinstance(top.text_edit, types.TextEdit)
     request = top.text_edit.new_text
     assert request.startswith("POST {{baseUrl}}/pets\nContent-Type: application/json\n\n{\n")
@@ -148,6 +152,7 @@ async def test_python_completion_inside_url_string(lsp: Starter, petstore: str) 
     result = await session.complete(uri, 7, 27)  # after the `/` of f"{BASE}/"
 
     labels = [item.label for item in result.items]
+    assert {item.kind for item in result.items} == {types.CompletionItemKind.Function}
     assert labels[0] == "/store/orders/{orderId}"  # client.delete(...): DELETE operations
     assert set(labels) <= {"/store/orders/{orderId}", "/pets/{petId}"}
     edit = result.items[0].text_edit

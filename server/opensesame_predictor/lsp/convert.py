@@ -60,6 +60,12 @@ def completion_list(
 ) -> types.CompletionList:
     site = completion.site
     edit_range = text_range(doc, completion.line, site.start, site.end)
+    # editors show a call as a function and a whole `.http` request as a snippet
+    kind = (
+        types.CompletionItemKind.Snippet
+        if site.mode == "request"
+        else types.CompletionItemKind.Function
+    )
     items = []
     for rank, entry in enumerate(completion.entries, start=1):
         op, prediction = entry.suggestion.operation, entry.suggestion.prediction
@@ -72,7 +78,7 @@ def completion_list(
         items.append(
             types.CompletionItem(
                 label=entry.label,
-                kind=types.CompletionItemKind.Reference,
+                kind=kind,
                 detail=op.summary or op.key,
                 documentation=documentation,
                 sort_text=f"{rank:04d}",
