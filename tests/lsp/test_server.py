@@ -352,7 +352,8 @@ async def test_specs_from_configuration_and_workspace_folders(
 
     indexed = await session.wait_indexed()
 
-    assert indexed["specs"] == ["ws", "petstore"]  # the folder's spec, then the setting's
+    # the folder's spec (by its title: the file is `openapi.json`), then the setting's
+    assert indexed["specs"] == ["taskboard-api", "petstore"]
     assert indexed["operations"] == 14 + 13
     assert any("outside the workspace" in m.message for m in session.client.messages)
 
