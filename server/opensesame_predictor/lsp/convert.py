@@ -13,7 +13,7 @@ from pygls.capabilities import get_capability
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
-from opensesame_predictor.core.models import SpecSummary
+from opensesame_predictor.core.models import SpecSummary, shown_confidence
 from opensesame_predictor.lsp import render
 from opensesame_predictor.lsp.diagnostics import Finding
 from opensesame_predictor.lsp.features import Completion, Insertion
@@ -69,7 +69,8 @@ def completion_list(
     items = []
     for rank, entry in enumerate(completion.entries, start=1):
         op, prediction = entry.suggestion.operation, entry.suggestion.prediction
-        markdown = render.completion_markdown(op, prediction)
+        abstain = entry.suggestion.abstain
+        markdown = render.completion_markdown(op, prediction, abstain)
         documentation: str | types.MarkupContent = (
             types.MarkupContent(types.MarkupKind.Markdown, markdown)
             if caps.completion_markdown
@@ -89,7 +90,7 @@ def completion_list(
                 else types.InsertTextFormat.PlainText,
                 text_edit=types.TextEdit(range=edit_range, new_text=entry.new_text),
                 label_details=types.CompletionItemLabelDetails(
-                    description=f"{prediction.confidence:.2f} {op.spec}"
+                    description=f"{shown_confidence(prediction.confidence, abstain)} · {op.spec}"
                 ),
                 data={"uid": op.uid, "rank": rank, "confidence": prediction.confidence},
             )
