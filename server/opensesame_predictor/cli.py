@@ -21,7 +21,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog, ProgressCallback
 from opensesame_predictor.core.errors import OpenSesameError
 from opensesame_predictor.core.guardrails import printable
-from opensesame_predictor.core.models import PredictResult
+from opensesame_predictor.core.models import PredictResult, shown_confidence
 from opensesame_predictor.core.refine import describe_processing
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
@@ -110,7 +110,7 @@ def _print_table(result: PredictResult) -> None:
         table.add_row(
             str(p.rank),
             cell(p.api_call),
-            f"{p.confidence:.2f}",
+            shown_confidence(p.confidence, result.metadata.abstain),
             cell(params),
             cell("; ".join(p.reasons)),
         )
