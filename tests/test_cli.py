@@ -85,6 +85,16 @@ def test_predict_prints_a_table_of_the_calls_and_takes_a_history(tmp_path: Path)
     assert "ms" in run.stdout.splitlines()[-1]
 
 
+def test_predict_table_shows_no_confidence_when_nothing_fits(tmp_path: Path) -> None:
+    """An abstaining answer: each row says "no match" where a confidence would read 0.50
+    or 1.00 (the JSON keeps the numbers)."""
+    run = cli("predict", "bake a chocolate cake with cinnamon", "--spec", PETSTORE, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = [x for x in run.stdout.splitlines() if re.match(r"^\W+\d+\W+[A-Z]+ /", x)]
+    assert rows and all("no match" in row for row in rows), run.stdout
+    assert not any(re.search(r"\b[01]\.\d\d\b", row) for row in rows), run.stdout
+
+
 def test_bad_specs_exit_2_naming_each_source_and_reason(tmp_path: Path) -> None:
     bad = {
         tmp_path / "missing.yaml": "file not found",

@@ -23,7 +23,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog, ProgressCallback
 from opensesame_predictor.core.errors import OpenSesameError
 from opensesame_predictor.core.guardrails import printable
-from opensesame_predictor.core.models import PredictResult
+from opensesame_predictor.core.models import PredictResult, shown_confidence
 from opensesame_predictor.present import processing_summary
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _print_table(result: PredictResult) -> None:
         table.add_row(
             str(p.rank),
             cell(p.api_call),
-            f"{p.confidence:.2f}",
+            shown_confidence(p.confidence, result.metadata.abstain),
             cell(params),
             cell("; ".join(p.reasons)),
         )

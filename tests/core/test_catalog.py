@@ -93,6 +93,42 @@ def test_a_workspace_loads_every_discovered_spec_under_a_unique_name(fixtures: P
     assert all(op.spec in names for op in catalog.operations)
 
 
+def test_discovered_specs_are_named_by_title_or_file_stem(fixtures: Path, tmp_path: Path) -> None:
+    """A file named only `openapi.yaml` (`swagger.json`, ...) takes its spec's title, not its
+    folder's name (`api`, `workspace`); other files their stem. Names stay unique and hold
+    across reloads, even when the title changes."""
+    workspace = fixtures / "workspace"
+    catalog = load(workspace=workspace).catalog
+    names = {Path(s.source).relative_to(workspace).as_posix(): s.name for s in catalog.specs}
+    assert names == {
+        "api/openapi.yaml": "notes-api",
+        "specs/billing.json": "billing",
+        "swagger.json": "weather-api",
+    }
+    assert {op.spec for op in catalog.operations} == set(names.values())
+
+    for folder in ("one", "two", "three"):
+        (tmp_path / folder).mkdir()
+    shutil.copy(workspace / "api" / "openapi.yaml", tmp_path / "one" / "openapi.yaml")
+    shutil.copy(workspace / "api" / "openapi.yaml", tmp_path / "two" / "openapi.yaml")
+    untitled = json.loads((fixtures / TASKS).read_text())
+    del untitled["info"]["title"]
+    (tmp_path / "three" / "openapi.json").write_text(json.dumps(untitled))
+    runtime = load(workspace=tmp_path)
+
+    def named() -> dict[str, str]:
+        return {Path(s.source).parent.name: s.name for s in runtime.catalog.specs}
+
+    # sorted discovery: one, three, two
+    assert named() == {"one": "notes-api", "three": "openapi", "two": "notes-api-2"}
+    retitled = tmp_path / "one" / "openapi.yaml"
+    retitled.write_text(retitled.read_text().replace("title: Notes API", "title: Memo API"))
+    touch_later(retitled)
+    assert runtime.reload_if_changed() is True
+    assert runtime.catalog.specs[0].title == "Memo API"
+    assert named() == {"one": "notes-api", "three": "openapi", "two": "notes-api-2"}
+
+
 # several specs -------------------------------------------------------------------------------
 
 

@@ -61,6 +61,30 @@ local function client_config(bufnr, opts)
   }
 end
 
+-- Neovim's omnifunc (vim.lsp.omnifunc) inserts an item's text through complete(), which
+-- knows no line breaks: a whole request would land on one line, joined by NUL bytes. Once such
+-- an item is accepted, split the inserted text into real lines and leave the cursor at its end.
+local function split_completed_lines()
+  local item = vim.v.completed_item
+  if type(item) ~= "table" or type(item.word) ~= "string" or not item.word:find("\n", 1, true) then
+    return
+  end
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  -- the inserted line breaks are NULs in the buffer (read as "\0", or "\n" in some versions)
+  local line = vim.api.nvim_get_current_line():gsub("%z", "\n")
+  local before, after = line:sub(1, col), line:sub(col + 1)
+  if before:sub(-#item.word) ~= item.word then
+    return
+  end
+  local lines = vim.split(before, "\n", true)
+  local last = lines[#lines]
+  lines[#lines] = last .. after
+  vim.api.nvim_buf_set_lines(0, row - 1, row, true, lines)
+  vim.api.nvim_win_set_cursor(0, { row + #lines - 1, #last })
+end
+
+M.split_completed_lines = split_completed_lines
+
 -- Starts the server (once per root folder) and attaches it to the buffer; returns the client id.
 -- Neovim 0.8+ has vim.lsp.start, which reuses a running client; 0.7 has only start_client.
 M.clients = {}
@@ -80,6 +104,16 @@ function M.attach(bufnr, opts)
   return id
 end
 
+local function attach_buffer(bufnr, opts, group)
+  vim.api.nvim_clear_autocmds({ group = group, buffer = bufnr })
+  vim.api.nvim_create_autocmd("CompleteDone", {
+    group = group,
+    buffer = bufnr,
+    callback = split_completed_lines,
+  })
+  return M.attach(bufnr, opts)
+end
+
 function M.setup(opts)
   local group = vim.api.nvim_create_augroup("opensesame", { clear = true })
   -- `.http` and `.rest` request files get the `http` filetype (Neovim 0.7 has none for them).
@@ -94,7 +128,7 @@ function M.setup(opts)
     group = group,
     pattern = M.filetypes,
     callback = function(args)
-      M.attach(args.buf, opts)
+      attach_buffer(args.buf, opts, group)
     end,
   })
 end

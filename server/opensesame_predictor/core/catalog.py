@@ -117,9 +117,13 @@ class SpecSource:
             stem = Path(parts.path).stem or parts.hostname or "remote"
             generic = stem.lower() in {"openapi", "swagger", "api", "spec", "v1", "v2", "v3"}
             return (parts.hostname or stem) if generic else stem
-        path = Path(self.location)
-        generic = path.stem.lower() in {"openapi", "swagger", "api", "spec", "index"}
-        return path.parent.name if generic and path.parent.name else path.stem
+        return Path(self.location).stem
+
+    @property
+    def generic_file(self) -> bool:
+        """A local file whose name says nothing of its API (`openapi.yaml`, `swagger.json`):
+        the spec's title names it instead."""
+        return not self.is_url and Path(self.location).stem.lower() in _GENERIC_STEMS
 
 
 def resolve_sources(specs: Iterable[str], workspace: str | Path | None = None) -> list[SpecSource]:
@@ -151,9 +155,22 @@ def resolve_sources(specs: Iterable[str], workspace: str | Path | None = None) -
     return sources
 
 
+_GENERIC_STEMS = {"openapi", "swagger", "api", "spec", "index"}
+MAX_TITLE_NAME = 40
+
+
 def _slug(text: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()
     return slug or "spec"
+
+
+def _title_name(title: str) -> str:
+    """`Notes API` -> `notes-api`, cut at a word within MAX_TITLE_NAME; "" for no title."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", title).strip("-.").lower()
+    if len(slug) > MAX_TITLE_NAME:
+        cut = slug[: MAX_TITLE_NAME + 1]
+        slug = cut[: cut.rfind("-")] if "-" in cut else cut[:MAX_TITLE_NAME]
+    return slug.strip("-.")
 
 
 @dataclass
@@ -509,7 +526,7 @@ class Workspace:
         for index, source in enumerate(self.sources):
             if progress:
                 progress(index, len(self.sources), source.location)
-            loaded.append(self.loader.load(source, self._unique_name(source, names)))
+            loaded.append(self._load_new(source, names))
         if progress:
             progress(len(self.sources), len(self.sources), "")
         self.catalog = Catalog(loaded, self.catalog.generation + 1)
@@ -521,7 +538,7 @@ class Workspace:
             self.sources.append(source)
         loaded = [item for item in self.catalog.loaded if item.summary.source != source.location]
         names = {item.summary.name for item in loaded}
-        new = self.loader.load(source, self._unique_name(source, names))
+        new = self._load_new(source, names)
         self.catalog = Catalog([*loaded, new], self.catalog.generation + 1)
         return new
 
@@ -530,34 +547,50 @@ class Workspace:
         changed = False
         fresh: list[LoadedSpec] = []
         by_source = {item.summary.source: item for item in self.catalog.loaded}
-        names: set[str] = set()
+        locations = {source.location for source in self.sources}
+        # a spec keeps its name; a new one gets a name none of the others has
+        names = {
+            item.summary.name for item in self.catalog.loaded if item.summary.source in locations
+        }
         for source in self.sources:
             item = by_source.get(source.location)
-            name = item.summary.name if item else self._unique_name(source, names)
-            names.add(name)
-            stale = (
-                item is None
-                or (source.is_url and item.parsed is None)
-                or (not source.is_url and item.files_changed())
+            if item is None:
+                fresh.append(self._load_new(source, names))
+                changed = True
+                continue
+            name = item.summary.name
+            stale = (source.is_url and item.parsed is None) or (
+                not source.is_url and item.files_changed()
             )
             if stale:
                 previous = item
                 item = self.loader.load(source, name)
                 changed = True
-                kept = previous is not None and previous.parsed is not None
+                kept = previous.parsed is not None
                 if item.parsed is None and kept and os.path.isfile(source.location):
-                    assert previous is not None
                     item = _last_good(previous, item)  # broken by an edit, not deleted
-            assert item is not None
             fresh.append(item)
         if changed or len(fresh) != len(self.catalog.loaded):
             self.catalog = Catalog(fresh, self.catalog.generation + 1)
             return True
         return False
 
+    def _load_new(self, source: SpecSource, names: set[str]) -> LoadedSpec:
+        """Load a source the catalog does not hold yet, under a name none of `names` has: its
+        file's stem (`petstore`), or for a file named only `openapi.yaml` and the like, the
+        spec's title (`notes-api`, not the folder it lies in)."""
+        if not source.generic_file:
+            return self.loader.load(source, self._unique_name(source.name_hint, names))
+        item = self.loader.load(source, _slug(source.name_hint))
+        name = self._unique_name(_title_name(item.summary.title) or source.name_hint, names)
+        if name == item.summary.name:
+            return item
+        parsed = SpecLoader._renamed(item.parsed, name) if item.parsed is not None else None
+        return LoadedSpec(item.summary.model_copy(update={"name": name}), parsed, item.signature)
+
     @staticmethod
-    def _unique_name(source: SpecSource, names: set[str]) -> str:
-        base = _slug(source.name_hint)
+    def _unique_name(hint: str, names: set[str]) -> str:
+        base = _slug(hint)
         name, counter = base, 2
         while name in names:
             name, counter = f"{base}-{counter}", counter + 1

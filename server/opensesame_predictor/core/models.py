@@ -233,3 +233,13 @@ class PredictResult(BaseModel):
     confidence_scores: list[float]
     processing_time_ms: float
     metadata: PredictMetadata
+
+
+NO_MATCH = "no match"
+
+
+def shown_confidence(confidence: float, abstain: bool) -> str:
+    """A confidence as a person reads it (tables, editor items). An abstaining answer has none
+    to show: nothing in the specs fits, and the probabilities spread over poor candidates can
+    still give its top call 0.50 or 1.00."""
+    return NO_MATCH if abstain else f"{confidence:.2f}"

@@ -4,6 +4,7 @@ pytest-lsp with the capabilities of real clients (VS Code, Neovim 0.7)."""
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -94,13 +95,17 @@ async def test_http_path_completion_ranks_and_uses_snippets(lsp: Starter, petsto
     assert all(label.startswith("/") for label in labels)
     assert [item.sort_text for item in result.items] == sorted(i.sort_text for i in result.items)
     top = result.items[0]
+    # a call: the kind editors show for functions (not Reference)
+    assert {item.kind for item in result.items} == {types.CompletionItemKind.Function}
     assert top.insert_text_format == types.InsertTextFormat.Snippet
     assert isinstance(top.text_edit, types.TextEdit)
     assert top.text_edit.new_text.startswith("/pets/${1:")
     assert top.text_edit.new_text.endswith("}/photos$0")
     assert top.detail == "Upload a pet photo"
     assert isinstance(top.documentation, types.MarkupContent)
-    assert "Confidence" in top.documentation.value and "petId" in top.documentation.value
+    assert "Confidence: " in top.documentation.value and "petId" in top.documentation.value
+    assert top.label_details is not None and top.label_details.description is not None
+    assert re.match(r"[01]\.\d\d · petstore", top.label_details.description)
     # only POST operations follow `POST `
     assert "/pets/{petId}" not in labels[:3] or "POST" in labels[0]
 
@@ -132,12 +137,32 @@ async def test_http_whole_request_completion(lsp: Starter, petstore: str) -> Non
 
     top = result.items[0]
     assert top.label == "POST /pets"
+    # a whole request is inserted: the kind editors show for snippets
+    assert {item.kind for item in result.items} == {types.CompletionItemKind.Snippet}
     assert isinstance(top.text_edit, types.TextEdit)
     request = top.text_edit.new_text
     assert request.startswith("POST {{baseUrl}}/pets\nContent-Type: application/json\n\n{\n")
     assert '"name": "Rex"' in request  # a value the prompt names is filled in
     assert '"species": "${1:dog}"' in request  # the spec's example is a tab stop
     assert request.endswith("}$0")
+
+
+async def test_an_abstaining_answer_shows_no_confidence(lsp: Starter, petstore: str) -> None:
+    """Nothing in the specs fits the prompt: the items say so instead of a probability that
+    reads 0.50 or 1.00."""
+    session = await lsp(specs=[petstore])
+    await session.wait_indexed()
+    uri = session.open("cake.http", "### bake a chocolate cake with cinnamon\n\n", "http")
+
+    result = await session.complete(uri, 1, 0)
+
+    assert result.items
+    for item in result.items:
+        assert item.label_details is not None and item.label_details.description is not None
+        assert item.label_details.description.startswith("no match · ")
+        assert isinstance(item.documentation, types.MarkupContent)
+        (line,) = [x for x in item.documentation.value.splitlines() if "Confidence" in x]
+        assert line.startswith("Confidence: no match") and not re.search(r"\d\.\d", line)
 
 
 async def test_python_completion_inside_url_string(lsp: Starter, petstore: str) -> None:
@@ -148,6 +173,7 @@ async def test_python_completion_inside_url_string(lsp: Starter, petstore: str) 
     result = await session.complete(uri, 7, 27)  # after the `/` of f"{BASE}/"
 
     labels = [item.label for item in result.items]
+    assert {item.kind for item in result.items} == {types.CompletionItemKind.Function}
     assert labels[0] == "/store/orders/{orderId}"  # client.delete(...): DELETE operations
     assert set(labels) <= {"/store/orders/{orderId}", "/pets/{petId}"}
     edit = result.items[0].text_edit
@@ -347,7 +373,8 @@ async def test_specs_from_configuration_and_workspace_folders(
 
     indexed = await session.wait_indexed()
 
-    assert indexed["specs"] == ["ws", "petstore"]  # the folder's spec, then the setting's
+    # the folder's spec (by its title: the file is `openapi.json`), then the setting's
+    assert indexed["specs"] == ["taskboard-api", "petstore"]
     assert indexed["operations"] == 14 + 13
     assert any("outside the workspace" in m.message for m in session.client.messages)
 

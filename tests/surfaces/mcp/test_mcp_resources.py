@@ -185,7 +185,7 @@ async def test_client_roots_are_the_workspace(
         listed = await client.call_tool("list_specs", {})
         assert listed.structured_content is not None
         names = {s["name"] for s in listed.structured_content["specs"]}
-        assert names == {"api", "billing", "workspace"}
+        assert names == {"notes-api", "billing", "weather-api"}  # by title or file stem
         outside = await client.call_tool("load_spec", {"source": str(fixtures / "cyclic.yaml")})
         assert outside.is_error and "outside the workspace" in text_of(outside)
         inside = await client.call_tool("load_spec", {"source": str(root / "api" / "openapi.yaml")})
@@ -227,7 +227,7 @@ async def test_legacy_clients_hear_resource_list_changes(
             while not changed:
                 await anyio.sleep(0.01)
         uris = [str(r.uri) for r in (await client.list_resources()).resources]
-    assert "openapi://split" in uris
+    assert "openapi://invoicing-api" in uris  # split/openapi.yaml, named by its title
 
 
 async def test_legacy_initialize_advertises_resource_list_changes(petstore: Service) -> None:

@@ -154,8 +154,10 @@ async def liveness() -> Liveness:
 )
 async def health(request: Request) -> JSONResponse:
     """Readiness and components: catalog, store, LLM refinement, cache statistics."""
-    report = await health_report(service_of(request), request.app.state.llm_probe)
-    status = 200 if report.status == "ok" else 503
+    report = await health_report(
+        service_of(request), request.app.state.llm_probe, request.app.state.guard
+    )
+    status = 200 if report.status in ("ok", "degraded") else 503
     return JSONResponse(jsonable_encoder(report), status_code=status)
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from opensesame_predictor import __version__
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.http.ratelimit import RateLimitGuard
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,27 @@ class CacheHealth(BaseModel):
     hit_ratio: float
 
 
+class LimitsHealthModel(BaseModel):
+    """Where the rate limits count; degraded while a shared storage is unreachable (each
+    process then counts alone)."""
+
+    status: Literal["ok", "degraded"]
+    storage: str
+    shared: bool
+    error: str | None = None
+
+
 class HealthComponents(BaseModel):
     catalog: CatalogHealth
     store: StoreHealth
     llm: LLMHealth
     cache: CacheHealth
+    rate_limits: LimitsHealthModel | None = None
 
 
 class Health(BaseModel):
-    status: Literal["ok", "loading", "unavailable"]
+    # degraded: serving, with a part not as promised (rate limits counted per process)
+    status: Literal["ok", "degraded", "loading", "unavailable"]
     name: str
     version: str
     components: HealthComponents
@@ -109,8 +122,11 @@ def store_health(service: Service) -> StoreHealth:
     )
 
 
-async def health_report(service: Service, llm_probe: LLMProbe) -> Health:
+async def health_report(
+    service: Service, llm_probe: LLMProbe, guard: RateLimitGuard | None = None
+) -> Health:
     catalog = catalog_health(service)
+    limits = guard.health() if guard is not None else None
     stats = service.store.stats
     components = HealthComponents(
         catalog=catalog,
@@ -125,9 +141,17 @@ async def health_report(service: Service, llm_probe: LLMProbe) -> Health:
             quarantined=stats.quarantined,
             hit_ratio=round(stats.hit_ratio, 4),
         ),
+        rate_limits=None
+        if limits is None
+        else LimitsHealthModel(
+            status="degraded" if limits.degraded else "ok",
+            storage=limits.storage,
+            shared=limits.shared,
+            error=limits.error,
+        ),
     )
-    status: Literal["ok", "loading", "unavailable"] = (
-        "ok"
+    status: Literal["ok", "degraded", "loading", "unavailable"] = (
+        ("degraded" if limits is not None and limits.degraded else "ok")
         if catalog.status == "ok"
         else "loading"
         if catalog.status == "loading"

@@ -13,7 +13,7 @@ from pygls.capabilities import get_capability
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
-from opensesame_predictor.core.models import SpecSummary
+from opensesame_predictor.core.models import SpecSummary, shown_confidence
 from opensesame_predictor.present import plain_text
 from opensesame_predictor.surfaces.lsp import render
 from opensesame_predictor.surfaces.lsp.diagnostics import Finding
@@ -61,10 +61,17 @@ def completion_list(
 ) -> types.CompletionList:
     site = completion.site
     edit_range = text_range(doc, completion.line, site.start, site.end)
+    # editors show a call as a function and a whole `.http` request as a snippet
+    kind = (
+        types.CompletionItemKind.Snippet
+        if site.mode == "request"
+        else types.CompletionItemKind.Function
+    )
     items = []
     for rank, entry in enumerate(completion.entries, start=1):
         op, prediction = entry.suggestion.operation, entry.suggestion.prediction
-        markdown = render.completion_markdown(op, prediction)
+        abstain = entry.suggestion.abstain
+        markdown = render.completion_markdown(op, prediction, abstain)
         documentation: str | types.MarkupContent = (
             types.MarkupContent(types.MarkupKind.Markdown, markdown)
             if caps.completion_markdown
@@ -73,7 +80,7 @@ def completion_list(
         items.append(
             types.CompletionItem(
                 label=entry.label,
-                kind=types.CompletionItemKind.Reference,
+                kind=kind,
                 detail=op.summary or op.key,
                 documentation=documentation,
                 sort_text=f"{rank:04d}",
@@ -84,7 +91,7 @@ def completion_list(
                 else types.InsertTextFormat.PlainText,
                 text_edit=types.TextEdit(range=edit_range, new_text=entry.new_text),
                 label_details=types.CompletionItemLabelDetails(
-                    description=f"{prediction.confidence:.2f} {op.spec}"
+                    description=f"{shown_confidence(prediction.confidence, abstain)} · {op.spec}"
                 ),
                 data={"uid": op.uid, "rank": rank, "confidence": prediction.confidence},
             )

@@ -47,6 +47,7 @@ class Suggestion:
 
     prediction: Prediction
     operation: Operation
+    abstain: bool = False  # the answer it belongs to abstains: nothing fits the prompt
 
 
 def predict(
@@ -77,7 +78,7 @@ def predict(
             prediction.api_call, prediction.spec
         )
         if op is not None:
-            found.append(Suggestion(prediction, op))
+            found.append(Suggestion(prediction, op, result.metadata.abstain))
     return found
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from opensesame_predictor.core.models import Operation, Prediction, SpecSummary
+from opensesame_predictor.core.models import Operation, Prediction, SpecSummary, shown_confidence
 
 KNOWN = ("prompt", "history")  # values taken from the user's words or earlier calls
 MAX_BODY_FIELDS = 8
@@ -284,7 +284,7 @@ def _param_lines(op: Operation, limit: int = 12) -> list[str]:
     return lines
 
 
-def completion_markdown(op: Operation, prediction: Prediction) -> str:
+def completion_markdown(op: Operation, prediction: Prediction, abstain: bool = False) -> str:
     parts = [f"**{op.key}**" + (f" — {op.summary}" if op.summary else "")]
     if op.description and op.description != op.summary:
         parts.append(op.description[:600])
@@ -296,7 +296,10 @@ def completion_markdown(op: Operation, prediction: Prediction) -> str:
             for k, v in prediction.parameters.items()
         )
         parts.append(f"Values: {filled}")
-    parts.append(f"Confidence: {prediction.confidence:.2f} (rank {prediction.rank})")
+    confidence = shown_confidence(prediction.confidence, abstain)
+    if abstain:
+        confidence += " (nothing in the loaded specs fits the prompt well)"
+    parts.append(f"Confidence: {confidence}, rank {prediction.rank}")
     if prediction.reasons:
         parts.append("Why: " + "; ".join(prediction.reasons))
     parts.append(f"Spec: `{op.spec}`")
