@@ -20,17 +20,41 @@ PHOTO = "POST /pets/{petId}/photos"
 PREDICTION_KEYS = {"api_call", "method", "description", "parameters", "confidence", "rank"}
 
 
-def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def cli(*args: str | Path, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the command line with this test's environment (its own store file)."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}  # wide, plain tables
     return subprocess.run(
         [sys.executable, "-m", "opensesame_predictor", *map(str, args)],
         cwd=cwd,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_predict_batch_answers_each_json_line_in_order(tmp_path: Path) -> None:
+    lines = [
+        json.dumps(
+            {"prompt": "upload a photo of the pet I just created", "history": ["POST /pets"]}
+        ),
+        "not json",
+        "",
+        json.dumps({"prompt": "list the pets", "max_predictions": 99}),
+        json.dumps({"prompt": "list the pets", "max_predictions": 2}),
+    ]
+    run = cli("predict", "--batch", "--spec", PETSTORE, cwd=tmp_path, stdin="\n".join(lines))
+    answers = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [a["index"] for a in answers] == [0, 1, 2, 3]
+    assert answers[0]["result"]["predictions"][0]["api_call"] == PHOTO
+    assert answers[1]["error"]["code"] == "invalid_json"
+    assert answers[2]["error"]["code"] == "invalid_request"
+    assert "max_predictions" in answers[2]["error"]["message"]
+    assert len(answers[3]["result"]["predictions"]) == 2
+    assert run.returncode == 2  # some lines failed
+    both = cli("predict", "list the pets", "--batch", "--spec", PETSTORE, cwd=tmp_path)
+    assert both.returncode == 2 and "--batch" in both.stderr
 
 
 # predict -------------------------------------------------------------------------------------

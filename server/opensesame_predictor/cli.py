@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,11 +136,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not settings.specs and not settings.workspace:
         print("error: give at least one --spec or a --workspace", file=sys.stderr)
         return EXIT_BAD_INPUT
-    with progress_bar("loading specs", not args.json) as progress:
+    if (args.prompt is None) != args.batch:
+        print("error: give a prompt, or --batch with requests on stdin", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with progress_bar("loading specs", not (args.json or args.batch)) as progress:
         service = Service.from_settings(settings, progress)
     failed = _report_spec_errors(service.catalog)
     if not service.catalog.operations:
         return EXIT_BAD_INPUT
+    if args.batch:
+        errors = asyncio.run(_predict_lines(service, sys.stdin))
+        return EXIT_BAD_INPUT if failed or errors else EXIT_OK
     request = {
         "prompt": args.prompt,
         "history": args.history or [],
@@ -155,6 +161,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         _print_table(result)
     return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+async def _predict_lines(service: Service, lines: Iterable[str]) -> int:
+    """`predict --batch`: one JSON line out per non-blank line in, in order; a line that is
+    no valid request gets its error and the others are still answered. Returns the errors."""
+    errors = 0
+    for index, line in enumerate(line for line in lines if line.strip()):
+        answer: dict[str, Any] = {"index": index}
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError(request)
+            result = await service.predict(request)
+            answer["result"] = result.model_dump(mode="json")
+        except (ValueError, RecursionError):
+            answer["error"] = {"code": "invalid_json", "message": "line is not a JSON object"}
+        except OpenSesameError as exc:
+            answer["error"] = {"code": exc.code, "message": exc.message}
+        errors += "error" in answer
+        print(json.dumps(answer), flush=True)
+    return errors
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -267,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     predict = commands.add_parser("predict", help="rank the next API call for a prompt")
-    predict.add_argument("prompt", help="what you want to do, in your words")
+    predict.add_argument(
+        "prompt", nargs="?", help="what you want to do, in your words (not with --batch)"
+    )
     _add_sources(predict)
     predict.add_argument(
         "--history", action="append", metavar="CALL", help="a call already made, oldest first"
@@ -275,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--max", type=int, default=5, help="how many predictions (1-20)")
     predict.add_argument("--temperature", type=float, default=0.7, help="0 = peaked, 2 = flat")
     predict.add_argument("--json", action="store_true", help="print the wire-format JSON")
+    predict.add_argument(
+        "--batch",
+        action="store_true",
+        help="read /predict bodies as JSON Lines from stdin; write one JSON line per request "
+        "(its index and result, or its error) to stdout",
+    )
     predict.set_defaults(handler=cmd_predict)
 
     evaluate = commands.add_parser("eval", help="measure ranking quality on JSONL cases")

@@ -30,6 +30,7 @@ from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.guardrails import prompt_fingerprint
 from opensesame_predictor.core.models import PredictRequest, PredictResult
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.http import batch
 from opensesame_predictor.surfaces.http.errors import (
     ErrorResponse,
     install_error_handlers,
@@ -232,7 +233,8 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Prometheus instead
     )
     install_error_handlers(app)
-    app.router.routes.extend(router.routes)  # flat, so every route path is known to the metrics
+    # flat, so every route path is known to the metrics
+    app.router.routes.extend([*router.routes, *batch.router.routes])
     for other in mounted:
         app.router.routes.extend(other.routes)
 

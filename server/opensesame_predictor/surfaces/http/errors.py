@@ -104,26 +104,44 @@ def _is_timestamp(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
-def parse_body(raw: bytes) -> PredictRequest:
-    """The /predict body: JSON, with the documented JSON types (the model alone would coerce
-    "5" to 5 or a number to a timestamp), then the core's validation and limits."""
+def load_json(raw: bytes) -> Any:
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadJSON() from None
     except RecursionError:  # a body under the size cap can still nest 100,000 deep
         raise BadJSON("request body is nested too deeply") from None
+
+
+def parse_body(raw: bytes) -> PredictRequest:
+    """The /predict body: JSON, with the documented JSON types (the model alone would coerce
+    "5" to 5 or a number to a timestamp), then the core's validation and limits."""
+    return parse_item(load_json(raw))
+
+
+def parse_item(data: Any, prefix: str = "") -> PredictRequest:
+    """One /predict body already read as JSON; `prefix` names where it sits (`requests.3.`)."""
     if isinstance(data, dict):
-        _expect(data, "max_predictions", _is_integer, "an integer")
-        _expect(data, "temperature", _is_number, "a number")
+        _expect(data, "max_predictions", _is_integer, "an integer", prefix)
+        _expect(data, "temperature", _is_number, "a number", prefix)
         history = data.get("history")
         if isinstance(history, list):
             for i, event in enumerate(history):
                 if isinstance(event, dict):
                     _expect(
-                        event, "timestamp", _is_timestamp, "a date-time string", f"history.{i}."
+                        event,
+                        "timestamp",
+                        _is_timestamp,
+                        "a date-time string",
+                        f"{prefix}history.{i}.",
                     )
     return parse_request(data)
+
+
+def error_detail(exc: OpenSesameError) -> ErrorDetail:
+    field = exc.field if isinstance(exc, InvalidRequest) else None
+    rule = exc.rule if isinstance(exc, GuardrailViolation) else None
+    return ErrorDetail(code=exc.code, message=exc.message, field=field, rule=rule)
 
 
 def _expect(
@@ -140,12 +158,13 @@ class BadJSON(Exception):
 def install_error_handlers(app: FastAPI) -> None:
     async def on_core_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OpenSesameError)
-        field = exc.field if isinstance(exc, InvalidRequest) else None
-        rule = exc.rule if isinstance(exc, GuardrailViolation) else None
         status = core_error_status(exc)
         log.info("request refused: %s (%d)", exc.code, status)
         headers = {"Retry-After": "1"} if isinstance(exc, Loading) else None
-        return error_response(status, exc.code, exc.message, headers, field=field, rule=rule)
+        detail = error_detail(exc)
+        return JSONResponse(
+            {"error": detail.model_dump(exclude_none=True)}, status_code=status, headers=headers
+        )
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

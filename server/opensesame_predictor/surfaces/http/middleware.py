@@ -19,12 +19,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from opensesame_predictor.config import Settings
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.http.errors import error_response
-from opensesame_predictor.surfaces.http.ratelimit import RateLimitGuard, ratelimit_headers
+from opensesame_predictor.surfaces.http.ratelimit import (
+    Decision,
+    RateLimitGuard,
+    ratelimit_headers,
+)
 
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PREDICT_PATH = "/predict"
+BATCH_PATH = "/predict/batch"
+BATCH_LIMIT = 32  # requests in one batch
 MCP_PATH = "/mcp"
 
 
@@ -194,54 +200,52 @@ class GuardMiddleware:
         guard: RateLimitGuard | None,
         metrics: HTTPMetrics,
         max_body_bytes: int,
-        paths: frozenset[str] = frozenset({PREDICT_PATH}),
         limited: frozenset[str] = frozenset({PREDICT_PATH, MCP_PATH}),
     ) -> None:
         self.app = app
         self.guard = guard
         self.metrics = metrics
-        self.max_body_bytes = max_body_bytes
-        self.paths = paths
+        # the body cap of each JSON route; a batch holds up to BATCH_LIMIT bodies (its items
+        # are counted against the limits one by one, by the route)
+        self.caps = {PREDICT_PATH: max_body_bytes, BATCH_PATH: max_body_bytes * BATCH_LIMIT}
         self.limited = limited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or scope["path"] not in self.limited
+            or (path not in self.limited and path not in self.caps)
         ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
         extra_headers: dict[str, str] = {}
-        if self.guard is not None:
+        if self.guard is not None and path in self.limited:
             decision = self.guard.check(client_identity(headers, scope))
             extra_headers = ratelimit_headers(decision, self.guard.policy_header)
             if not decision.allowed:
                 self.metrics.rate_limited.labels(decision.scope).inc()
                 log.info("rate limited (%s limit)", decision.scope)
-                message = (
-                    "temporarily blocked after repeated rate-limit violations"
-                    if decision.scope == "blocked"
-                    else f"rate limit exceeded ({decision.scope} quota: "
-                    f"{decision.limit} per {decision.window_seconds} s)"
+                response = error_response(
+                    429, "rate_limited", refusal_message(decision), headers=extra_headers
                 )
-                response = error_response(429, "rate_limited", message, headers=extra_headers)
                 await response(scope, receive, send)
                 return
-        if scope["path"] not in self.paths:
+        cap = self.caps.get(path)
+        if cap is None:
             await self.app(scope, receive, _with_headers(send, extra_headers))
             return
-        refusal = self._check_headers(headers)
+        refusal = self._check_headers(headers, cap)
         if refusal is None:
-            body, refusal = await self._read_body(receive)
+            body, refusal = await self._read_body(receive, cap)
         if refusal is not None:
             refusal.headers.update(extra_headers)
             await refusal(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), _with_headers(send, extra_headers))
 
-    def _check_headers(self, headers: Headers) -> JSONResponse | None:
+    def _check_headers(self, headers: Headers, cap: int) -> JSONResponse | None:
         content_type = headers.get("content-type", "")
         if not is_json(content_type):
             return error_response(
@@ -251,11 +255,11 @@ class GuardMiddleware:
         if length is not None:
             if not length.isdigit():
                 return error_response(400, "bad_request", "Content-Length is not a number")
-            if int(length) > self.max_body_bytes:
-                return self._too_large()
+            if int(length) > cap:
+                return _too_large(cap)
         return None
 
-    async def _read_body(self, receive: Receive) -> tuple[bytes, JSONResponse | None]:
+    async def _read_body(self, receive: Receive, cap: int) -> tuple[bytes, JSONResponse | None]:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -264,19 +268,28 @@ class GuardMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                return b"", self._too_large()
+            if size > cap:
+                return b"", _too_large(cap)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks), None
 
-    def _too_large(self) -> JSONResponse:
-        return error_response(
-            413,
-            "payload_too_large",
-            f"request body is over the limit of {self.max_body_bytes} bytes",
-        )
+
+def _too_large(cap: int) -> JSONResponse:
+    return error_response(
+        413, "payload_too_large", f"request body is over the limit of {cap} bytes"
+    )
+
+
+def refusal_message(decision: Decision) -> str:
+    """What a 429 says: the block, or the quota that was spent."""
+    if decision.scope == "blocked":
+        return "temporarily blocked after repeated rate-limit violations"
+    return (
+        f"rate limit exceeded ({decision.scope} quota: "
+        f"{decision.limit} per {decision.window_seconds} s)"
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
