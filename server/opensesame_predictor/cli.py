@@ -377,7 +377,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sources(http)
     http.add_argument("--host", default=None, help="address to bind (127.0.0.1)")
     http.add_argument("--port", type=int, default=None, help="port (8000)")
+    http.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve beyond loopback without API keys (only behind something that authenticates)",
+    )
     http.set_defaults(handler=cmd_http)
+
+    api_key = commands.add_parser(
+        "api-key", help="make a new API key and print it with the hash OPENSESAME_API_KEYS takes"
+    )
+    api_key.set_defaults(handler=cmd_api_key)
     return parser
 
 
@@ -466,7 +476,22 @@ def cmd_http(args: argparse.Namespace) -> int:
     from opensesame_predictor.surfaces.http.app import run
 
     service = _service(_settings(args))
-    return run(service, host=args.host, port=args.port, mounted=[mcp_mount(service)])
+    return run(
+        service,
+        host=args.host,
+        port=args.port,
+        mounted=[mcp_mount(service)],
+        insecure_no_auth=args.insecure_no_auth,
+    )
+
+
+def cmd_api_key(_: argparse.Namespace) -> int:
+    from opensesame_predictor.surfaces.http.auth import hash_key, new_key
+
+    key = new_key()
+    print(f"key:  {key}    (give this to the client; it is not stored anywhere)")
+    print(f"hash: {hash_key(key)}    (add this to OPENSESAME_API_KEYS, comma-separated)")
+    return EXIT_OK
 
 
 Handler = Callable[[argparse.Namespace], int]

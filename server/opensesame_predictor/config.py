@@ -18,6 +18,16 @@ class Settings(BaseSettings):
     # HTTP mode
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
+    api_keys: str = Field(
+        default="",
+        description="SHA-256 hashes ('sha256:<hex>', comma-separated) of the API keys the HTTP "
+        "service accepts; empty: no keys (then it binds to loopback only, unless told "
+        "--insecure-no-auth). `opensesame-predictor api-key` makes one.",
+    )
+    open_docs_and_metrics: bool = Field(
+        default=False,
+        description="With API keys: serve /metrics, /docs, /redoc and /openapi.json without one.",
+    )
 
     # store
     database_url: str = Field(

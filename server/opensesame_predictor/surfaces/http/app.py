@@ -31,6 +31,7 @@ from opensesame_predictor.core.guardrails import prompt_fingerprint
 from opensesame_predictor.core.models import PredictRequest, PredictResult
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.http import batch
+from opensesame_predictor.surfaces.http.auth import AuthMiddleware, is_loopback, parse_hashes
 from opensesame_predictor.surfaces.http.errors import (
     ErrorResponse,
     install_error_handlers,
@@ -243,6 +244,11 @@ def create_app(
     app.add_middleware(
         GuardMiddleware, guard=guard, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
+    app.add_middleware(
+        AuthMiddleware,
+        hashes=parse_hashes(settings.api_keys),
+        open_docs_and_metrics=settings.open_docs_and_metrics,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)
     app.state.service = service
     app.state.metrics = metrics
@@ -295,8 +301,10 @@ def run(
     host: str | None = None,
     port: int | None = None,
     mounted: Sequence[Mounted] = (),
+    insecure_no_auth: bool = False,
 ) -> int:
-    """`opensesame-predictor http`: serve until interrupted."""
+    """`opensesame-predictor http`: serve until interrupted. Beyond loopback it needs API keys,
+    unless `insecure_no_auth` says the network in front does the job."""
     import prometheus_client
     import uvicorn
 
@@ -304,11 +312,19 @@ def run(
     settings = service.settings
     try:
         app = create_app(service, settings, mounted=mounted)
-    except (ValueError, ConfigurationError) as exc:  # a rate-limit string or storage URI
-        print(f"error: rate-limit settings: {exc}", file=sys.stderr)
+    except (ValueError, ConfigurationError) as exc:  # rate-limit strings, storage URI, keys
+        print(f"error: settings: {exc}", file=sys.stderr)
         return 2
     host = host or settings.api_host
     port = settings.api_port if port is None else port
+    if not is_loopback(host) and not settings.api_keys.strip() and not insecure_no_auth:
+        print(
+            f"error: binding to {host} exposes the service beyond this machine: set "
+            "OPENSESAME_API_KEYS (`opensesame-predictor api-key` makes a key), or pass "
+            "--insecure-no-auth when something in front authenticates",
+            file=sys.stderr,
+        )
+        return 2
     from opensesame_predictor.surfaces.http.limits import with_header_deadline
 
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.http.auth import hash_key, presented_key
 from opensesame_predictor.surfaces.http.errors import error_response
 from opensesame_predictor.surfaces.http.ratelimit import (
     Decision,
@@ -166,17 +167,15 @@ class MetricsMiddleware:
 
 
 def client_identity(headers: Headers, scope: Scope) -> str:
-    """Who a request counts against: X-User-Id, else the API key, else the client address.
-    Only the guard's salted hash of it is ever kept."""
+    """Who a request counts against: its API key (a caller cannot rotate it to dodge the
+    per-user quota), else X-User-Id, else the client address. The guard keeps only a salted
+    hash of it."""
+    key = presented_key(headers)
+    if key:
+        return f"key:{hash_key(key[:512])}"
     user = headers.get("x-user-id", "").strip()
     if user:
         return f"user:{user[:256]}"
-    key = headers.get("x-api-key", "").strip()
-    auth = headers.get("authorization", "")
-    if not key and auth.lower().startswith("bearer "):
-        key = auth[7:].strip()
-    if key:
-        return f"key:{key[:512]}"
     client = scope.get("client")
     return f"addr:{client[0] if client else 'unknown'}"
 
