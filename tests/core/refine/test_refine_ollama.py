@@ -15,9 +15,10 @@ from refine_support import Clock, candidates, ollama_refiner
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.errors import InvalidRequest
+from opensesame_predictor.core.llm import DELIMITERS
 from opensesame_predictor.core.models import PredictRequest, PredictResult
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.refine import DELIMITERS, Refiner
+from opensesame_predictor.core.refine import Refiner
 from opensesame_predictor.service import Service, build_refiner
 
 

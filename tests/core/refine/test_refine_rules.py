@@ -10,24 +10,22 @@ import pytest
 from refine_support import candidates
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.models import Operation, Parameter, PredictRequest, Refinement
-from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.refine import (
+from opensesame_predictor.core.llm import (
     Candidate,
     ProviderAnswer,
     ProviderHealth,
     RefinementFailure,
-    Refiner,
     answer_schema,
     build_messages,
     candidate_refs,
-    check_parameters,
     compact,
     history_lines,
-    merge_scores,
     model_data,
     parse_answer,
 )
+from opensesame_predictor.core.models import Operation, Parameter, PredictRequest, Refinement
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.refine import Refiner, check_parameters, merge_scores
 from opensesame_predictor.present import processing_summary
 from opensesame_predictor.service import build_refiner
 
