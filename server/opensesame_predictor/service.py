@@ -53,6 +53,7 @@ from opensesame_predictor.core.errors import (
 )
 from opensesame_predictor.core.fetch import FetchPolicy, is_url
 from opensesame_predictor.core.index import PredictorIndex
+from opensesame_predictor.core.llm import NoRefinement, OllamaProvider
 from opensesame_predictor.core.models import (
     MAX_PREDICTIONS,
     Operation,
@@ -61,7 +62,7 @@ from opensesame_predictor.core.models import (
     SpecSummary,
 )
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.refine import NoRefinement, OllamaProvider, Refiner
+from opensesame_predictor.core.refine import Refiner
 from opensesame_predictor.core.store import IndexCache, SpecStore
 
 log = logging.getLogger(__name__)

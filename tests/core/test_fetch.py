@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers_http import Handler, LocalServer, large_route, slow_route, spec_route
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import SpecLoader, SpecSource
 from opensesame_predictor.core.errors import FetchRefused, SpecError
@@ -16,6 +15,7 @@ from opensesame_predictor.core.fetch import FetchPolicy, fetch, is_url
 from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.service import Service
 from support import Clock, ParseCounter
+from support.spec_server import Handler, LocalServer, large_route, slow_route, spec_route
 
 LOCAL = FetchPolicy(allow_private=True, timeout_seconds=2)
 SPEC = """openapi: 3.0.0

@@ -286,3 +286,11 @@ def test_an_empty_spec_name_is_refused_not_ignored() -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_request({"prompt": "list pets", "spec": ""})
     assert caught.value.field == "spec"
+
+
+def test_a_prediction_keeps_its_operation_in_process(predictor: Predictor) -> None:
+    result = predictor.predict({"prompt": "upload a photo of my pet"})
+    top = result.predictions[0]
+    assert top.operation is not None and top.operation.key == top.api_call
+    assert "operation" not in top.model_dump()  # never on the wire
+    assert top.model_copy(deep=True).operation == top.operation

@@ -15,7 +15,6 @@ from typing import Any
 import platformdirs
 import pytest
 
-from helpers_http import LocalServer, spec_route
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import SpecLoader, SpecSource
 from opensesame_predictor.core.fetch import FetchPolicy
@@ -24,6 +23,7 @@ from opensesame_predictor.core.specs import ParsedSpec
 from opensesame_predictor.core.store import STORE_FORMAT, SpecStore, StoredSpec
 from opensesame_predictor.service import Service
 from support import Clock, ParseCounter
+from support.spec_server import LocalServer, spec_route
 
 NOW = time.time()  # entries are stored now: older ones would be evicted when a store opens
 

@@ -10,12 +10,12 @@ from typing import Any
 import anyio
 import pytest
 
-from helpers_http import LocalServer, redirect_route, spec_route
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core import fetch as fetch_module
 from opensesame_predictor.core.errors import FetchRefused, SpecError
 from opensesame_predictor.core.fetch import FetchPolicy, fetch
 from opensesame_predictor.service import Service, fetch_policy
+from support.spec_server import LocalServer, redirect_route, spec_route
 
 SPEC = "openapi: 3.0.0\ninfo: {title: Remote, version: '1'}\npaths:\n  /ping:\n    get: {}\n"
 STRICT = FetchPolicy(timeout_seconds=0.5)

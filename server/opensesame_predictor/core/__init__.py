@@ -1,1 +1,1 @@
-"""The prediction core. It imports no protocol library: adapters wrap it."""
+"""The prediction core: no protocol library, no sessions, no Settings; the service wraps it."""

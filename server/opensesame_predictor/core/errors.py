@@ -1,4 +1,5 @@
-"""Typed errors of the core; each adapter maps them to its protocol's error shape."""
+"""Typed errors of the core, each with a stable `code`; every surface maps a code to its
+protocol's error through the one table in `service.py` (ERRORS)."""
 
 from __future__ import annotations
 

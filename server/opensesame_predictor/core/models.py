@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 
@@ -164,6 +164,13 @@ class Prediction(BaseModel):
     summary: str = ""
     reasons: list[str] = Field(default_factory=list)
     parameter_sources: dict[str, ValueSource] = Field(default_factory=dict)
+    # the operation itself, for callers in this process (never on the wire)
+    _operation: Operation | None = PrivateAttr(default=None)
+
+    @property
+    def operation(self) -> Operation | None:
+        """The operation this prediction names, when it was made in this process."""
+        return self._operation
 
     @classmethod
     def of(
@@ -176,7 +183,7 @@ class Prediction(BaseModel):
         reasons: list[str] | None = None,
     ) -> Prediction:
         """The one way an operation becomes a Prediction."""
-        return cls(
+        prediction = cls(
             api_call=op.key,
             method=op.method,
             description=op.summary or op.description[:200],
@@ -190,6 +197,8 @@ class Prediction(BaseModel):
             reasons=reasons or [],
             parameter_sources=parameter_sources,
         )
+        prediction._operation = op
+        return prediction
 
 
 def _absent(value: Any) -> bool:

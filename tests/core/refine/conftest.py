@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from fake_ollama import FakeOllama
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.service import Service
+from support import network
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -25,7 +25,7 @@ def fake() -> Iterator[FakeOllama]:
 
 
 @pytest.fixture
-def petstore(fixtures: Path) -> Predictor:
+def petstore_predictor(fixtures: Path) -> Predictor:
     return Service.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")])).predictor
 
 
@@ -37,7 +37,4 @@ def injected() -> Predictor:
 @pytest.fixture
 def free_port() -> int:
     """A port on 127.0.0.1 with nothing listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return network.free_port()

@@ -15,9 +15,10 @@ from refine_support import Clock, candidates, ollama_refiner
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.errors import InvalidRequest
+from opensesame_predictor.core.llm import DELIMITERS
 from opensesame_predictor.core.models import PredictRequest, PredictResult
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.refine import DELIMITERS, Refiner
+from opensesame_predictor.core.refine import Refiner
 from opensesame_predictor.service import Service, build_refiner
 
 
@@ -54,10 +55,10 @@ def sent_data(fake: FakeOllama) -> dict[str, Any]:
     return data
 
 
-async def test_disabled_by_default_keeps_the_ranking(petstore: Predictor) -> None:
+async def test_disabled_by_default_keeps_the_ranking(petstore_predictor: Predictor) -> None:
     for provider in ("none", "placeholder"):
         refiner = build_refiner(Settings(llm_provider=provider))
-        plain, refined = await run(petstore, refiner, {"prompt": "show me pet 42"})
+        plain, refined = await run(petstore_predictor, refiner, {"prompt": "show me pet 42"})
         assert calls(refined) == calls(plain)
         assert refined.metadata.processing_method == "ml"
         assert refinement(refined) == {"status": "disabled", "provider": provider}
@@ -65,9 +66,11 @@ async def test_disabled_by_default_keeps_the_ranking(petstore: Predictor) -> Non
         assert (state.enabled, state.provider, state.model) == (False, provider, None)
 
 
-async def test_a_good_answer_reorders_the_result(petstore: Predictor, fake: FakeOllama) -> None:
+async def test_a_good_answer_reorders_the_result(
+    petstore_predictor: Predictor, fake: FakeOllama
+) -> None:
     request = {"prompt": "show me pet 42", "max_predictions": 5}
-    plain = petstore.predict(request)
+    plain = petstore_predictor.predict(request)
     favourite, ranker_top = plain.predictions[2].api_call, plain.predictions[0].api_call
     fake.answer = {
         "ranking": [
@@ -76,7 +79,7 @@ async def test_a_good_answer_reorders_the_result(petstore: Predictor, fake: Fake
         ]
     }
     refiner = ollama_refiner(fake.url)
-    _, refined = await run(petstore, refiner, request)
+    _, refined = await run(petstore_predictor, refiner, request)
 
     assert calls(refined)[:2] == [favourite, ranker_top]
     assert sorted(calls(refined)) == sorted(calls(plain))  # the same operations, re-ordered
@@ -107,15 +110,15 @@ async def test_a_good_answer_reorders_the_result(petstore: Predictor, fake: Fake
 
 
 async def test_the_model_can_promote_a_candidate_the_ranker_cut(
-    petstore: Predictor, fake: FakeOllama
+    petstore_predictor: Predictor, fake: FakeOllama
 ) -> None:
     request = PredictRequest(prompt="show me pet 42", max_predictions=2)
-    top10 = candidates(petstore, request, 10)
+    top10 = candidates(petstore_predictor, request, 10)
     assert len(top10) > 2
     outsider = top10[-1]  # the ranker's last candidate, cut from a 2-prediction result
     fake.answer = {"ranking": [{"operation": outsider.key}]}
     refiner = ollama_refiner(fake.url)
-    plain = petstore.predict(request)
+    plain = petstore_predictor.predict(request)
     refined = await refiner.refine(request, plain, top10)
     assert outsider.key not in calls(plain)
     assert calls(refined) == [outsider.key, plain.predictions[0].api_call]
@@ -124,7 +127,7 @@ async def test_the_model_can_promote_a_candidate_the_ranker_cut(
 
 
 async def test_suggested_parameters_are_checked_and_merged(
-    petstore: Predictor, fake: FakeOllama
+    petstore_predictor: Predictor, fake: FakeOllama
 ) -> None:
     prompt = "add my new puppy Bella, a beagle"
     fake.answer = {
@@ -142,7 +145,7 @@ async def test_suggested_parameters_are_checked_and_merged(
         ]
     }
     refiner = ollama_refiner(fake.url)
-    plain, refined = await run(petstore, refiner, {"prompt": prompt})
+    plain, refined = await run(petstore_predictor, refiner, {"prompt": prompt})
     top = refined.predictions[0]
     assert top.api_call == "POST /pets"
     before = next(p for p in plain.predictions if p.api_call == "POST /pets")
@@ -161,13 +164,13 @@ async def test_suggested_parameters_are_checked_and_merged(
 
 
 async def test_an_operation_outside_the_candidates_is_ignored(
-    petstore: Predictor, fake: FakeOllama
+    petstore_predictor: Predictor, fake: FakeOllama
 ) -> None:
     refiner = ollama_refiner(fake.url)
     request = {"prompt": "show me pet 42"}
 
     fake.answer = {"ranking": [{"operation": "DELETE /admin"}]}
-    plain, refined = await run(petstore, refiner, request)
+    plain, refined = await run(petstore_predictor, refiner, request)
     assert refined.predictions == plain.predictions
     assert refined.metadata.processing_method == "ml"
     info = refinement(refined)
@@ -179,21 +182,21 @@ async def test_an_operation_outside_the_candidates_is_ignored(
     fake.answer = {
         "ranking": [{"operation": "DELETE /admin"}, {"operation": plain.predictions[1].api_call}]
     }
-    plain, refined = await run(petstore, refiner, request)
+    plain, refined = await run(petstore_predictor, refiner, request)
     assert "DELETE /admin" not in calls(refined)
     assert calls(refined)[0] == plain.predictions[1].api_call
     assert refinement(refined)["dropped"] == ["DELETE /admin"]
 
 
 async def test_a_stalled_server_is_cut_off_at_the_budget(
-    petstore: Predictor, fake: FakeOllama
+    petstore_predictor: Predictor, fake: FakeOllama
 ) -> None:
     fake.mode, fake.stall_seconds = "stall", 10.0
     budget_ms = 500
     refiner = ollama_refiner(fake.url, llm_timeout_ms=budget_ms)
     request = PredictRequest(prompt="show me pet 42")
-    plain = petstore.predict(request)
-    top = candidates(petstore, request)
+    plain = petstore_predictor.predict(request)
+    top = candidates(petstore_predictor, request)
 
     started = time.perf_counter()
     refined = await refiner.refine(request, plain, top)
@@ -208,10 +211,10 @@ async def test_a_stalled_server_is_cut_off_at_the_budget(
 
 
 async def test_a_server_that_is_down_never_fails_a_request(
-    petstore: Predictor, free_port: int
+    petstore_predictor: Predictor, free_port: int
 ) -> None:
     refiner = ollama_refiner(f"http://127.0.0.1:{free_port}")
-    plain, refined = await run(petstore, refiner, {"prompt": "show me pet 42"})
+    plain, refined = await run(petstore_predictor, refiner, {"prompt": "show me pet 42"})
     assert refined.predictions == plain.predictions
     assert refined.metadata.processing_method == "ml"
     assert refinement(refined)["status"] == "unreachable"
@@ -232,13 +235,13 @@ async def test_a_server_that_is_down_never_fails_a_request(
     ],
 )
 async def test_malformed_answers_fall_back_to_the_ranker(
-    petstore: Predictor, fake: FakeOllama, mode: Any, answer: Any, status: str
+    petstore_predictor: Predictor, fake: FakeOllama, mode: Any, answer: Any, status: str
 ) -> None:
     fake.mode = mode
     if answer is not None:
         fake.answer = answer
     refiner = ollama_refiner(fake.url)
-    plain, refined = await run(petstore, refiner, {"prompt": "show me pet 42"})
+    plain, refined = await run(petstore_predictor, refiner, {"prompt": "show me pet 42"})
     assert refined.predictions == plain.predictions
     assert refined.metadata.processing_method == "ml"
     info = refinement(refined)
@@ -287,16 +290,16 @@ async def test_instructions_hidden_in_a_spec_do_not_change_the_operations(
 
 
 async def test_failures_back_off_and_log_once(
-    petstore: Predictor, fake: FakeOllama, caplog: pytest.LogCaptureFixture
+    petstore_predictor: Predictor, fake: FakeOllama, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
     refiner = ollama_refiner(fake.url, clock=clock)
     fake.mode = "error500"
     request = {"prompt": "show me pet 42"}
     with caplog.at_level(logging.WARNING, logger="opensesame_predictor.core.refine"):
-        _, first = await run(petstore, refiner, request)
-        _, second = await run(petstore, refiner, request)
-        _, third = await run(petstore, refiner, request)
+        _, first = await run(petstore_predictor, refiner, request)
+        _, second = await run(petstore_predictor, refiner, request)
+        _, third = await run(petstore_predictor, refiner, request)
     assert refinement(first)["status"] == "server_error"
     for result in (second, third):
         info = refinement(result)
@@ -312,7 +315,7 @@ async def test_failures_back_off_and_log_once(
     assert not refiner.active
 
     clock.now += 5.0  # the first window is over: retried, fails again, a longer window
-    _, fourth = await run(petstore, refiner, request)
+    _, fourth = await run(petstore_predictor, refiner, request)
     assert refinement(fourth)["status"] == "server_error"
     assert len(fake.chats()) == 2 and refiner.state.consecutive_failures == 2
     clock.now += 5.0
@@ -321,7 +324,7 @@ async def test_failures_back_off_and_log_once(
 
     fake.mode = "answer"
     fake.answer = {"ranking": [{"operation": "GET /pets"}]}
-    _, fifth = await run(petstore, refiner, request)
+    _, fifth = await run(petstore_predictor, refiner, request)
     assert fifth.metadata.processing_method == "hybrid_ml_llm"
     state = refiner.state
     assert state.consecutive_failures == 0 and state.backing_off_until is None

@@ -10,24 +10,22 @@ import pytest
 from refine_support import candidates
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.models import Operation, Parameter, PredictRequest, Refinement
-from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.refine import (
+from opensesame_predictor.core.llm import (
     Candidate,
     ProviderAnswer,
     ProviderHealth,
     RefinementFailure,
-    Refiner,
     answer_schema,
     build_messages,
     candidate_refs,
-    check_parameters,
     compact,
     history_lines,
-    merge_scores,
     model_data,
     parse_answer,
 )
+from opensesame_predictor.core.models import Operation, Parameter, PredictRequest, Refinement
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.refine import Refiner, check_parameters, merge_scores
 from opensesame_predictor.present import processing_summary
 from opensesame_predictor.service import build_refiner
 
@@ -152,19 +150,19 @@ def test_the_merge_follows_the_model_but_keeps_the_rankers_scores() -> None:
 
 
 async def test_a_wide_result_is_cut_to_max_predictions_when_not_refined(
-    petstore: Predictor,
+    petstore_predictor: Predictor,
 ) -> None:
     refiner = build_refiner(Settings())
     request = PredictRequest(prompt="show me pet 42", max_predictions=2)
-    wide = petstore.predict(request.model_copy(update={"max_predictions": 10}))
-    result = await refiner.refine(request, wide, candidates(petstore, request))
+    wide = petstore_predictor.predict(request.model_copy(update={"max_predictions": 10}))
+    result = await refiner.refine(request, wide, candidates(petstore_predictor, request))
     assert [p.api_call for p in result.predictions] == [p.api_call for p in wide.predictions[:2]]
     assert result.confidence_scores == wide.confidence_scores[:2]
 
 
-async def test_the_processing_summary_says_how_and_why(petstore: Predictor) -> None:
+async def test_the_processing_summary_says_how_and_why(petstore_predictor: Predictor) -> None:
     request = PredictRequest(prompt="show me pet 42")
-    plain = petstore.predict(request)
+    plain = petstore_predictor.predict(request)
     disabled = await build_refiner(Settings()).refine(request, plain, [])
     assert processing_summary(disabled.metadata) == "ml"
     timed_out = disabled.model_copy(deep=True)
@@ -225,13 +223,13 @@ class ScriptedProvider:
     [("answer", "ok", "hybrid_ml_llm"), ("crash", "error", "ml"), ("hang", "timeout", "ml")],
 )
 async def test_any_provider_fits_the_interface_and_never_breaks_a_request(
-    petstore: Predictor, behaviour: str, status: str, method: str
+    petstore_predictor: Predictor, behaviour: str, status: str, method: str
 ) -> None:
     provider = ScriptedProvider(behaviour)
     refiner = Refiner(provider, budget_ms=100, top_k=4)
     request = PredictRequest(prompt="show me pet 42", max_predictions=3)
-    plain = petstore.predict(request)
-    result = await refiner.refine(request, plain, candidates(petstore, request, 4))
+    plain = petstore_predictor.predict(request)
+    result = await refiner.refine(request, plain, candidates(petstore_predictor, request, 4))
     info = result.metadata.model_dump()["refinement"]
     assert (info["status"], result.metadata.processing_method) == (status, method)
     assert info["provider"] == "scripted" and info["model"] == "rules-v1"

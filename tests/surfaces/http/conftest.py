@@ -17,28 +17,25 @@ import limits.storage.memory
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from http_support import FakeClock, RunningServer, free_port, make_runtime
 
 from opensesame_predictor.cli import http_app
+from support.network import free_port
+from support.processes import FakeClock, RunningServer
+from support.services import make_service
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVER = str(ROOT / "server")
 
 
 @pytest.fixture
-def petstore(fixtures: Path) -> Path:
-    return fixtures / "petstore-3.0.yaml"
-
-
-@pytest.fixture
-def make_client(petstore: Path) -> Iterator[Callable[..., TestClient]]:
+def make_client(petstore_path: Path) -> Iterator[Callable[..., TestClient]]:
     """Build an app (rate limits off unless asked for) and a TestClient that runs its lifespan."""
     clients: list[TestClient] = []
 
     def build(*specs: Path, app: FastAPI | None = None, **overrides: Any) -> TestClient:
         if app is None:
             overrides.setdefault("rate_limit_enabled", False)
-            runtime = make_runtime(*(specs or (petstore,)), **overrides)
+            runtime = make_service(*(specs or (petstore_path,)), **overrides)
             app = http_app(runtime)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from http_support import make_runtime
 
 from opensesame_predictor import __version__
 from opensesame_predictor.cli import http_app
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.http.health import LLMHealth
+from support.services import make_service
 
 PHOTO = {"prompt": "upload a photo of the pet I just created", "history": ["POST /pets"]}
 
@@ -93,8 +93,8 @@ def test_health_reports_components(client: TestClient) -> None:
     assert set(components["cache"]) >= {"l1_hits", "l2_hits", "misses", "hit_ratio"}
 
 
-def test_health_is_503_while_loading_and_predict_says_loading(petstore: Path) -> None:
-    runtime = make_runtime(petstore, load=False, rate_limit_enabled=False)
+def test_health_is_503_while_loading_and_predict_says_loading(petstore_path: Path) -> None:
+    runtime = make_service(petstore_path, load=False, rate_limit_enabled=False)
     release = threading.Event()
     real_load = runtime.load
 
@@ -118,9 +118,9 @@ def test_health_is_503_while_loading_and_predict_says_loading(petstore: Path) ->
         assert client.post("/predict", json=PHOTO).status_code == 200
 
 
-def test_a_failed_load_says_why_on_health_and_predict(petstore: Path) -> None:
+def test_a_failed_load_says_why_on_health_and_predict(petstore_path: Path) -> None:
     """Not 'still loading' for ever: the reason, on both routes, and the server stays up."""
-    runtime = make_runtime(petstore, load=False, rate_limit_enabled=False)
+    runtime = make_service(petstore_path, load=False, rate_limit_enabled=False)
     done = threading.Event()
 
     def failing_load(progress: Any = None) -> Any:
@@ -360,7 +360,7 @@ def test_docs_pages(client: TestClient) -> None:
         assert "/openapi.json" in response.text
 
 
-def test_llm_component(make_client: Callable[..., TestClient], petstore: Path) -> None:
+def test_llm_component(make_client: Callable[..., TestClient], petstore_path: Path) -> None:
     client = make_client(llm_provider="ollama", ollama_host="http://127.0.0.1:9")
     llm = client.get("/health").json()["components"]["llm"]
     assert (llm["provider"], llm["status"]) == ("ollama", "unreachable")
@@ -370,7 +370,7 @@ def test_llm_component(make_client: Callable[..., TestClient], petstore: Path) -
     async def reachable(service: Service) -> LLMHealth:
         return LLMHealth(provider=service.settings.llm_provider, status="reachable")
 
-    runtime = make_runtime(petstore, llm_provider="ollama", rate_limit_enabled=False)
+    runtime = make_service(petstore_path, llm_provider="ollama", rate_limit_enabled=False)
     hooked = make_client(app=http_app(runtime, llm_probe=reachable))
     health = hooked.get("/health")
     assert health.status_code == 200  # refinement is optional: health does not depend on it

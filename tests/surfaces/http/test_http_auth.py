@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from http_support import free_port, make_runtime
 
 from opensesame_predictor.cli import http_app
 from opensesame_predictor.surfaces.http import app as http_module
 from opensesame_predictor.surfaces.http.auth import hash_key, new_key
 from opensesame_predictor.surfaces.http.ratelimit import RateLimitGuard
+from support.network import free_port
+from support.services import make_service
 
 ROOT = Path(__file__).resolve().parents[3]
 BODY = {"prompt": "list the pets"}
@@ -72,16 +73,16 @@ def test_without_keys_nothing_asks_for_one(client: TestClient) -> None:
     assert client.get("/metrics").status_code == 200
 
 
-def test_a_plain_key_in_the_setting_is_refused(petstore: Path) -> None:
-    service = make_runtime(petstore, api_keys=KEY)
+def test_a_plain_key_in_the_setting_is_refused(petstore_path: Path) -> None:
+    service = make_service(petstore_path, api_keys=KEY)
     with pytest.raises(ValueError, match="OPENSESAME_API_KEYS holds hashes"):
         http_app(service)
 
 
 def test_the_per_user_limit_keys_on_the_api_key(
-    make_client: Callable[..., TestClient], petstore: Path
+    make_client: Callable[..., TestClient], petstore_path: Path
 ) -> None:
-    service = make_runtime(petstore, api_keys=hash_key(KEY))
+    service = make_service(petstore_path, api_keys=hash_key(KEY))
     guard = RateLimitGuard(per_user="2/minute", block_after=0)
     client = make_client(app=http_app(service, guard=guard))
     codes = [
@@ -137,20 +138,20 @@ def test_no_start_beyond_loopback_without_keys(tmp_path: Path, fixtures: Path) -
 
 
 def test_beyond_loopback_starts_with_keys_or_when_told(
-    monkeypatch: pytest.MonkeyPatch, petstore: Path
+    monkeypatch: pytest.MonkeyPatch, petstore_path: Path
 ) -> None:
     bound: list[str] = []
     monkeypatch.setattr(
         uvicorn.Server, "run", lambda self, sockets=None: bound.append(self.config.host)
     )
-    assert http_module.run(make_runtime(petstore, load=False), host="0.0.0.0", port=0) == 2
+    assert http_module.run(make_service(petstore_path, load=False), host="0.0.0.0", port=0) == 2
     assert (
         http_module.run(
-            make_runtime(petstore, load=False), host="0.0.0.0", port=0, insecure_no_auth=True
+            make_service(petstore_path, load=False), host="0.0.0.0", port=0, insecure_no_auth=True
         )
         == 0
     )
-    keyed = make_runtime(petstore, load=False, api_keys=hash_key(KEY))
+    keyed = make_service(petstore_path, load=False, api_keys=hash_key(KEY))
     assert http_module.run(keyed, host="0.0.0.0", port=0) == 0
-    assert http_module.run(make_runtime(petstore, load=False), host="127.0.0.1", port=0) == 0
+    assert http_module.run(make_service(petstore_path, load=False), host="127.0.0.1", port=0) == 0
     assert bound == ["0.0.0.0", "0.0.0.0", "127.0.0.1"]

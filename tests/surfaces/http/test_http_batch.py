@@ -6,11 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from http_support import FakeClock, make_runtime
 
 from opensesame_predictor.cli import http_app
 from opensesame_predictor.surfaces.http.middleware import BATCH_LIMIT
 from opensesame_predictor.surfaces.http.ratelimit import RateLimitGuard
+from support.processes import FakeClock
+from support.services import make_service
 
 REQUESTS = [
     {"prompt": "find the pet with id 7", "history": []},
@@ -94,10 +95,10 @@ def test_the_body_cap_of_a_batch_is_32_predict_bodies(
 
 
 def test_each_item_counts_against_the_rate_limit(
-    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+    make_client: Callable[..., TestClient], petstore_path: Path, clock: FakeClock
 ) -> None:
     guard = RateLimitGuard(per_user="5/minute", block_after=0, clock=clock.time)
-    client = make_client(app=http_app(make_runtime(petstore), guard=guard))
+    client = make_client(app=http_app(make_service(petstore_path), guard=guard))
     headers = {"X-User-Id": "ana"}
     response = client.post("/predict/batch", json={"requests": REQUESTS * 3}, headers=headers)
     assert response.status_code == 200

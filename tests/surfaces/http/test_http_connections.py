@@ -11,7 +11,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from http_support import RunningServer
+
+from support.processes import RunningServer
 
 
 def _address(server: RunningServer) -> tuple[str, int]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from http_support import FakeClock, make_runtime
 from starlette.datastructures import Headers
 
 from opensesame_predictor.cli import http_app
@@ -23,6 +22,8 @@ from opensesame_predictor.surfaces.http.ratelimit import (
     hash_id,
     ratelimit_headers,
 )
+from support.processes import FakeClock
+from support.services import make_service
 
 BODY = {"prompt": "list the pets"}
 POLICY = re.compile(r'^"user";q=(\d+);w=(\d+), "global";q=(\d+);w=(\d+)$')
@@ -31,19 +32,19 @@ REMAINING = re.compile(r'^"(user|global)";r=(\d+);t=(\d+)$')
 
 def limited_client(
     make_client: Callable[..., TestClient],
-    petstore: Path,
+    petstore_path: Path,
     clock: FakeClock,
     **guard_options: object,
 ) -> TestClient:
-    runtime = make_runtime(petstore)
+    runtime = make_service(petstore_path)
     guard = RateLimitGuard(clock=clock.time, **guard_options)  # type: ignore[arg-type]
     return make_client(app=http_app(runtime, guard=guard))
 
 
 def test_61st_request_in_a_minute_is_429_with_headers(
-    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+    make_client: Callable[..., TestClient], petstore_path: Path, clock: FakeClock
 ) -> None:
-    client = limited_client(make_client, petstore, clock)
+    client = limited_client(make_client, petstore_path, clock)
     headers = {"X-User-Id": "alice"}
     for i in range(60):
         response = client.post("/predict", json=BODY, headers=headers)
@@ -72,9 +73,9 @@ def test_61st_request_in_a_minute_is_429_with_headers(
 
 
 def test_rotating_ids_meet_the_global_limit(
-    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+    make_client: Callable[..., TestClient], petstore_path: Path, clock: FakeClock
 ) -> None:
-    client = limited_client(make_client, petstore, clock, global_limit="100/minute")
+    client = limited_client(make_client, petstore_path, clock, global_limit="100/minute")
     statuses = [
         client.post("/predict", json=BODY, headers={"X-User-Id": f"user-{i}"}).status_code
         for i in range(105)
@@ -90,10 +91,10 @@ def test_rotating_ids_meet_the_global_limit(
 
 
 def test_repeated_violations_block_for_a_while(
-    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+    make_client: Callable[..., TestClient], petstore_path: Path, clock: FakeClock
 ) -> None:
     client = limited_client(
-        make_client, petstore, clock, per_user="5/minute", block_after=3, block_seconds=600
+        make_client, petstore_path, clock, per_user="5/minute", block_after=3, block_seconds=600
     )
     headers = {"X-API-Key": "k-123"}
     statuses = [client.post("/predict", json=BODY, headers=headers).status_code for _ in range(9)]
@@ -110,9 +111,9 @@ def test_repeated_violations_block_for_a_while(
 
 
 def test_other_routes_are_not_limited(
-    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+    make_client: Callable[..., TestClient], petstore_path: Path, clock: FakeClock
 ) -> None:
-    client = limited_client(make_client, petstore, clock, per_user="2/minute")
+    client = limited_client(make_client, petstore_path, clock, per_user="2/minute")
     for _ in range(5):
         assert client.get("/health").status_code == 200
         assert client.get("/metrics").status_code == 200
@@ -171,9 +172,9 @@ def test_bad_limit_strings_are_refused() -> None:
 
 
 def test_http_mode_refuses_bad_limit_settings(
-    petstore: Path, capsys: pytest.CaptureFixture[str]
+    petstore_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = Settings(specs=[str(petstore)], rate_limit_per_user="sixty a minute")
+    settings = Settings(specs=[str(petstore_path)], rate_limit_per_user="sixty a minute")
     assert run(Service(settings), host="127.0.0.1", port=0) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: settings:") and "sixty a minute" in error
@@ -188,11 +189,11 @@ MCP_CALL = {
 
 
 def test_mcp_requests_count_against_the_same_limits(
-    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+    make_client: Callable[..., TestClient], petstore_path: Path, clock: FakeClock
 ) -> None:
     """/mcp predicts too: a user blocked on /predict is blocked there, and its POSTs spend the
     same per-user quota."""
-    client = limited_client(make_client, petstore, clock)
+    client = limited_client(make_client, petstore_path, clock)
     alice = {"X-User-Id": "alice"}
     for _ in range(60):
         assert client.post("/predict", json=BODY, headers=alice).status_code == 200
@@ -206,9 +207,9 @@ def test_mcp_requests_count_against_the_same_limits(
 
 
 def test_mcp_requests_meet_the_global_limit(
-    make_client: Callable[..., TestClient], petstore: Path, clock: FakeClock
+    make_client: Callable[..., TestClient], petstore_path: Path, clock: FakeClock
 ) -> None:
-    client = limited_client(make_client, petstore, clock, global_limit="50/minute")
+    client = limited_client(make_client, petstore_path, clock, global_limit="50/minute")
     for i in range(50):
         client.post("/predict", json=BODY, headers={"X-User-Id": f"user-{i}"})
     refused = client.post("/mcp", json=MCP_CALL, headers={"X-User-Id": "fresh"})

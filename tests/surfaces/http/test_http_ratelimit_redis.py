@@ -19,10 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from http_support import RunningServer, free_port
 
 from opensesame_predictor.surfaces.http import ratelimit
 from opensesame_predictor.surfaces.http.ratelimit import RateLimitGuard
+from support.network import free_port
+from support.processes import RunningServer
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server")

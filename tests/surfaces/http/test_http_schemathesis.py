@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import schemathesis
-from http_support import make_runtime
 from schemathesis.engine import Status, events, from_schema
 
 from opensesame_predictor.cli import http_app
 from opensesame_predictor.core.guardrails import INJECTION_RULES
+from support.services import make_service
 
 MAX_EXAMPLES = 25
 # A fixed seed keeps CI reproducible; change it (or drop it) locally to explore new inputs.
@@ -29,7 +29,7 @@ def refused_by_design(body: Any) -> bool:
 
 
 def test_schemathesis_all_checks(fixtures: Path) -> None:
-    runtime = make_runtime(
+    runtime = make_service(
         fixtures / "petstore-3.0.yaml", fixtures / "tasks-3.1.json", rate_limit_enabled=False
     )
     app = http_app(runtime)

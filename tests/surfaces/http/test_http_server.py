@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from http_support import RunningServer
+
+from support.processes import RunningServer
 
 
 def test_http_mode_over_tcp(start_server: Callable[..., RunningServer], fixtures: Path) -> None:

@@ -55,9 +55,9 @@ def assert_clean(text: str) -> None:
 
 
 async def test_spec_text_is_stripped_and_truncated_everywhere(
-    make_runtime: Callable[..., Service], tmp_path: Path
+    make_service: Callable[..., Service], tmp_path: Path
 ) -> None:
-    runtime = make_runtime(hostile_spec(tmp_path))
+    runtime = make_service(hostile_spec(tmp_path))
     async with Client(build_server(runtime)) as client:
         predicted = await client.call_tool("predict_next_call", {"prompt": "get a widget"})
         searched = await client.call_tool("search_endpoints", {"query": "widget"})
@@ -149,11 +149,11 @@ def test_transport_security_stays_on_for_every_host() -> None:
 
 
 def test_an_edited_spec_file_is_noticed(
-    make_runtime: Callable[..., Service], fixtures: Path, tmp_path: Path
+    make_service: Callable[..., Service], fixtures: Path, tmp_path: Path
 ) -> None:
     spec = tmp_path / "petstore.yaml"
     spec.write_text((fixtures / "petstore-3.0.yaml").read_text())
-    runtime = make_runtime(spec)
+    runtime = make_service(spec)
     assert not runtime.catalog.files_changed()
     spec.write_text(spec.read_text().replace("summary: List pets", "summary: List all the pets"))
     assert runtime.catalog.files_changed()

@@ -38,8 +38,8 @@ async def read_text(client: Client, uri: str) -> str:
     return content.text
 
 
-async def test_each_spec_is_a_resource_with_an_operation_index(petstore: Service) -> None:
-    async with Client(build_server(petstore)) as client:
+async def test_each_spec_is_a_resource_with_an_operation_index(petstore_service: Service) -> None:
+    async with Client(build_server(petstore_service)) as client:
         resources = (await client.list_resources()).resources
         assert [str(r.uri) for r in resources] == ["openapi://petstore-3.0"]
         assert resources[0].mime_type == "text/markdown"
@@ -53,8 +53,8 @@ async def test_each_spec_is_a_resource_with_an_operation_index(petstore: Service
     assert "createPet  POST /pets — Create a pet" in lines
 
 
-async def test_each_operation_is_a_resource(petstore: Service) -> None:
-    async with Client(build_server(petstore)) as client:
+async def test_each_operation_is_a_resource(petstore_service: Service) -> None:
+    async with Client(build_server(petstore_service)) as client:
         text = await read_text(client, "openapi://petstore-3.0/operations/getPetById")
         with pytest.raises(MCPError, match="unknown operation"):
             await client.read_resource("openapi://petstore-3.0/operations/nothing")
@@ -66,9 +66,9 @@ async def test_each_operation_is_a_resource(petstore: Service) -> None:
 
 
 async def test_operations_without_an_id_get_a_slug(
-    make_runtime: Callable[..., Service], fixtures: Path
+    make_service: Callable[..., Service], fixtures: Path
 ) -> None:
-    runtime = make_runtime(fixtures / "library-swagger-2.0.json")
+    runtime = make_service(fixtures / "library-swagger-2.0.json")
     async with Client(build_server(runtime)) as client:
         index = await read_text(client, "openapi://library-swagger-2.0")
         slug = index.splitlines()[2].split()[0]
@@ -78,8 +78,8 @@ async def test_operations_without_an_id_get_a_slug(
     assert data["api_call"].split()[1].startswith("/api/v2/")
 
 
-async def test_the_planning_prompt_names_relevant_operations(petstore: Service) -> None:
-    async with Client(build_server(petstore)) as client:
+async def test_the_planning_prompt_names_relevant_operations(petstore_service: Service) -> None:
+    async with Client(build_server(petstore_service)) as client:
         prompts = (await client.list_prompts()).prompts
         assert [p.name for p in prompts] == ["plan_api_calls"]
         assert prompts[0].arguments and prompts[0].arguments[0].name == "task"
@@ -100,8 +100,10 @@ def in_fixtures(fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return fixtures
 
 
-async def test_load_spec_adds_a_file_and_its_resource(petstore: Service, in_fixtures: Path) -> None:
-    async with Client(build_server(petstore)) as client:
+async def test_load_spec_adds_a_file_and_its_resource(
+    petstore_service: Service, in_fixtures: Path
+) -> None:
+    async with Client(build_server(petstore_service)) as client:
         result = await client.call_tool("load_spec", {"source": "tasks-3.1.json"})
         assert not result.is_error, text_of(result)
         assert result.structured_content == {
@@ -120,9 +122,9 @@ async def test_load_spec_adds_a_file_and_its_resource(petstore: Service, in_fixt
 
 
 async def test_load_spec_takes_a_folder_inside_the_workspace(
-    make_runtime: Callable[..., Service], fixtures: Path
+    make_service: Callable[..., Service], fixtures: Path
 ) -> None:
-    runtime = make_runtime(fixtures / "petstore-3.0.yaml", workspace=str(fixtures / "workspace"))
+    runtime = make_service(fixtures / "petstore-3.0.yaml", workspace=str(fixtures / "workspace"))
     async with Client(build_server(runtime)) as client:
         result = await client.call_tool("load_spec", {"source": "specs"})
     assert not result.is_error, text_of(result)
@@ -143,9 +145,9 @@ async def test_load_spec_takes_a_folder_inside_the_workspace(
     ],
 )
 async def test_load_spec_failures_are_tool_errors_with_the_reason(
-    petstore: Service, in_fixtures: Path, source: str, reason: str
+    petstore_service: Service, in_fixtures: Path, source: str, reason: str
 ) -> None:
-    async with Client(build_server(petstore)) as client:
+    async with Client(build_server(petstore_service)) as client:
         result = await client.call_tool("load_spec", {"source": source})
         assert result.is_error
         assert reason in text_of(result)
@@ -153,8 +155,10 @@ async def test_load_spec_failures_are_tool_errors_with_the_reason(
     assert not still.is_error
 
 
-async def test_load_spec_refuses_private_addresses_with_the_ssrf_reason(petstore: Service) -> None:
-    async with Client(build_server(petstore)) as client:
+async def test_load_spec_refuses_private_addresses_with_the_ssrf_reason(
+    petstore_service: Service,
+) -> None:
+    async with Client(build_server(petstore_service)) as client:
         result = await client.call_tool("load_spec", {"source": "http://127.0.0.1:9/openapi.json"})
     assert result.is_error
     message = text_of(result).lower()
@@ -162,11 +166,11 @@ async def test_load_spec_refuses_private_addresses_with_the_ssrf_reason(petstore
 
 
 async def test_client_roots_are_the_workspace(
-    make_runtime: Callable[..., Service], fixtures: Path, tmp_path: Path
+    make_service: Callable[..., Service], fixtures: Path, tmp_path: Path
 ) -> None:
     """With no --workspace and no --spec, the client's roots are searched for specs, and
     load_spec accepts files inside them only."""
-    runtime = make_runtime()
+    runtime = make_service()
     root = fixtures / "workspace"
 
     async def roots(context: ClientRequestContext) -> ListRootsResult:
@@ -196,11 +200,11 @@ async def test_client_roots_are_the_workspace(
 
 
 async def test_load_spec_notifies_resource_list_changes_to_listeners(
-    petstore: Service, in_fixtures: Path
+    petstore_service: Service, in_fixtures: Path
 ) -> None:
     """2026-07-28 clients hear of the new `openapi://` resource through subscriptions/listen."""
     async with (
-        Client(build_server(petstore)) as client,
+        Client(build_server(petstore_service)) as client,
         client.listen(resources_list_changed=True) as subscription,
     ):
         result = await client.call_tool("load_spec", {"source": "cyclic.yaml"})
@@ -211,9 +215,9 @@ async def test_load_spec_notifies_resource_list_changes_to_listeners(
 
 
 async def test_legacy_clients_hear_resource_list_changes(
-    petstore: Service, in_fixtures: Path
+    petstore_service: Service, in_fixtures: Path
 ) -> None:
-    runtime = petstore
+    runtime = petstore_service
     changed: list[Any] = []
 
     async def on_message(message: Any) -> None:
@@ -230,8 +234,10 @@ async def test_legacy_clients_hear_resource_list_changes(
     assert "openapi://invoicing-api" in uris  # split/openapi.yaml, named by its title
 
 
-async def test_legacy_initialize_advertises_resource_list_changes(petstore: Service) -> None:
-    async with Client(build_server(petstore), mode="legacy") as client:
+async def test_legacy_initialize_advertises_resource_list_changes(
+    petstore_service: Service,
+) -> None:
+    async with Client(build_server(petstore_service), mode="legacy") as client:
         capabilities = client.server_capabilities
     assert capabilities.resources is not None
     assert capabilities.resources.list_changed is True
@@ -240,9 +246,9 @@ async def test_legacy_initialize_advertises_resource_list_changes(petstore: Serv
 
 
 async def test_template_arguments_complete_to_specs_and_operations(
-    make_runtime: Callable[..., Service], fixtures: Path
+    make_service: Callable[..., Service], fixtures: Path
 ) -> None:
-    runtime = make_runtime(fixtures / "petstore-3.0.yaml", fixtures / "tasks-3.1.json")
+    runtime = make_service(fixtures / "petstore-3.0.yaml", fixtures / "tasks-3.1.json")
     template = ResourceTemplateReference(uri="openapi://{spec}/operations/{operation}")
     async with Client(build_server(runtime)) as client:
         specs = await client.complete(template, {"name": "spec", "value": "ta"})

@@ -27,8 +27,8 @@ async def call(runtime: Service, tool: str, arguments: dict[str, Any]) -> CallTo
         return await client.call_tool(tool, arguments)
 
 
-async def test_lists_five_tools_with_input_and_output_schemas(petstore: Service) -> None:
-    async with Client(build_server(petstore)) as client:
+async def test_lists_five_tools_with_input_and_output_schemas(petstore_service: Service) -> None:
+    async with Client(build_server(petstore_service)) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == {
         "predict_next_call",
@@ -48,9 +48,11 @@ async def test_lists_five_tools_with_input_and_output_schemas(petstore: Service)
     assert tools["predict_next_call"].annotations.read_only_hint is True
 
 
-async def test_predict_returns_the_wire_format_and_a_compact_text(petstore: Service) -> None:
+async def test_predict_returns_the_wire_format_and_a_compact_text(
+    petstore_service: Service,
+) -> None:
     result = await call(
-        petstore,
+        petstore_service,
         "predict_next_call",
         {"prompt": "upload a photo of my pet", "history": ["POST /pets"], "max_predictions": 3},
     )
@@ -76,10 +78,14 @@ async def test_predict_returns_the_wire_format_and_a_compact_text(petstore: Serv
     assert len(text) < len(json.dumps(data))
 
 
-async def test_predict_takes_history_objects_and_reuses_their_values(petstore: Service) -> None:
+async def test_predict_takes_history_objects_and_reuses_their_values(
+    petstore_service: Service,
+) -> None:
     history = [{"api_call": "/pets/pet-77", "method": "GET", "timestamp": "2024-01-01T10:00:00Z"}]
     result = await call(
-        petstore, "predict_next_call", {"prompt": "upload a photo of it", "history": history}
+        petstore_service,
+        "predict_next_call",
+        {"prompt": "upload a photo of it", "history": history},
     )
     assert result.structured_content is not None
     top = result.structured_content["predictions"][0]
@@ -97,47 +103,51 @@ async def test_predict_takes_history_objects_and_reuses_their_values(petstore: S
     ],
 )
 async def test_bad_arguments_get_the_sdk_validation_error(
-    petstore: Service, arguments: dict[str, Any]
+    petstore_service: Service, arguments: dict[str, Any]
 ) -> None:
-    result = await call(petstore, "predict_next_call", arguments)
+    result = await call(petstore_service, "predict_next_call", arguments)
     assert result.is_error
     assert "validation error" in text_of(result).lower()
 
 
-async def test_core_limits_and_guardrails_become_tool_errors(petstore: Service) -> None:
-    long = await call(petstore, "predict_next_call", {"prompt": "x" * 5000})
+async def test_core_limits_and_guardrails_become_tool_errors(petstore_service: Service) -> None:
+    long = await call(petstore_service, "predict_next_call", {"prompt": "x" * 5000})
     assert long.is_error and "over the limit of 4096" in text_of(long)
-    injected = await call(petstore, "predict_next_call", {"prompt": "list pets; rm -rf /"})
+    injected = await call(petstore_service, "predict_next_call", {"prompt": "list pets; rm -rf /"})
     assert injected.is_error and "shell_injection" in text_of(injected)
     bad_history = await call(
-        petstore, "predict_next_call", {"prompt": "list pets", "history": [{"method": "GET"}]}
+        petstore_service,
+        "predict_next_call",
+        {"prompt": "list pets", "history": [{"method": "GET"}]},
     )
     assert bad_history.is_error and "history" in text_of(bad_history)
-    unknown_spec = await call(petstore, "predict_next_call", {"prompt": "pets", "spec": "nope"})
+    unknown_spec = await call(
+        petstore_service, "predict_next_call", {"prompt": "pets", "spec": "nope"}
+    )
     assert unknown_spec.is_error and "petstore-3.0" in text_of(unknown_spec)
 
 
-async def test_search_ranks_and_filters_by_method_and_tag(petstore: Service) -> None:
-    result = await call(petstore, "search_endpoints", {"query": "pets", "method": "get"})
+async def test_search_ranks_and_filters_by_method_and_tag(petstore_service: Service) -> None:
+    result = await call(petstore_service, "search_endpoints", {"query": "pets", "method": "get"})
     assert result.structured_content is not None
     rows = result.structured_content["matches"]
     assert rows and all(row["api_call"].startswith("GET ") for row in rows)
     assert set(rows[0]) == {"api_call", "summary", "spec"}
     assert "GET /pets — List pets [petstore-3.0]" in text_of(result)
 
-    tagged = await call(petstore, "search_endpoints", {"query": "order", "tag": "STORE"})
+    tagged = await call(petstore_service, "search_endpoints", {"query": "order", "tag": "STORE"})
     assert tagged.structured_content is not None
     calls = [row["api_call"] for row in tagged.structured_content["matches"]]
     assert calls and all("/store/" in c for c in calls)
 
-    limited = await call(petstore, "search_endpoints", {"query": "pet", "limit": 2})
+    limited = await call(petstore_service, "search_endpoints", {"query": "pet", "limit": 2})
     assert limited.structured_content is not None
     assert len(limited.structured_content["matches"]) == 2
     assert limited.structured_content["total"] > 2
 
 
-async def test_describe_gives_parameters_body_and_response(petstore: Service) -> None:
-    result = await call(petstore, "describe_endpoint", {"api_call": "POST /pets"})
+async def test_describe_gives_parameters_body_and_response(petstore_service: Service) -> None:
+    result = await call(petstore_service, "describe_endpoint", {"api_call": "POST /pets"})
     data = result.structured_content
     assert data is not None and not result.is_error
     fields = data["request_body"]["fields"]
@@ -151,21 +161,21 @@ async def test_describe_gives_parameters_body_and_response(petstore: Service) ->
     assert "photos{id, petId, url, caption}" in text_of(result)
 
 
-async def test_describe_accepts_concrete_calls_and_uids(petstore: Service) -> None:
-    concrete = await call(petstore, "describe_endpoint", {"api_call": "GET /pets/42"})
+async def test_describe_accepts_concrete_calls_and_uids(petstore_service: Service) -> None:
+    concrete = await call(petstore_service, "describe_endpoint", {"api_call": "GET /pets/42"})
     assert concrete.structured_content is not None
     assert concrete.structured_content["api_call"] == "GET /pets/{petId}"
     params = concrete.structured_content["parameters"]
     assert params[0]["name"] == "petId" and params[0]["in"] == "path"
     uid = await call(
-        petstore, "describe_endpoint", {"api_call": "petstore-3.0:DELETE /pets/{petId}"}
+        petstore_service, "describe_endpoint", {"api_call": "petstore-3.0:DELETE /pets/{petId}"}
     )
     assert uid.structured_content is not None
     assert uid.structured_content["api_call"] == "DELETE /pets/{petId}"
 
 
-async def test_unknown_endpoint_names_the_closest_matches(petstore: Service) -> None:
-    result = await call(petstore, "describe_endpoint", {"api_call": "GET /petz"})
+async def test_unknown_endpoint_names_the_closest_matches(petstore_service: Service) -> None:
+    result = await call(petstore_service, "describe_endpoint", {"api_call": "GET /petz"})
     assert result.is_error
     message = text_of(result)
     assert "unknown operation 'GET /petz'" in message
@@ -173,9 +183,9 @@ async def test_unknown_endpoint_names_the_closest_matches(petstore: Service) -> 
 
 
 async def test_list_specs_reports_sources_counts_and_failures(
-    make_runtime: Callable[..., Service], fixtures: Path
+    make_service: Callable[..., Service], fixtures: Path
 ) -> None:
-    runtime = make_runtime(fixtures / "petstore-3.0.yaml", fixtures / "bad" / "invalid.yaml")
+    runtime = make_service(fixtures / "petstore-3.0.yaml", fixtures / "bad" / "invalid.yaml")
     result = await call(runtime, "list_specs", {})
     assert result.structured_content is not None
     specs = {s["name"]: s for s in result.structured_content["specs"]}
@@ -187,9 +197,9 @@ async def test_list_specs_reports_sources_counts_and_failures(
 
 
 async def test_tools_on_an_empty_catalog_say_to_load_a_spec(
-    make_runtime: Callable[..., Service],
+    make_service: Callable[..., Service],
 ) -> None:
-    runtime = make_runtime()
+    runtime = make_service()
     predict = await call(runtime, "predict_next_call", {"prompt": "list pets"})
     assert predict.is_error and "no spec is loaded" in text_of(predict)
     assert "catalog_empty: no spec is loaded" in text_of(predict)  # the error keeps its code
@@ -209,8 +219,8 @@ async def test_server_loads_specs_in_the_background_and_tools_wait(fixtures: Pat
     assert result.structured_content["matches"][0]["spec"] == "tasks-3.1"
 
 
-async def test_the_server_stays_up_after_errors(petstore: Service) -> None:
-    async with Client(build_server(petstore)) as client:
+async def test_the_server_stays_up_after_errors(petstore_service: Service) -> None:
+    async with Client(build_server(petstore_service)) as client:
         bad = await client.call_tool("describe_endpoint", {"api_call": "GET /nothing"})
         assert bad.is_error
         worse = await client.call_tool("load_spec", {"source": "/etc/passwd"})
@@ -219,10 +229,12 @@ async def test_the_server_stays_up_after_errors(petstore: Service) -> None:
         assert not good.is_error
 
 
-async def test_predict_reuses_ids_from_history_responses(petstore: Service) -> None:
+async def test_predict_reuses_ids_from_history_responses(petstore_service: Service) -> None:
     history = [{"api_call": "POST /pets", "response": {"id": "pet-77"}}]
     result = await call(
-        petstore, "predict_next_call", {"prompt": "upload a photo of it", "history": history}
+        petstore_service,
+        "predict_next_call",
+        {"prompt": "upload a photo of it", "history": history},
     )
     assert result.structured_content is not None
     top = result.structured_content["predictions"][0]

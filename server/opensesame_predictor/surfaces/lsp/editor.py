@@ -74,8 +74,10 @@ def predict(
             raise
     found = []
     for prediction in result.predictions:
-        op = catalog.get(f"{prediction.spec}:{prediction.api_call}") or catalog.get(
-            prediction.api_call, prediction.spec
+        op = (
+            prediction.operation  # made in this process: no look-up
+            or catalog.get(f"{prediction.spec}:{prediction.api_call}")
+            or catalog.get(prediction.api_call, prediction.spec)
         )
         if op is not None:
             found.append(Suggestion(prediction, op, result.metadata.abstain))

@@ -1,26 +1,12 @@
-"""Helpers of the HTTP tests (imported by conftest.py and the test modules)."""
+"""Server processes the tests start (`python -m opensesame_predictor ...`), and a clock for
+the rate limiter's storage."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from opensesame_predictor.config import Settings
-from opensesame_predictor.service import Service
-
-
-def make_runtime(*specs: Path, load: bool = True, **overrides: Any) -> Service:
-    """A runtime over `specs` (the store comes from OPENSESAME_DATABASE_URL), loaded at once."""
-    settings = Settings(specs=[str(s) for s in specs], **overrides)
-    runtime = Service(settings)
-    runtime.set_sources(settings.specs)
-    if load:
-        runtime.load()
-    return runtime
 
 
 @dataclass
@@ -36,14 +22,10 @@ class FakeClock:
         self.now += seconds
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class RunningServer:
+    """A server process on 127.0.0.1, its base URL and the file its stderr goes to."""
+
     process: subprocess.Popen[bytes]
     base_url: str
     stderr_path: Path
