@@ -45,11 +45,11 @@ from opensesame_predictor.surfaces.http.health import (
     health_report,
     probe_llm,
 )
+from opensesame_predictor.surfaces.http.metrics import HTTPMetrics
 from opensesame_predictor.surfaces.http.middleware import (
     PREDICT_PATH,
     CatchAllMiddleware,
     GuardMiddleware,
-    HTTPMetrics,
     MetricsMiddleware,
     build_guard,
 )
@@ -176,11 +176,9 @@ async def health(request: Request) -> JSONResponse:
     tags=["service"],
 )
 async def prometheus_metrics(request: Request) -> Response:
-    """Prometheus metrics of this process."""
-    from prometheus_client import generate_latest
-
+    """Prometheus metrics: of every worker together when there are several."""
     metrics: HTTPMetrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 # --- the app -------------------------------------------------------------------------------------
@@ -220,6 +218,7 @@ def create_app(
             for context in lifespans:
                 await stack.enter_async_context(context())
             yield
+        metrics.process_ended()
 
     app = FastAPI(
         title="OpenSesame Predictor",

@@ -25,10 +25,10 @@ from opensesame_predictor.surfaces.http.errors import (
     load_json,
     parse_item,
 )
+from opensesame_predictor.surfaces.http.metrics import HTTPMetrics
 from opensesame_predictor.surfaces.http.middleware import (
     BATCH_LIMIT,
     BATCH_PATH,
-    HTTPMetrics,
     client_identity,
     refusal_message,
 )

@@ -7,19 +7,16 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.http.auth import hash_key, presented_key
 from opensesame_predictor.surfaces.http.errors import error_response
+from opensesame_predictor.surfaces.http.metrics import HTTPMetrics
 from opensesame_predictor.surfaces.http.ratelimit import (
     Decision,
     RateLimitGuard,
@@ -28,7 +25,6 @@ from opensesame_predictor.surfaces.http.ratelimit import (
 
 log = logging.getLogger(__name__)
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PREDICT_PATH = "/predict"
 BATCH_PATH = "/predict/batch"
 BATCH_LIMIT = 32  # requests in one batch
@@ -62,68 +58,6 @@ class CatchAllMiddleware:
             if not started:
                 response = error_response(500, "internal_error", "internal error")
                 await response(scope, receive, send)
-
-
-class ServiceCollector(Collector):
-    """Catalog size and store cache statistics, read at scrape time."""
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-
-    def collect(self) -> Iterable[Metric]:
-        catalog = self.service.catalog
-        stats = self.service.store.stats
-        yield GaugeMetricFamily(
-            "opensesame_specs_loaded", "Specs loaded without error.", len(catalog.spec_names())
-        )
-        yield GaugeMetricFamily(
-            "opensesame_operations_loaded", "Operations in the catalog.", len(catalog.operations)
-        )
-        hits = CounterMetricFamily(
-            "opensesame_cache_hits", "Spec store cache hits.", labels=["level"]
-        )
-        hits.add_metric(["l1"], stats.l1_hits)
-        hits.add_metric(["l2"], stats.l2_hits)
-        yield hits
-        yield CounterMetricFamily("opensesame_cache_misses", "Spec store misses.", stats.misses)
-        yield GaugeMetricFamily(
-            "opensesame_cache_hit_ratio", "Spec store hits / lookups.", stats.hit_ratio
-        )
-
-
-class HTTPMetrics:
-    """The app's own metrics on a dedicated registry (several apps in one process don't clash)."""
-
-    def __init__(self, service: Service) -> None:
-        self.registry = CollectorRegistry()
-        labels = ["route", "method", "status"]
-        self.requests = Counter(
-            "opensesame_http_requests", "HTTP requests.", labels, registry=self.registry
-        )
-        self.latency = Histogram(
-            "opensesame_http_request_duration_seconds",
-            "HTTP request latency.",
-            labels,
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.prediction = Histogram(
-            "opensesame_prediction_duration_seconds",
-            "Time spent in the predictor per /predict request.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.rate_limited = Counter(
-            "opensesame_rate_limit_rejections",
-            "Requests refused by a rate limit, by the limit that refused them.",
-            ["scope"],
-            registry=self.registry,
-        )
-        self.registry.register(ServiceCollector(service))
-
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method, str(status)).observe(seconds)
 
 
 class MetricsMiddleware:
