@@ -346,6 +346,11 @@ class CatalogIndex:
             [meaning_text(op) for op in operations], dtype=np.float16
         )
 
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["operations"] = []  # the catalog's: see PredictorIndex.attach
+        return state
+
     def closeness(self, text: str) -> np.ndarray:
         """How well each operation matches a piece of a prompt, relative to the best, 0..1."""
         terms = tokens(text)
