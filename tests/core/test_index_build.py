@@ -1,15 +1,21 @@
-"""The term indexes, checked against the scoring formulas computed directly: the compact
-build (term ids counted in place) must give every weight of the plain definition."""
+"""What the predictor precomputes, built compactly: the term indexes checked against the
+scoring formulas computed directly, and the shapes with their equal parts held once."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from opensesame_predictor.config import Settings
 from opensesame_predictor.core.features import TermIndex
+from opensesame_predictor.core.history import shapes_of
+from opensesame_predictor.core.index import PredictorIndex
+from opensesame_predictor.runtime import Runtime
 
 DOCUMENTS = [
     ["pet", "photo", "pet", "upload"],
@@ -63,3 +69,16 @@ def test_no_documents_and_empty_documents() -> None:
     assert TermIndex(iter([]), "tfidf").scores(["pet"]).shape == (0,)
     empty = TermIndex(iter([[], []]), "bm25")
     assert empty.matrix.shape == (0, 2) and not empty.scores(["pet"]).any()
+
+
+def test_shapes_hold_equal_parts_once(fixtures: Path) -> None:
+    """The index keeps one object per distinct set or tuple of its operations' shapes, and
+    every shape stays equal to the one computed on its own."""
+    catalog = Runtime.from_settings(Settings(specs=[str(fixtures / "petstore-3.0.yaml")])).catalog
+    alone = shapes_of(catalog.operations)
+    index = PredictorIndex(catalog.operations, catalog.about())
+    assert index.shapes == alone
+    parts = [getattr(shape, f.name) for shape in index.shapes for f in fields(shape)]
+    distinct = {id(part) for part in parts if isinstance(part, frozenset | tuple)}
+    assert len(distinct) == len({part for part in parts if isinstance(part, frozenset | tuple)})
+    assert len(distinct) < len([p for p in parts if isinstance(p, frozenset | tuple)]) / 2
