@@ -174,6 +174,24 @@ def test_bench_json_prints_the_numbers(tmp_path: Path) -> None:
     assert numbers["operations"] == 13
 
 
+PARENT = """
+import subprocess, sys
+ballast = bytearray(300 * 1024 * 1024)  # touched: resident
+ballast[::4096] = b"x" * len(ballast[::4096])
+child = "from opensesame_predictor.bench import _rss_mb; print(_rss_mb())"
+print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout)
+"""
+
+
+def test_the_peak_memory_of_a_child_is_its_own() -> None:
+    """The warm load's figure comes from a child of the big cold-load process: it must not
+    report the parent's peak (Linux keeps `ru_maxrss` across exec)."""
+    run = subprocess.run(
+        [sys.executable, "-c", PARENT], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert 10 < float(run.stdout) < 200
+
+
 def test_version_and_usage(tmp_path: Path) -> None:
     run = cli("--version", cwd=tmp_path)
     assert run.returncode == 0

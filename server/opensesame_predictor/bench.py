@@ -43,6 +43,16 @@ def bench_prompts(catalog: Catalog, count: int = 200, seed: int = 7) -> list[Pre
 
 
 def _rss_mb() -> float:
+    """This process's peak resident size. On Linux the memory map's own high-water mark:
+    `ru_maxrss` survives exec, so a child started by a big process would report its parent's
+    peak (subprocess forks, or vforks, from that parent)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
