@@ -200,10 +200,30 @@ def test_bench_json_prints_the_numbers(tmp_path: Path) -> None:
     run = cli("bench", "--spec", PETSTORE, "--requests", "20", "--json", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     numbers = json.loads(run.stdout)
-    for key in ("cold_load_ms", "warm_load_ms", "predict_p50_ms", "predict_p95_ms", "rss_mb"):
+    for key in ("cold_load_ms", "warm_load_ms", "predict_p50_ms", "predict_p95_ms"):
         assert isinstance(numbers[key], int | float) and numbers[key] >= 0, key
+    # peak resident sizes of the cold and the warm process: at least the interpreter's
+    assert numbers["rss_mb"] > 20 and numbers["warm_rss_mb"] > 20
     assert numbers["requests"] == 20
     assert numbers["operations"] == 13
+
+
+PARENT = """
+import subprocess, sys
+ballast = bytearray(300 * 1024 * 1024)  # touched: resident
+ballast[::4096] = b"x" * len(ballast[::4096])
+child = "from opensesame_predictor.offline.bench import _rss_mb; print(_rss_mb())"
+print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout)
+"""
+
+
+def test_the_peak_memory_of_a_child_is_its_own() -> None:
+    """The warm load's figure comes from a child of the big cold-load process: it must not
+    report the parent's peak (Linux keeps `ru_maxrss` across exec)."""
+    run = subprocess.run(
+        [sys.executable, "-c", PARENT], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert 10 < float(run.stdout) < 200
 
 
 def test_version_and_usage(tmp_path: Path) -> None:

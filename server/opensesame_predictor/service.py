@@ -239,7 +239,7 @@ class Service:
         if key:
             cached = self.index_cache.get(key)
             if isinstance(cached, PredictorIndex) and cached.size == len(catalog.operations):
-                return cached
+                return cached.attach(catalog.operations)
         index = PredictorIndex(catalog.operations, catalog.about())
         if key:
             self.index_cache.put(key, index)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,7 @@ def test_an_id_inside_a_generic_field_belongs_to_that_fields_named_schema() -> N
     )
     assert shape_of(playing).yields >= {"track", "album"}
     # without the schema name the id is the response's own: what the path names
-    unnamed = playing.model_copy(update={"response_kinds": {}})
+    unnamed = replace(playing, response_kinds={})
     assert "track" not in shape_of(unnamed).yields
 
 
@@ -305,7 +306,7 @@ def test_ids_of_what_no_operation_gives_take_what_their_description_names() -> N
     # what the operation itself is about comes last and drops out of the three
     assert with_takes(play, shape_of(play), vocabulary).takes == {"album", "artist", "playlist"}
     # a description naming nothing known leaves the field's own noun
-    bare = context.model_copy(update={"description": "Where to start."})
+    bare = replace(context, description="Where to start.")
     play = op("PUT", "/me/player/play", [bare])
     assert with_takes(play, shape_of(play), vocabulary).takes == frozenset({"context"})
 
@@ -432,9 +433,7 @@ def test_a_choice_in_a_reads_path_that_names_resources_yields_them() -> None:
     assert shapes[0].yields == {stem("movie"), "tv"}
     assert shape_of(trending).yields == {stem("movie")}
     # a write's choice picks no answer
-    assert shapes_of([trending.model_copy(update={"method": "PUT"}), show])[0].yields == {
-        stem("movie")
-    }
+    assert shapes_of([replace(trending, method="PUT"), show])[0].yields == {stem("movie")}
 
 
 def test_the_prompt_naming_something_brings_look_ups_into_the_candidates() -> None:
@@ -465,7 +464,7 @@ def test_the_collection_a_goal_adds_to_is_no_source_of_things_to_add() -> None:
         response_fields=["artists", "artists.items", "artists.items.id"],
     )
     search = op("GET", "/search", [Parameter(name="q", location="query")])
-    search = search.model_copy(update={"response_fields": ["artists", "artists.items.id"]})
+    search = replace(search, response_fields=["artists", "artists.items.id"])
     index = PredictorIndex([follow, unfollow, followed, search])
     allowed = index.allowed(None)
 

@@ -99,3 +99,34 @@ def test_the_cache_folder_and_the_store_are_private(fixtures: Path, isolated_sto
     files = [isolated_store, *runtime.store.blobs.iterdir()]
     assert files and all(f.stat().st_mode & 0o077 == 0 for f in files)
     assert runtime.store.blobs.stat().st_mode & 0o077 == 0
+
+
+def test_the_cached_index_serves_the_catalogs_own_operations(
+    fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pickle holds what was computed, not a second copy of every operation: read back,
+    the index works over the operations the catalog loaded, and predicts as before."""
+    spec = tmp_path / "petstore.yaml"
+    shutil.copy(fixtures / "petstore-3.0.yaml", spec)
+    first = load(spec)
+    [cached] = index_files(first)
+    assert b"Exchange a username and password" not in cached.read_bytes()
+    request = {"prompt": "log in with my password", "history": ["GET /pets"]}
+    expected = first.predictor.predict(request)
+
+    with monkeypatch.context() as patch:
+        second = load(spec, patch)
+    catalog, index = second.predictor._state
+    assert index.operations is catalog.operations
+    assert index.text.operations is catalog.operations
+    assert [len(p) for p in index.path_params] == [len(op.path_params) for op in catalog.operations]
+    assert second.predictor.predict(request).model_dump(
+        exclude={"metadata", "processing_time_ms"}
+    ) == (expected.model_dump(exclude={"metadata", "processing_time_ms"}))
+
+
+def test_an_index_refuses_operations_it_was_not_built_from(fixtures: Path) -> None:
+    runtime = load(fixtures / "tasks-3.1.json")
+    catalog, index = runtime.predictor._state
+    with pytest.raises(ValueError, match="operations"):
+        index.attach(catalog.operations[:-1])

@@ -514,3 +514,39 @@ def test_the_same_spec_as_json_and_yaml_gives_the_same_operations(
 def test_a_parsed_spec_round_trips_through_json(fixtures: Path) -> None:
     parsed = load(fixtures / "petstore-3.0.yaml")
     assert ParsedSpec.model_validate_json(parsed.model_dump_json()) == parsed
+
+
+def test_names_that_repeat_across_operations_are_held_once() -> None:
+    """A big workspace repeats the same field, parameter and tag names thousands of times:
+    each is one string in memory, however many operations and specs name it."""
+    text = json.dumps(
+        {
+            "openapi": "3.0.0",
+            "info": {"title": "t", "version": "1"},
+            "paths": {
+                f"/things{k}/{{thingId}}": {
+                    "get": {
+                        "tags": ["things"],
+                        "parameters": [
+                            {"name": "thingId", "in": "path", "description": "The thing."}
+                        ],
+                        "responses": json_ok({"properties": {"created_at": {}}}),
+                    }
+                }
+                for k in range(2)
+            },
+        }
+    )
+    # parsed twice: no two strings of the documents are the same object
+    first, second = (parse_spec(parse_text(text, "t.json"), "t.json", "t") for _ in range(2))
+    a, b = first.operations[0], second.operations[1]
+    assert a.parameters[0] == b.parameters[0]
+    for shared in (
+        lambda op: op.tags[0],
+        lambda op: op.parameters[0].name,
+        lambda op: op.parameters[0].location,
+        lambda op: op.parameters[0].type,
+        lambda op: op.parameters[0].description,
+        lambda op: op.response_fields[0],
+    ):
+        assert shared(a) is shared(b)

@@ -157,7 +157,7 @@ def test_a_new_version_of_a_spec_replaces_its_file(tmp_path: Path) -> None:
     assert list(store.blobs.iterdir()) == [only]
 
 
-@pytest.mark.parametrize("damage", ["delete", "garble", "other-shape"])
+@pytest.mark.parametrize("damage", ["delete", "garble", "other-shape", "bad-operation"])
 def test_a_missing_or_damaged_spec_file_is_a_miss_and_is_rebuilt(
     tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -169,8 +169,12 @@ def test_a_missing_or_damaged_spec_file_is_a_miss_and_is_rebuilt(
         blob.unlink()
     elif damage == "garble":
         blob.write_bytes(b'{"title": "half a spe')
-    else:
+    elif damage == "other-shape":
         blob.write_text(json.dumps({"operations": "not a list"}))
+    else:  # operations are plain dataclasses in memory, but still validated when read back
+        document = json.loads(blob.read_text())
+        document["operations"][0]["parameters"] = [{"name": "x", "location": "nowhere"}]
+        blob.write_text(json.dumps(document))
     with caplog.at_level(logging.WARNING):
         assert store.get("a.yaml") is None
     assert "unreadable" in caplog.text

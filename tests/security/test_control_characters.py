@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,8 @@ def test_spec_text_is_read_without_control_characters(spec: Path) -> None:
     catalog = Service.from_settings(Settings(specs=[str(spec)])).catalog
     [operation] = catalog.operations
     assert operation.key == "GET /pets]0;owned[2J/{petId]0;owned[2J}"  # what is left is text
-    for text in strings(operation.model_dump(exclude={"parameters"})) + strings(
-        [p.model_dump(exclude={"example"}) for p in operation.parameters]
+    for text in strings(asdict(replace(operation, parameters=[]))) + strings(
+        [asdict(replace(p, example=None)) for p in operation.parameters]
     ):
         assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text, text
     assert operation.description == "Line one]0;owned[2J\nline two"  # lines kept

@@ -78,8 +78,7 @@ store = SpecStore(Path(sys.argv[2]))
 loaded = SpecLoader(store, FetchPolicy(), 1 << 20).load(SpecSource(str(path), path.parent), "b")
 print(json.dumps({{
     "error": loaded.summary.error,
-    "operations": [op.model_dump(mode="json") for op in loaded.parsed.operations]
-    if loaded.parsed else [],
+    "operations": loaded.parsed.model_dump(mode="json")["operations"] if loaded.parsed else [],
     "stored_bytes": Path(sys.argv[2]).stat().st_size if loaded.parsed else 0,
 }}))
 """

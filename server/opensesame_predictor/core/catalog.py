@@ -8,7 +8,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -314,7 +314,7 @@ class SpecLoader:
     def _renamed(parsed: ParsedSpec, name: str) -> ParsedSpec:
         if all(op.spec == name for op in parsed.operations):
             return parsed
-        operations = [op.model_copy(update={"spec": name}) for op in parsed.operations]
+        operations = [replace(op, spec=name) for op in parsed.operations]
         return parsed.model_copy(update={"operations": operations})
 
 

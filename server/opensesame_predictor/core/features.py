@@ -202,38 +202,65 @@ class TermIndex:
         self.scheme = scheme
         self.vocabulary: dict[str, int] = {}
         vocabulary = self.vocabulary
-        # one (term, document) pair per occurrence, read in one pass and kept compact (a big
-        # catalog has millions): the sparse matrix sums them into counts
-        occurrences: array[int] = array("q")
+        # one term id per occurrence, read in one pass and kept compact (a big catalog has
+        # millions): the pairs below are counted in place, without copies of that size
+        occurrences: array[int] = array("i")
         counts: array[int] = array("q")
         for document in documents:
             occurrences.extend(vocabulary.setdefault(term, len(vocabulary)) for term in document)
             counts.append(len(document))
-        lengths = np.frombuffer(counts, dtype=np.int64).astype(np.float64)
+        per_document = np.frombuffer(counts, dtype=np.int64)
+        lengths = per_document.astype(np.float64)
         n = len(counts)
-        # each (term, document) pair as one number, counted: sorted by term, then document
-        pairs = np.frombuffer(occurrences, dtype=np.int64) * max(n, 1)
-        pairs += np.repeat(np.arange(n, dtype=np.int64), np.frombuffer(counts, dtype=np.int64))
-        unique, tf = np.unique(pairs, return_counts=True)
-        del pairs
-        row_index = unique // max(n, 1)
-        cols = unique % max(n, 1)
+        width = max(n, 1)
+        # each (term, document) pair as one number, term * n + document: in 32 bits when that
+        # fits; sorted in place (by term, then document) and counted in runs
+        key = np.dtype(np.int32 if len(vocabulary) * width < 2**31 else np.int64)
+        pairs: np.ndarray[tuple[int], np.dtype[np.signedinteger]] = np.frombuffer(
+            occurrences, dtype=np.int32
+        ).astype(key)
+        del occurrences
+        pairs *= width
+        pairs += np.repeat(np.arange(n, dtype=key), per_document)
+        pairs.sort()
+        first = np.empty(len(pairs), dtype=bool)
+        first[:1] = True
+        np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
+        unique = pairs[first]
+        tf = np.diff(np.flatnonzero(first), append=len(pairs))
+        del pairs, first
+        row_index = unique // width
+        cols = unique % width
         del unique
         tf_values = tf.astype(np.float64)
-        df = np.bincount(row_index, minlength=len(self.vocabulary)).astype(np.float64)
+        del tf
+        df = np.bincount(row_index, minlength=len(self.vocabulary))
         if scheme == "bm25":
             k1, b = 1.2, 0.75
             self.idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
             avg = lengths.mean() if n and lengths.mean() > 0 else 1.0
             norm = k1 * (1 - b + b * lengths[cols] / avg)
-            weights = self.idf[row_index] * tf_values * (k1 + 1) / (tf_values + norm) / (k1 + 1)
+            norm += tf_values
+            weights = self.idf[row_index]
+            weights *= tf_values
+            weights *= k1 + 1
+            weights /= norm
+            weights /= k1 + 1
+            del norm
         else:
             self.idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-            weights = (1.0 + np.log(tf_values)) * self.idf[row_index]
+            weights = np.log(tf_values)
+            weights += 1.0
+            weights *= self.idf[row_index]
             doc_norms = np.sqrt(np.bincount(cols, weights=weights**2, minlength=n))
-            weights = weights / np.maximum(doc_norms[cols], 1e-12)
+            weights /= np.maximum(doc_norms[cols], 1e-12)
+        del tf_values, row_index
+        # the pairs are in (term, document) order already: the rows' bounds are the terms'
+        # document counts, and no conversion from coordinates is needed
+        indptr = np.zeros(len(self.vocabulary) + 1, dtype=np.int64)
+        np.cumsum(df, out=indptr[1:])
         self.matrix = sparse.csr_matrix(
-            (weights.astype(np.float32), (row_index, cols)),
+            (weights.astype(np.float32), cols, indptr),
             shape=(len(self.vocabulary), n),
         )
         self.size = n
@@ -345,6 +372,11 @@ class CatalogIndex:
         self.meanings = vectors().embed_many(
             [meaning_text(op) for op in operations], dtype=np.float16
         )
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["operations"] = []  # the catalog's: see PredictorIndex.attach
+        return state
 
     def closeness(self, text: str) -> np.ndarray:
         """How well each operation matches a piece of a prompt, relative to the best, 0..1."""

@@ -3,6 +3,9 @@ shape, and which operations consume or yield each resource. Also candidate selec
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+from typing import Any
+
 import numpy as np
 
 from opensesame_predictor.core.features import (
@@ -24,7 +27,7 @@ from opensesame_predictor.core.history import (
     shapes_of,
     wanted_new,
 )
-from opensesame_predictor.core.models import Operation
+from opensesame_predictor.core.models import Operation, Parameter
 from opensesame_predictor.core.params import PromptValues, fills
 
 NONE = np.array([], dtype=np.int64)
@@ -32,6 +35,25 @@ GOALS = 8  # likeliest operations whose missing ids make their producers worth s
 EXTRA = 20  # structural candidates added beyond the lexical ones, per kind
 MAX_STEPS = 8  # steps of a request read in turn; a 4 KB prompt could list hundreds
 DONE = 0.6  # a call that matches a step this well, relative to its best match, did it
+
+
+def shared_parts(shapes: list[Shape]) -> list[Shape]:
+    """The shapes with equal parts held once: most of their sets and tuples are empty or
+    repeat across operations (a catalog of 18k operations holds 100k of them, 30 MB)."""
+    canonical: dict[object, object] = {}
+    for i, shape in enumerate(shapes):
+        values = {part.name: getattr(shape, part.name) for part in fields(shape)}
+        parts: dict[str, Any] = {
+            name: canonical.setdefault(value, value)
+            for name, value in values.items()
+            if isinstance(value, frozenset | tuple)
+        }
+        shapes[i] = replace(shape, **parts)
+    return shapes
+
+
+def _path_params(operations: list[Operation]) -> list[list[Parameter]]:
+    return [[p for p in op.parameters if p.location == "path"] for op in operations]
 
 
 class PredictorIndex:
@@ -50,7 +72,7 @@ class PredictorIndex:
             documents[k] += tokens(" ".join(path_words(op.path)) + " " + op.summary)
             documents[k] += tokens(" ".join(op.tags))
         self.apis = TermIndex(documents, "bm25")
-        self.shapes: list[Shape] = shapes_of(operations)
+        self.shapes: list[Shape] = shared_parts(shapes_of(operations))
         self.position = {op.uid: i for i, op in enumerate(operations)}
         self.specs = np.array([op.spec for op in operations])
         consumers: dict[str, list[int]] = {}
@@ -68,10 +90,28 @@ class PredictorIndex:
             noun: np.array(ids, dtype=np.int64)
             for noun, ids in makers_of(operations, self.shapes).items()
         }
-        self.path_params = [[p for p in op.parameters if p.location == "path"] for op in operations]
+        self.path_params = _path_params(operations)
         self.searchers = np.array(
             [i for i, shape in enumerate(self.shapes) if shape.searches], dtype=np.int64
         )
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the operations: the catalog holds them already, and a copy read
+        back from the index cache would double a restart's memory. `attach` puts them back."""
+        state = self.__dict__.copy()
+        state["operations"] = []
+        state["path_params"] = []
+        return state
+
+    def attach(self, operations: list[Operation]) -> PredictorIndex:
+        """This index, read back from the cache, over the catalog's own operations (the
+        ones it was built from: the cache's key is their content)."""
+        if len(operations) != self.size:
+            raise ValueError(f"an index of {self.size} operations, given {len(operations)}")
+        self.operations = operations
+        self.text.operations = operations
+        self.path_params = _path_params(operations)
+        return self
 
     def adds_to(self, goal: int, producer: int) -> bool:
         """Whether the goal adds to the very collection the producer reads (`PUT /me/following`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,10 +28,15 @@ RefinementStatus = Literal[
 ]
 
 
-class Parameter(BaseModel):
-    """One input of an operation: a path/query/header/cookie parameter or a body field."""
+# The catalog's own data (parameters, links, operations) are slotted frozen dataclasses, not
+# pydantic models: a workspace of hundreds of specs holds about a hundred thousand of them, and
+# a model's instance dict and set of fields set cost ten times the values they hold. Pydantic
+# still validates them where they cross a boundary (the store's files, through `ParsedSpec`).
 
-    model_config = ConfigDict(frozen=True)
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One input of an operation: a path/query/header/cookie parameter or a body field."""
 
     name: str
     location: ParameterLocation
@@ -39,24 +45,22 @@ class Parameter(BaseModel):
     description: str = ""
     example: Any = None
     default: Any = None
-    enum: list[Any] = Field(default_factory=list)
+    enum: list[Any] = field(default_factory=list)
 
 
-class Link(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Link:
     """An OpenAPI `links` entry: a response of this operation feeds another operation."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str
     operation_id: str | None = None
     operation_ref: str | None = None
-    parameters: dict[str, str] = Field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
-class Operation(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Operation:
     """One operation of a spec, normalised across Swagger 2.0 and OpenAPI 3.x."""
-
-    model_config = ConfigDict(frozen=True)
 
     spec: str
     method: str
@@ -64,16 +68,16 @@ class Operation(BaseModel):
     operation_id: str = ""
     summary: str = ""
     description: str = ""
-    tags: list[str] = Field(default_factory=list)
-    parameters: list[Parameter] = Field(default_factory=list)
-    body_fields: list[str] = Field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    parameters: list[Parameter] = field(default_factory=list)
+    body_fields: list[str] = field(default_factory=list)
     body_content_type: str | None = None
-    response_fields: list[str] = Field(default_factory=list)
-    response_schemas: list[str] = Field(default_factory=list)
-    response_kinds: dict[str, str] = Field(default_factory=dict)  # nested field -> schema name
-    links: list[Link] = Field(default_factory=list)
+    response_fields: list[str] = field(default_factory=list)
+    response_schemas: list[str] = field(default_factory=list)
+    response_kinds: dict[str, str] = field(default_factory=dict)  # nested field -> schema name
+    links: list[Link] = field(default_factory=list)
     deprecated: bool = False
-    security: list[str] = Field(default_factory=list)
+    security: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:

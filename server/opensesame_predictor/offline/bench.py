@@ -43,13 +43,25 @@ def bench_prompts(catalog: Catalog, count: int = 200, seed: int = 7) -> list[Pre
 
 
 def _rss_mb() -> float:
+    """This process's peak resident size. On Linux the memory map's own high-water mark:
+    `ru_maxrss` survives exec, so a child started by a big process would report its parent's
+    peak (subprocess forks, or vforks, from that parent)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
 def run_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
     """Cold load (empty store: parse + index), warm load (a new process's view of a filled
-    store: read + index), then predict latency over `requests` generated prompts."""
+    store: read + index), then predict latency over `requests` generated prompts. Memory is
+    the peak resident size of each process: `rss_mb` of this one (cold load, then the
+    predictions), `warm_rss_mb` of the one that made the warm load."""
     with tempfile.TemporaryDirectory(prefix="opensesame-bench-") as folder:
         path = Path(folder) / "store.json"
         started = time.perf_counter()
@@ -66,7 +78,7 @@ def run_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
         if not catalog.operations:
             raise CatalogEmpty("no operations loaded: the specs define no paths")
 
-        warm_ms = _warm_load_in_a_new_process(settings, path)
+        warm_ms, warm_rss = _warm_load_in_a_new_process(settings, path)
 
     prompts = bench_prompts(catalog, requests)
     predictor = cold.predictor
@@ -86,10 +98,11 @@ def run_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
         "predict_p95_ms": round(float(np.percentile(latencies, 95)), 3),
         "requests": len(latencies),
         "rss_mb": _rss_mb(),
+        "warm_rss_mb": warm_rss,
     }
 
 
-def _warm_load_in_a_new_process(settings: Settings, path: Path) -> float:
+def _warm_load_in_a_new_process(settings: Settings, path: Path) -> tuple[float, float]:
     """What a restart costs: a fresh interpreter (no caches of ours) reads the filled store
     and builds the index. Interpreter start and imports are not counted."""
     arguments = json.dumps(
@@ -107,7 +120,7 @@ def _warm_load_in_a_new_process(settings: Settings, path: Path) -> float:
     result = json.loads(done.stdout)
     if result["misses"]:
         raise RuntimeError("the warm load missed the store; the store is not working")
-    return float(result["warm_load_ms"])
+    return float(result["warm_load_ms"]), float(result["rss_mb"])
 
 
 def _warm_load_child(arguments: str) -> None:
@@ -118,7 +131,8 @@ def _warm_load_child(arguments: str) -> None:
     runtime.set_sources(settings.specs, settings.workspace or None)
     runtime.load()
     elapsed = (time.perf_counter() - started) * 1000
-    print(json.dumps({"warm_load_ms": elapsed, "misses": runtime.store.stats.misses}))
+    done = {"warm_load_ms": elapsed, "misses": runtime.store.stats.misses, "rss_mb": _rss_mb()}
+    print(json.dumps(done))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,7 @@ def small_api(item: LoadedSpec, rng: random.Random) -> LoadedSpec | None:
         chosen = list(range(start, start + size))
     name = f"{item.summary.name}_part"
     parsed = item.parsed.model_copy(
-        update={"operations": [operations[i].model_copy(update={"spec": name}) for i in chosen]}
+        update={"operations": [replace(operations[i], spec=name) for i in chosen]}
     )
     summary = item.summary.model_copy(update={"name": name, "operations": len(chosen)})
     return LoadedSpec(summary, parsed)
