@@ -378,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--host", default=None, help="address to bind (127.0.0.1)")
     http.add_argument("--port", type=int, default=None, help="port (8000)")
     http.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (1); more than one needs rate limits shared through Redis",
+    )
+    http.add_argument(
         "--insecure-no-auth",
         action="store_true",
         help="serve beyond loopback without API keys (only behind something that authenticates)",
@@ -475,14 +482,31 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 def cmd_http(args: argparse.Namespace) -> int:
     from opensesame_predictor.surfaces.http.app import run
 
-    service = _service(_settings(args))
+    settings = _settings(args)
+    updates: dict[str, Any] = {"api_host": args.host} if args.host else {}
+    if args.workers is not None:
+        updates["http_workers"] = args.workers
+    if updates:  # the workers read the settings back: they must hold the flags too
+        settings = Settings(**{**settings.model_dump(), **updates})
+    service = _service(settings)
     return run(
         service,
         host=args.host,
         port=args.port,
         mounted=[mcp_mount(service)],
         insecure_no_auth=args.insecure_no_auth,
+        worker_factory="opensesame_predictor.cli:worker_app",
     )
+
+
+def worker_app() -> FastAPI:
+    """One HTTP worker's app, from the settings its parent put in the environment."""
+    from opensesame_predictor.surfaces.http.workers import configure_worker
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    configure_worker(settings.http_header_timeout_seconds)
+    return http_app(_service(settings))
 
 
 def cmd_api_key(_: argparse.Namespace) -> int:

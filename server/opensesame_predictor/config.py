@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -89,6 +90,13 @@ class Settings(BaseSettings):
     http_header_timeout_seconds: float = Field(default=10.0, gt=0)
     http_keep_alive_seconds: int = Field(default=5, ge=1)
     http_max_connections: int = Field(default=512, ge=1)
+    http_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="worker processes of the HTTP service (more than one needs a shared "
+        "rate-limit storage, or rate limits off)",
+    )
     trusted_proxies: str = Field(
         default="",
         description="addresses (comma-separated, CIDR allowed) whose X-Forwarded-For is "
@@ -113,3 +121,20 @@ class Settings(BaseSettings):
         description="Salt of the hashed user ids; empty means random per process "
         "(set it when several processes share a storage).",
     )
+
+    def environment(self) -> dict[str, str]:
+        """These settings as OPENSESAME_* variables, for processes that read them back (the
+        HTTP workers): `Settings()` in such a process equals this one."""
+        variables: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, list | dict):
+                text = json.dumps(value)
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            variables[f"OPENSESAME_{name.upper()}"] = text
+        return variables

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from opensesame_predictor.cli import http_app
 from support.network import free_port
 from support.processes import FakeClock, RunningServer
+from support.redis_server import REDIS_SERVER, Redis
 from support.services import make_service
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -97,3 +98,14 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Redis]:
+    """A redis-server of the test's own, stopped by its pid afterwards."""
+    if REDIS_SERVER is None:
+        pytest.skip("needs redis-server")
+    server = Redis(free_port())
+    server.start()
+    yield server
+    server.stop()

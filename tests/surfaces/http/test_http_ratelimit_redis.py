@@ -8,80 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from opensesame_predictor.surfaces.http import ratelimit
 from opensesame_predictor.surfaces.http.ratelimit import RateLimitGuard
 from support.network import free_port
 from support.processes import RunningServer
+from support.redis_server import REDIS_SERVER, Redis
 
-REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server")
 SALT = "a-salt-shared-by-every-process"
-
-
-@dataclass
-class Redis:
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        assert REDIS_SERVER is not None
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def keys(self) -> list[str]:
-        client = redis.Redis(port=self.port)
-        return [key.decode() for key in client.scan_iter()]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[Redis]:
-    server = Redis(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 def guard(url: str, **overrides: object) -> RateLimitGuard:

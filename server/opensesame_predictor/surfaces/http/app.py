@@ -301,9 +301,11 @@ def run(
     port: int | None = None,
     mounted: Sequence[Mounted] = (),
     insecure_no_auth: bool = False,
+    worker_factory: str = "",
 ) -> int:
     """`opensesame-predictor http`: serve until interrupted. Beyond loopback it needs API keys,
-    unless `insecure_no_auth` says the network in front does the job."""
+    unless `insecure_no_auth` says the network in front does the job. With several workers
+    (`settings.http_workers`), each builds its app with `worker_factory` (an import string)."""
     import prometheus_client
     import uvicorn
 
@@ -324,6 +326,10 @@ def run(
             file=sys.stderr,
         )
         return 2
+    if settings.http_workers > 1:
+        from opensesame_predictor.surfaces.http.workers import run_workers
+
+        return run_workers(service, app, host, port, worker_factory)
     from opensesame_predictor.surfaces.http.limits import with_header_deadline
 
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]

@@ -1,0 +1,84 @@
+"""Several worker processes behind one socket (uvicorn's process manager).
+
+The parent parses the specs once, so every worker starts from the warm store and index cache
+instead of parsing them N times; it hands its settings to the workers as OPENSESAME_*
+variables, binds the socket and supervises (a worker that dies is replaced). Metrics go
+through prometheus-client's multiprocess mode, so /metrics counts every worker whichever one
+answers. Rate limits must be shared between the workers (Redis): per-process counters would
+promise N times the quota, so that is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+from fastapi import FastAPI
+
+from opensesame_predictor.service import Service
+from opensesame_predictor.surfaces.http.limits import HeaderDeadlineProtocol
+from opensesame_predictor.surfaces.http.metrics import MULTIPROCESS_DIR
+
+
+def run_workers(service: Service, app: FastAPI, host: str, port: int, factory: str) -> int:
+    """Serve `factory` (an import string of a function that builds the app from the
+    environment) in `settings.http_workers` processes until interrupted."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    settings = service.settings
+    guard = app.state.guard
+    if guard is not None and not guard.shared:
+        print(
+            f"error: {settings.http_workers} workers would each count rate limits on their "
+            "own (each user would get that many times the quota): share them through Redis "
+            "(OPENSESAME_RATE_LIMIT_STORAGE_URI=redis://...) or turn them off "
+            "(OPENSESAME_RATE_LIMIT_ENABLED=false)",
+            file=sys.stderr,
+        )
+        return 2
+    service.load()  # parsed once here: the workers load from the store and the index cache
+    os.environ.update(settings.environment())
+    own_dir = not os.environ.get(MULTIPROCESS_DIR)
+    if own_dir:
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="opensesame-metrics-")
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    config = uvicorn.Config(
+        factory,
+        factory=True,
+        workers=settings.http_workers,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        server_header=False,
+        http=HeaderDeadlineProtocol,  # by name: the workers import it; its deadline is set there
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        limit_concurrency=settings.http_max_connections,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
+    try:
+        sock = config.bind_socket()
+    except OSError as exc:  # uvicorn logs it and exits; say it in one line
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(
+        f"serving http://{host}:{port} with {settings.http_workers} workers "
+        "(docs at /docs, health at /health)",
+        file=sys.stderr,
+    )
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+        if own_dir:
+            shutil.rmtree(os.environ.pop(MULTIPROCESS_DIR), ignore_errors=True)
+    return 0
+
+
+def configure_worker(seconds: float) -> None:
+    """In a worker, before it serves: the header deadline of its connections."""
+    HeaderDeadlineProtocol.seconds = seconds
