@@ -262,7 +262,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.http:
         from opensesame_predictor.offline.http_bench import run_http_bench
 
-        numbers = run_http_bench(settings, args.requests)
+        numbers = run_http_bench(
+            settings, args.requests, args.workers, args.rate_limit_storage or ""
+        )
     elif args.lsp:
         from opensesame_predictor.offline.lsp_bench import run_lsp_bench
 
@@ -326,6 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     surface = bench.add_mutually_exclusive_group()
     surface.add_argument("--http", action="store_true", help="load-test POST /predict instead")
     surface.add_argument("--lsp", action="store_true", help="time completions over stdio instead")
+    bench.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="--http: server worker processes"
+    )
+    bench.add_argument(
+        "--rate-limit-storage",
+        metavar="URI",
+        help="--http: rate limits on through this storage (e.g. redis://127.0.0.1:6379), "
+        "and a check that 40 users get exactly their quota across the workers",
+    )
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_bench)
 

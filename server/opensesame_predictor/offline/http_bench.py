@@ -1,22 +1,29 @@
 """`opensesame-predictor bench --http`: POST /predict under load, against a real server process.
 
-It starts `python -m opensesame_predictor http` on 127.0.0.1 (one uvicorn worker, rate limiting
-off: the operator is measuring), waits for /health, then measures
+It starts `python -m opensesame_predictor http` on 127.0.0.1 (one uvicorn worker or `workers`;
+rate limiting off, or on through a shared storage such as Redis to measure what it costs),
+waits for /health, then measures
   (a) sustained requests/s: a closed loop of a few concurrent clients over a fixed count,
   (b) latency at 100 requests/s: an open loop that sends on a schedule for a few seconds;
       latency counts from the scheduled send time, so a stalled server cannot hide its queue,
-and the server's peak RSS (VmHWM). Everything is bounded in count and time.
+and the server's peak RSS (VmHWM). With a shared rate-limit storage it also checks the quota
+across workers: 4,000 requests from 40 users within a minute, 60 a minute each promised, the
+global limit above 4,000; each user must get exactly 60 through, whichever worker answers.
+Everything is bounded in count and time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +48,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(settings: Settings, port: int) -> list[str]:
+QUOTA_USERS = 40
+QUOTA_REQUESTS = 4000
+QUOTA_PER_USER = 60
+
+
+def server_command(settings: Settings, port: int, workers: int = 1) -> list[str]:
     command = [sys.executable, "-m", "opensesame_predictor", "http"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     for spec in settings.specs:
         command += ["--spec", spec]
     if settings.workspace:
@@ -165,7 +177,9 @@ def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if values else 0.0
 
 
-def run_http_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
+def run_http_bench(
+    settings: Settings, requests: int = 200, workers: int = 1, limits_storage: str = ""
+) -> dict[str, Any]:
     """Start a server over `settings.specs`, load it, and measure; the server is stopped by pid."""
     runtime = Service.from_settings(settings)  # the prompts come from the same catalog
     catalog = runtime.catalog
@@ -184,43 +198,27 @@ def run_http_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
         in_process.append((time.perf_counter() - started) * 1000)
     burst = max(requests, 1000)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "OPENSESAME_RATE_LIMIT_ENABLED": "false"}
-    env.setdefault("OPENSESAME_DATABASE_URL", str(settings.database_path()))
-    with tempfile.TemporaryFile() as log_file:
-        process = subprocess.Popen(
-            server_command(settings, port),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
-        try:
-            try:
-                wait_healthy(base, process, STARTUP_TIMEOUT)
-            except RuntimeError as exc:
-                log_file.seek(0)
-                tail = log_file.read()[-2000:].decode(errors="replace")
-                raise RuntimeError(f"{exc}; its log ends with:\n{tail}") from None
-            idle = read_memory_mb(process.pid)
-            asyncio.run(closed_loop(base, bodies, 50))  # warm-up
-            cpu_before = cpu_seconds(process.pid)
-            sustained = asyncio.run(closed_loop(base, bodies, burst))
-            cpu_used = cpu_seconds(process.pid) - cpu_before
-            paced = asyncio.run(open_loop(base, bodies, OPEN_LOOP_RPS, OPEN_LOOP_SECONDS))
-            loaded = read_memory_mb(process.pid)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    limits = {"OPENSESAME_RATE_LIMIT_ENABLED": "false"}
+    if limits_storage:  # on, but out of the way: what counting in the storage costs
+        limits = _limits(limits_storage, "10000000/minute", "10000000/minute")
+    with serving(settings, workers, limits) as (base, process):
+        idle = _memory(process.pid)
+        asyncio.run(closed_loop(base, bodies, 50))  # warm-up
+        cpu_before = _cpu(process.pid)
+        sustained = asyncio.run(closed_loop(base, bodies, burst))
+        cpu_used = _cpu(process.pid) - cpu_before
+        paced = asyncio.run(open_loop(base, bodies, OPEN_LOOP_RPS, OPEN_LOOP_SECONDS))
+        loaded = _memory(process.pid)
+    quota: dict[str, Any] = {}
+    if limits_storage:
+        per_user, total = f"{QUOTA_PER_USER}/minute", f"{QUOTA_REQUESTS * 2}/minute"
+        with serving(settings, workers, _limits(limits_storage, per_user, total)) as (base, _):
+            quota = asyncio.run(quota_check(base, bodies))
     return {
         "specs": len(catalog.spec_names()),
         "operations": len(catalog.operations),
-        "workers": 1,
+        "workers": workers,
+        "rate_limits": limits_storage.split("://", 1)[0] if limits_storage else "off",
         "clients": CLIENTS,
         "rps": sustained["rps"],
         "burst_requests": sustained["requests"],
@@ -239,4 +237,113 @@ def run_http_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
         "core_p95_ms": _percentile(in_process, 95),
         "rss_mb_idle": idle.get("VmRSS", 0.0),
         "rss_mb": loaded.get("VmHWM", 0.0),
+        **quota,
+    }
+
+
+def _limits(storage: str, per_user: str, total: str) -> dict[str, str]:
+    return {
+        "OPENSESAME_RATE_LIMIT_ENABLED": "true",
+        "OPENSESAME_RATE_LIMIT_STORAGE_URI": storage,
+        "OPENSESAME_RATE_LIMIT_SALT": secrets.token_hex(16),
+        "OPENSESAME_RATE_LIMIT_PER_USER": per_user,
+        "OPENSESAME_RATE_LIMIT_GLOBAL": total,
+        "OPENSESAME_RATE_LIMIT_BLOCK_AFTER": "0",
+    }
+
+
+def _family(pid: int) -> list[int]:
+    """The server and its workers (children), whose memory and CPU add up."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *map(int, children)]
+
+
+def _memory(pid: int) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for member in _family(pid):
+        for key, value in read_memory_mb(member).items():
+            total[key] = round(total.get(key, 0.0) + value, 1)
+    return total
+
+
+def _cpu(pid: int) -> float:
+    return sum(cpu_seconds(member) for member in _family(pid))
+
+
+@contextlib.contextmanager
+def serving(
+    settings: Settings, workers: int, env_extra: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A server process on a free loopback port, healthy, stopped by its pid afterwards."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **env_extra}
+    env.setdefault("OPENSESAME_DATABASE_URL", str(settings.database_path()))
+    with tempfile.TemporaryFile() as log_file:
+        process = subprocess.Popen(
+            server_command(settings, port, workers),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+        try:
+            try:
+                wait_healthy(base, process, STARTUP_TIMEOUT)
+            except RuntimeError as exc:
+                log_file.seek(0)
+                tail = log_file.read()[-2000:].decode(errors="replace")
+                raise RuntimeError(f"{exc}; its log ends with:\n{tail}") from None
+            yield base, process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def quota_check(base: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """QUOTA_REQUESTS requests spread over QUOTA_USERS users, 16 at a time, a new connection
+    each (so every worker gets some): how many each user got through."""
+    accepted = dict.fromkeys(range(QUOTA_USERS), 0)
+    refused = errors = 0
+    queue = list(range(QUOTA_REQUESTS))
+    started = time.perf_counter()
+
+    async def sender() -> None:
+        nonlocal refused, errors
+        while queue and time.perf_counter() - started < PHASE_TIMEOUT:
+            i = queue.pop()
+            user = i % QUOTA_USERS
+            headers = {"X-User-Id": f"quota-user-{user}", "Connection": "close"}
+            async with httpx.AsyncClient(base_url=base, timeout=10.0) as client:
+                try:
+                    response = await client.post("/predict", json=bodies[i % len(bodies)],
+                                                 headers=headers)  # fmt: skip
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+            if response.status_code == 200:
+                accepted[user] += 1
+            elif response.status_code == 429:
+                refused += 1
+            else:
+                errors += 1
+
+    await asyncio.gather(*(sender() for _ in range(16)))
+    counts = sorted(accepted.values())
+    return {
+        "quota_users": QUOTA_USERS,
+        "quota_sent": QUOTA_REQUESTS - len(queue),
+        "quota_seconds": round(time.perf_counter() - started, 1),
+        "quota_promised_per_user": QUOTA_PER_USER,
+        "quota_accepted_per_user_min": counts[0],
+        "quota_accepted_per_user_max": counts[-1],
+        "quota_refused": refused,
+        "quota_errors": errors,
     }

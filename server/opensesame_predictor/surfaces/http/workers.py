@@ -10,6 +10,7 @@ promise N times the quota, so that is refused.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import sys
@@ -39,8 +40,12 @@ def run_workers(service: Service, app: FastAPI, host: str, port: int, factory: s
             file=sys.stderr,
         )
         return 2
-    service.load()  # parsed once here: the workers load from the store and the index cache
     os.environ.update(settings.environment())
+    # parsed once, in a child that then exits (the parent keeps none of it in memory): the
+    # workers load from the store and the index cache it filled
+    warming = multiprocessing.get_context("spawn").Process(target=_warm, name="warm-up")
+    warming.start()
+    warming.join()
     own_dir = not os.environ.get(MULTIPROCESS_DIR)
     if own_dir:
         os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="opensesame-metrics-")
@@ -77,6 +82,16 @@ def run_workers(service: Service, app: FastAPI, host: str, port: int, factory: s
         if own_dir:
             shutil.rmtree(os.environ.pop(MULTIPROCESS_DIR), ignore_errors=True)
     return 0
+
+
+def _warm() -> None:
+    """In a child: load the catalog the environment's settings name, through the store."""
+    from opensesame_predictor.config import Settings
+
+    settings = Settings()
+    warm = Service(settings)
+    warm.set_sources(settings.specs, settings.workspace or None)
+    warm.load()
 
 
 def configure_worker(seconds: float) -> None:
