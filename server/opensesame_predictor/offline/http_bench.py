@@ -308,26 +308,26 @@ def serving(
 
 
 async def quota_check(base: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
-    """QUOTA_REQUESTS requests spread over QUOTA_USERS users, 16 at a time, a new connection
-    each (so every worker gets some): how many each user got through."""
+    """QUOTA_REQUESTS requests spread over QUOTA_USERS users, 16 at a time: how many each
+    user got through."""
     accepted = dict.fromkeys(range(QUOTA_USERS), 0)
     refused = errors = 0
     queue = list(range(QUOTA_REQUESTS))
     started = time.perf_counter()
 
-    async def sender() -> None:
+    async def sender(client: httpx.AsyncClient) -> None:
         nonlocal refused, errors
         while queue and time.perf_counter() - started < PHASE_TIMEOUT:
             i = queue.pop()
             user = i % QUOTA_USERS
-            headers = {"X-User-Id": f"quota-user-{user}", "Connection": "close"}
-            async with httpx.AsyncClient(base_url=base, timeout=10.0) as client:
-                try:
-                    response = await client.post("/predict", json=bodies[i % len(bodies)],
-                                                 headers=headers)  # fmt: skip
-                except httpx.HTTPError:
-                    errors += 1
-                    continue
+            headers = {"X-User-Id": f"quota-user-{user}"}
+            try:
+                response = await client.post(
+                    "/predict", json=bodies[i % len(bodies)], headers=headers
+                )
+            except httpx.HTTPError:
+                errors += 1
+                continue
             if response.status_code == 200:
                 accepted[user] += 1
             elif response.status_code == 429:
@@ -335,7 +335,10 @@ async def quota_check(base: str, bodies: list[dict[str, Any]]) -> dict[str, Any]
             else:
                 errors += 1
 
-    await asyncio.gather(*(sender() for _ in range(16)))
+    # no keep-alive: each request a new connection, which the kernel hands to any worker
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=base, timeout=10.0, limits=limits) as client:
+        await asyncio.gather(*(sender(client) for _ in range(16)))
     counts = sorted(accepted.values())
     return {
         "quota_users": QUOTA_USERS,
