@@ -16,7 +16,6 @@ from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from scipy import sparse
 
 from opensesame_predictor.core.models import Operation
 
@@ -203,7 +202,7 @@ class TermIndex:
         self.vocabulary: dict[str, int] = {}
         vocabulary = self.vocabulary
         # one (term, document) pair per occurrence, read in one pass and kept compact (a big
-        # catalog has millions): the sparse matrix sums them into counts
+        # catalog has millions): np.unique counts them
         occurrences: array[int] = array("q")
         counts: array[int] = array("q")
         for document in documents:
@@ -232,10 +231,13 @@ class TermIndex:
             weights = (1.0 + np.log(tf_values)) * self.idf[row_index]
             doc_norms = np.sqrt(np.bincount(cols, weights=weights**2, minlength=n))
             weights = weights / np.maximum(doc_norms[cols], 1e-12)
-        self.matrix = sparse.csr_matrix(
-            (weights.astype(np.float32), (row_index, cols)),
-            shape=(len(self.vocabulary), n),
-        )
+        # compressed rows (CSR) as three arrays: the pairs are unique and sorted by term,
+        # then document, so each term's row is a slice (no sparse library needed at start-up)
+        self.data = weights.astype(np.float32)
+        self.indices = cols
+        self.indptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(row_index, minlength=len(self.vocabulary))))
+        ).astype(np.int64)
         self.size = n
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
@@ -258,13 +260,13 @@ class TermIndex:
             query = (1.0 + np.log(tf)) * self.idf[ids]
             query /= np.linalg.norm(query)
         # every (document, weight) pair of the query's rows, summed per document in one pass
-        starts = self.matrix.indptr[ids]
-        lengths = self.matrix.indptr[ids + 1] - starts
+        starts = self.indptr[ids]
+        lengths = self.indptr[ids + 1] - starts
         # positions of all the rows' entries: start of each row, then consecutive offsets
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         entries = np.repeat(starts, lengths) + offsets
-        weights = np.repeat(query, lengths) * self.matrix.data[entries]
-        summed = np.bincount(self.matrix.indices[entries], weights=weights, minlength=self.size)
+        weights = np.repeat(query, lengths) * self.data[entries]
+        summed = np.bincount(self.indices[entries], weights=weights, minlength=self.size)
         return summed.astype(np.float32)
 
 

@@ -115,11 +115,12 @@ async def closed_loop(base: str, bodies: list[dict[str, Any]], total: int) -> di
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(CLIENTS)))
         elapsed = time.perf_counter() - started
-    return _summary(latencies, errors, elapsed)
+    return _summary(latencies, errors, elapsed, next_index)
 
 
-def _summary(latencies: list[float], errors: int, elapsed: float) -> dict[str, Any]:
+def _summary(latencies: list[float], errors: int, elapsed: float, sent: int) -> dict[str, Any]:
     return {
+        "sent": sent,
         "rps": round(len(latencies) / elapsed, 1),
         "requests": len(latencies),
         "errors": errors,
@@ -132,7 +133,7 @@ async def open_loop(
     base: str, bodies: list[dict[str, Any]], rate: float, seconds: float
 ) -> dict[str, Any]:
     """Send at `rate` requests/s for `seconds`, whatever the answers; latency from schedule."""
-    count = int(rate * seconds)
+    count = round(rate * seconds)
     latencies: list[float] = []
     errors = 0
 
@@ -158,15 +159,24 @@ async def open_loop(
             tasks.append(asyncio.create_task(one(client, bodies[i % len(bodies)], due)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=PHASE_TIMEOUT)
         elapsed = time.perf_counter() - start
-    return _summary(latencies, errors, elapsed)
+    return _summary(latencies, errors, elapsed, count)
 
 
 def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if values else 0.0
 
 
-def run_http_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
-    """Start a server over `settings.specs`, load it, and measure; the server is stopped by pid."""
+def split_requests(total: int) -> tuple[int, int, int]:
+    """`total` requests as (warm-up, closed-loop burst, paced at OPEN_LOOP_RPS): they add up
+    to `total`, the number the caller asked to send."""
+    warm_up = min(50, total // 10)
+    paced = min(int(OPEN_LOOP_RPS * OPEN_LOOP_SECONDS), (total - warm_up) // 3)
+    return warm_up, total - warm_up - paced, paced
+
+
+def run_http_bench(settings: Settings, requests: int = 1500) -> dict[str, Any]:
+    """Start a server over `settings.specs`, load it, and send it `requests` POST /predict in
+    all (warm-up, burst, paced: `split_requests`); the server is stopped by pid."""
     runtime = Service.from_settings(settings)  # the prompts come from the same catalog
     catalog = runtime.catalog
     if catalog.errors:
@@ -182,7 +192,7 @@ def run_http_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
         started = time.perf_counter()
         runtime.predictor.predict(request)
         in_process.append((time.perf_counter() - started) * 1000)
-    burst = max(requests, 1000)
+    warm_up, burst, paced_count = split_requests(requests)
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -204,11 +214,12 @@ def run_http_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
                 tail = log_file.read()[-2000:].decode(errors="replace")
                 raise RuntimeError(f"{exc}; its log ends with:\n{tail}") from None
             idle = read_memory_mb(process.pid)
-            asyncio.run(closed_loop(base, bodies, 50))  # warm-up
+            warm = asyncio.run(closed_loop(base, bodies, warm_up))
             cpu_before = cpu_seconds(process.pid)
             sustained = asyncio.run(closed_loop(base, bodies, burst))
             cpu_used = cpu_seconds(process.pid) - cpu_before
-            paced = asyncio.run(open_loop(base, bodies, OPEN_LOOP_RPS, OPEN_LOOP_SECONDS))
+            seconds = paced_count / OPEN_LOOP_RPS
+            paced = asyncio.run(open_loop(base, bodies, OPEN_LOOP_RPS, seconds))
             loaded = read_memory_mb(process.pid)
         finally:
             process.terminate()
@@ -222,6 +233,7 @@ def run_http_bench(settings: Settings, requests: int = 200) -> dict[str, Any]:
         "operations": len(catalog.operations),
         "workers": 1,
         "clients": CLIENTS,
+        "requests_sent": warm["sent"] + sustained["sent"] + paced["sent"],
         "rps": sustained["rps"],
         "burst_requests": sustained["requests"],
         "burst_errors": sustained["errors"],
