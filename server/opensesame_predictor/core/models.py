@@ -128,11 +128,17 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(default="", description="What the caller wants to do, in their words.")
+    prompt: str = Field(
+        default="",
+        description="What the caller wants to do, in their words (a prompt, a history or both).",
+        examples=["upload a photo of the pet I just created"],
+    )
     history: list[HistoryEvent] = Field(
         default_factory=list,
         max_length=MAX_HISTORY,
-        description="Calls made so far, oldest first.",
+        description="Calls made so far, oldest first: 'METHOD /path', a path, a full URL, or "
+        "an object with api_call (and method, timestamp, parameters, response).",
+        examples=[["POST /pets"]],
     )
     max_predictions: int = Field(default=5, ge=1, le=MAX_PREDICTIONS)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)

@@ -135,7 +135,14 @@ def parse_item(data: Any, prefix: str = "") -> PredictRequest:
                         "a date-time string",
                         f"{prefix}history.{i}.",
                     )
-    return parse_request(data)
+    request = parse_request(data)
+    if not request.prompt and not request.history:
+        raise InvalidRequest(
+            f"{prefix}prompt, {prefix}history: neither is given, so there is nothing to go on: "
+            "give a prompt (what to do), a history (the calls made so far), or both",
+            field=f"{prefix}prompt",
+        )
+    return request
 
 
 def error_detail(exc: OpenSesameError) -> ErrorDetail:
