@@ -113,11 +113,17 @@ def parse_request(raw: Any) -> PredictRequest:
     try:
         return PredictRequest.model_validate(raw)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        field, message = _describe(errors[0]) if errors else ("request", "invalid request")
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more)"
+        field, message = describe_errors(exc.errors(include_url=False))
         raise InvalidRequest(message, field=field) from None
+
+
+def describe_errors(errors: list[Any]) -> tuple[str, str]:
+    """(field, message) of pydantic's errors in the words every face uses: the first bad
+    field named, what it may be, and how many more there are."""
+    field, message = _describe(errors[0]) if errors else ("request", "invalid request")
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return field, message
 
 
 def check_request(
