@@ -468,7 +468,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_INPUT
     try:
-        with progress_bar("ranking synthetic cases", not args.json) as progress:
+        with progress_bar("training:", not args.json) as progress:
             ranker, meta = train(
                 specs,
                 seed=args.seed,
