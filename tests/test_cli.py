@@ -209,6 +209,14 @@ def test_predict_json_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
 
 
+def test_predict_with_neither_prompt_nor_history_names_both(tmp_path: Path) -> None:
+    run = cli("predict", "", "--spec", PETSTORE, cwd=tmp_path)
+    assert run.returncode == 2
+    assert "prompt, --history: neither is given" in run.stderr and run.stdout == ""
+    alone = cli("predict", "", "--spec", PETSTORE, "--history", "POST /pets", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+
+
 def test_history_that_matches_nothing_is_said_not_ignored(tmp_path: Path) -> None:
     run = cli(
         "predict",

@@ -170,6 +170,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if (args.prompt is None) != args.batch:
         print("error: give a prompt, or --batch with requests on stdin", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if not args.batch and not args.prompt and not args.history:
+        print(
+            "error: prompt, --history: neither is given, so there is nothing to go on: give a "
+            "prompt (what to do), a --history (the calls made so far), or both",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     with progress_bar("loading specs", not (args.json or args.batch)) as progress:
         service = Service.from_settings(settings, progress)
     failed = _report_spec_errors(service.catalog)

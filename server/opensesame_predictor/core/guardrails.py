@@ -117,6 +117,17 @@ def parse_request(raw: Any) -> PredictRequest:
         raise InvalidRequest(message, field=field) from None
 
 
+def require_something(request: PredictRequest, prefix: str = "") -> None:
+    """A prompt, a history or both: with neither there is nothing to go on (the faces that
+    take requests from people and agents refuse it; a history alone asks what comes next)."""
+    if not request.prompt and not request.history:
+        raise InvalidRequest(
+            f"{prefix}prompt, {prefix}history: neither is given, so there is nothing to go on: "
+            "give a prompt (what to do), a history (the calls made so far), or both",
+            field=f"{prefix}prompt",
+        )
+
+
 def describe_errors(errors: list[Any]) -> tuple[str, str]:
     """(field, message) of pydantic's errors in the words every face uses: the first bad
     field named, what it may be, and how many more there are."""

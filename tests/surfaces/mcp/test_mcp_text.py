@@ -188,3 +188,16 @@ async def test_load_spec_without_a_workspace_says_none_is_configured(
     async with Client(build_server(runtime, trust_client_roots=False)) as client:
         refused = await client.call_tool("load_spec", {"source": str(fixtures / "tasks-3.1.json")})
     assert refused.is_error and "it has none" in text_of(refused)
+
+
+async def test_a_history_alone_is_enough_and_neither_is_an_error_naming_both(
+    petstore_service: Service,
+) -> None:
+    """As over HTTP: a history alone asks what comes after it; with neither there is
+    nothing to go on."""
+    alone = await call(petstore_service, "predict_next_call", {"history": ["POST /pets"]})
+    assert not alone.is_error, text_of(alone)
+    for arguments in ({}, {"prompt": "", "history": []}):
+        neither = await call(petstore_service, "predict_next_call", arguments)
+        assert neither.is_error
+        assert "invalid_request: prompt, history: neither is given" in text_of(neither)

@@ -42,7 +42,8 @@ async def test_lists_five_tools_with_input_and_output_schemas(petstore_service: 
         assert tool.input_schema["type"] == "object"
         assert tool.output_schema is not None
     predict = tools["predict_next_call"].input_schema
-    assert predict["required"] == ["prompt"]
+    assert "required" not in predict  # a prompt, a history or both (checked by the tool)
+    assert set(predict["properties"]) >= {"prompt", "history", "temperature"}
     assert predict["properties"]["max_predictions"]["maximum"] == 20
     assert tools["predict_next_call"].annotations is not None
     assert tools["predict_next_call"].annotations.read_only_hint is True

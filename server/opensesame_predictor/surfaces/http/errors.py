@@ -20,7 +20,7 @@ from opensesame_predictor.core.errors import (
     InvalidRequest,
     OpenSesameError,
 )
-from opensesame_predictor.core.guardrails import parse_request
+from opensesame_predictor.core.guardrails import parse_request, require_something
 from opensesame_predictor.core.models import PredictRequest
 from opensesame_predictor.service import ErrorKind, Loading, meaning_of
 
@@ -136,12 +136,7 @@ def parse_item(data: Any, prefix: str = "") -> PredictRequest:
                         f"{prefix}history.{i}.",
                     )
     request = parse_request(data)
-    if not request.prompt and not request.history:
-        raise InvalidRequest(
-            f"{prefix}prompt, {prefix}history: neither is given, so there is nothing to go on: "
-            "give a prompt (what to do), a history (the calls made so far), or both",
-            field=f"{prefix}prompt",
-        )
+    require_something(request, prefix)
     return request
 
 

@@ -175,8 +175,10 @@ def build_server(service: Service, trust_client_roots: bool = True) -> MCPServer
         return await server.catalog(ctx)
 
     async def predict_next_call(
-        prompt: Annotated[str, Field(min_length=1, description="The task in plain words.")],
         ctx: Context,
+        prompt: Annotated[
+            str, Field(description="The task in plain words (a prompt, a history or both).")
+        ] = "",
         history: Annotated[
             list[str | dict[str, Any]],
             Field(

@@ -16,6 +16,7 @@ from mcp_types import (
 
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.errors import OpenSesameError
+from opensesame_predictor.core.guardrails import parse_request, require_something
 from opensesame_predictor.core.models import (
     Operation,
     PredictResult,
@@ -246,6 +247,7 @@ async def predict_next_call(
         "temperature": temperature,
     }
     try:
+        require_something(parse_request(request))
         result = await service.predict(request)
     except OpenSesameError as exc:
         raise tool_error(exc) from None
