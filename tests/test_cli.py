@@ -20,9 +20,11 @@ PHOTO = "POST /pets/{petId}/photos"
 PREDICTION_KEYS = {"api_call", "method", "description", "parameters", "confidence", "rank"}
 
 
-def cli(*args: str | Path, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str | Path, cwd: Path, stdin: str | None = None, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     """Run the command line with this test's environment (its own store file)."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}  # wide, plain tables
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "opensesame_predictor", *map(str, args)],
         cwd=cwd,
@@ -102,7 +104,7 @@ def test_predict_prints_a_table_of_the_calls_and_takes_a_history(tmp_path: Path)
         cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
-    rows = re.findall(r"^\W+(\d+)\W+([A-Z]+ /\S*)", run.stdout, re.MULTILINE)
+    rows = re.findall(r"^(\d+)\s+\S+\s+([A-Z]+ /\S*)$", run.stdout, re.MULTILINE)
     assert 3 <= len(rows) <= 5  # five by default
     assert [rank for rank, _ in rows] == [str(n) for n in range(1, len(rows) + 1)]
     assert PHOTO in [call for _, call in rows][:3]
@@ -114,7 +116,7 @@ def test_predict_table_shows_no_confidence_when_nothing_fits(tmp_path: Path) -> 
     or 1.00 (the JSON keeps the numbers)."""
     run = cli("predict", "bake a chocolate cake with cinnamon", "--spec", PETSTORE, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    rows = [x for x in run.stdout.splitlines() if re.match(r"^\W+\d+\W+[A-Z]+ /", x)]
+    rows = [x for x in run.stdout.splitlines() if re.match(r"^\d+\s.*\s[A-Z]+ /", x)]
     assert rows and all("no match" in row for row in rows), run.stdout
     assert not any(re.search(r"\b[01]\.\d\d\b", row) for row in rows), run.stdout
 
@@ -157,7 +159,109 @@ def test_an_invalid_request_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert "Traceback" not in run.stderr
 
 
+def test_predict_table_reads_whole_at_80_columns_through_a_pipe(tmp_path: Path) -> None:
+    """stdout is a pipe here and the terminal 80 wide: every call and figure whole on its
+    line, text wrapped at spaces (no word cut, no one-character lines), no line past 80 but
+    for a single unbreakable word, and ranks 2-5 not all `0.00`."""
+    run = cli(
+        "predict",
+        "upload a photo of the pet I just created",
+        "--spec",
+        PETSTORE,
+        "--history",
+        "POST /pets",
+        cwd=tmp_path,
+        columns=80,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    rows = [re.match(r"^(\d+)\s+(\S+)\s+([A-Z]+ /\S+)$", line) for line in lines]
+    found = [m for m in rows if m]
+    assert [m[1] for m in found] == ["1", "2", "3", "4", "5"], run.stdout
+    assert found[0][3] == PHOTO
+    figures = [m[2] for m in found]
+    assert all(re.fullmatch(r"\d\.\d+", f) for f in figures), figures  # whole, never `0.5…`
+    assert any(f != "0.00" for f in figures[1:]), figures
+    assert "…" not in run.stdout and "\x1b" not in run.stdout  # plain, never cut
+    for line in lines:
+        assert len(line) <= 80 or " " not in line.strip(), line
+        assert len(line.strip()) > 1, run.stdout  # no one-character lines
+    words = set(re.findall(r"\S+", run.stdout))
+    assert {"'upload',", "'photo',", 'petId="4f7c2a1e-9b3d-4c55-8f0a-2d6e1b7c9a10"'} <= words
+
+
+def test_predict_json_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """`predict --json | head -1`: the reader is gone before the JSON is written. The
+    command ends as the standard tools do (status 141), with no traceback."""
+    args = ["predict", "list pets", "--json", "--spec", str(PETSTORE)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "opensesame_predictor", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # as `head -1` does once it has its line
+    with process.stderr:
+        stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_predict_with_neither_prompt_nor_history_names_both(tmp_path: Path) -> None:
+    run = cli("predict", "", "--spec", PETSTORE, cwd=tmp_path)
+    assert run.returncode == 2
+    assert "prompt, --history: neither is given" in run.stderr and run.stdout == ""
+    alone = cli("predict", "", "--spec", PETSTORE, "--history", "POST /pets", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+
+
+def test_history_that_matches_nothing_is_said_not_ignored(tmp_path: Path) -> None:
+    run = cli(
+        "predict",
+        "list the pets",
+        "--spec",
+        PETSTORE,
+        "--history",
+        "POST /petz",
+        "--history",
+        "FETCH /pets",
+        "--history",
+        "GET /pets",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["metadata"]["unmatched_history"] == ["POST /petz", "FETCH /pets"]
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2 and "'POST /petz'" in warnings[0] and "FETCH" in warnings[1]
+    clean = cli("predict", "list the pets", "--spec", PETSTORE, "--json", cwd=tmp_path)
+    assert "unmatched_history" not in json.loads(clean.stdout)["metadata"]  # only when some
+
+
 # eval ----------------------------------------------------------------------------------------
+
+
+def test_eval_table_is_whole_at_80_columns(tmp_path: Path) -> None:
+    run = cli("eval", "data/petstore.jsonl", cwd=ROOT / "tests", columns=80)
+    assert run.returncode == 0, run.stderr
+    header, row = run.stdout.splitlines()
+    assert header.split() == ["file", "n", "top1", "recall_at_5", "mrr", "ece", "p50_ms", "p95_ms"]
+    cells = row.split()
+    assert cells[0] == "petstore.jsonl" and cells[1] == "8"
+    assert all(re.fullmatch(r"\d+\.\d{3}", c) for c in cells[2:]), cells
+
+
+def test_eval_gold_naming_no_operation_is_an_error_naming_the_case(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    good = {"spec": str(PETSTORE), "prompt": "list pets", "gold": ["GET /pets"]}
+    bad = {**good, "id": "typo", "gold": ["GET /pets", "GET /petz"]}
+    cases.write_text(f"{json.dumps(good)}\n{json.dumps(bad)}\n")
+    run = cli("eval", cases, "--json", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "case typo" in run.stderr and "'GET /petz'" in run.stderr, run.stderr
+    assert run.stdout == "" and "Traceback" not in run.stderr
 
 
 def test_eval_json_prints_metrics_per_file(tmp_path: Path) -> None:
@@ -224,6 +328,77 @@ def test_the_peak_memory_of_a_child_is_its_own() -> None:
         [sys.executable, "-c", PARENT], capture_output=True, text=True, check=True, timeout=60
     )
     assert 10 < float(run.stdout) < 200
+
+
+def test_bench_http_sends_the_requests_asked_for(tmp_path: Path) -> None:
+    run = cli("bench", "--http", "--spec", PETSTORE, "--requests", "30", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    numbers = json.loads(run.stdout)
+    assert numbers["requests_sent"] == 30
+    assert numbers["burst_requests"] + numbers["paced_requests"] <= 30
+
+
+def test_train_outside_a_clone_says_to_give_a_spec(tmp_path: Path) -> None:
+    run = cli("train", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "--spec" in run.stderr and "Traceback" not in run.stderr
+    assert "concatenate" not in run.stderr
+    assert not (tmp_path / "weights.json").exists()
+
+
+def test_train_writes_its_weights_in_the_working_directory(tmp_path: Path) -> None:
+    """Never into the installed package unless `--output` names it."""
+    package_weights = ROOT / "server" / "opensesame_predictor" / "data" / "weights.json"
+    before = package_weights.stat().st_mtime_ns
+    run = cli("train", "--spec", PETSTORE, "--folds", "1", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "wrote weights.json" in run.stdout
+    assert json.loads((tmp_path / "weights.json").read_text())["weights"]
+    assert package_weights.stat().st_mtime_ns == before
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--output server/opensesame_predictor/data/weights.json" in makefile  # asked for
+
+
+def test_every_option_has_help_text() -> None:
+    from opensesame_predictor.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.choices and isinstance(a.choices, dict))
+    assert isinstance(subparsers.choices, dict)
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest}: no help text"
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    """`--help` starts fast: no numerical, HTTP-server, MCP or LSP library is imported
+    (a one-shot `predict` imports no face either). Timings are the benchmark's, not a test's."""
+    heavy = ("scipy", "sklearn", "fastapi", "starlette", "uvicorn", "mcp", "pygls", "numpy")
+    code = (
+        "import sys\n"
+        "from opensesame_predictor import cli\n"
+        "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}), file=sys.stderr)\n"
+    )
+    for args, banned in (
+        (["--help"], heavy),
+        (["predict", "list pets", "--spec", str(PETSTORE), "--json"], heavy[:-1]),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        loaded = set(eval(run.stderr.strip().splitlines()[-1]))  # our own repr of a list
+        assert not loaded & set(banned), (args, loaded & set(banned))
+
+
+def test_readme_quick_start_says_where_the_command_is() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme[readme.index("## Quick start") : readme.index("## Command line")]
+    assert ".venv/bin/opensesame-predictor" in start and ". .venv/bin/activate" in start
 
 
 def test_version_and_usage(tmp_path: Path) -> None:

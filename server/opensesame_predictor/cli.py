@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,22 +20,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opensesame_predictor import __version__
-from opensesame_predictor.config import Settings
-from opensesame_predictor.core.catalog import Catalog, ProgressCallback
-from opensesame_predictor.core.errors import OpenSesameError
-from opensesame_predictor.core.guardrails import printable
-from opensesame_predictor.core.models import PredictResult, shown_confidence
-from opensesame_predictor.present import processing_summary
 
+# Each subcommand imports what it needs when it runs: `--help` and a one-shot `predict` start
+# fast (numpy, pydantic models and the faces' libraries load only for the command using them).
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from opensesame_predictor.config import Settings
+    from opensesame_predictor.core.catalog import Catalog, ProgressCallback
+    from opensesame_predictor.core.models import PredictResult
     from opensesame_predictor.service import Service
     from opensesame_predictor.surfaces.http.app import Mounted
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_CLOSED_PIPE = 128 + 13  # SIGPIPE, as `yes | head -1` reports it
 
 log = logging.getLogger("opensesame_predictor")
+
+
+def printable(text: str) -> str:
+    """Text with control characters escaped (core.guardrails.printable, imported when used)."""
+    from opensesame_predictor.core.guardrails import printable as escape
+
+    return escape(text)
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -79,6 +87,8 @@ def progress_bar(label: str, enabled: bool) -> Iterator[ProgressCallback | None]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from opensesame_predictor.config import Settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "spec", None):
         overrides["specs"] = args.spec
@@ -98,35 +108,56 @@ def _report_spec_errors(catalog: Catalog) -> bool:
     return bool(catalog.errors)
 
 
+def _width() -> int:
+    """Columns to wrap text to: the terminal's, or $COLUMNS, or 80 when neither says."""
+    import shutil
+
+    return max(shutil.get_terminal_size((80, 24)).columns, 40)
+
+
+def _wrapped(text: str, first: str, indent: int, width: int) -> list[str]:
+    """`text` wrapped at spaces after `first`; a word (a call, a number, a value) is never
+    broken, however narrow the terminal."""
+    import textwrap
+
+    return textwrap.wrap(
+        printable(text),
+        width=max(width, indent + 20),
+        initial_indent=" " * indent + first,
+        subsequent_indent=" " * (indent + len(first)),
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [" " * indent + first.rstrip()]
+
+
 def _print_table(result: PredictResult) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """The predictions as plain text that reads the same in a terminal of any width, in a
+    file and through a pipe: rank, confidence and call on one line, never cut; parameters and
+    reasons beneath, wrapped at spaces."""
+    from opensesame_predictor.core.models import shown_confidence
+    from opensesame_predictor.present import processing_summary
 
-    table = Table(title=None, show_lines=False)
-    table.add_column("#")
-    table.add_column("call", no_wrap=True)
-    for column in ("confidence", "parameters", "why"):
-        table.add_column(column, overflow="fold")
-    from rich.text import Text
-
-    def cell(value: str) -> Text:
-        """Spec and prompt text as it is: no markup read, no control character acted on."""
-        return Text(printable(value))
-
-    for p in result.predictions:
-        params = ", ".join(f"{k}={v}" for k, v in p.parameters.items())
-        table.add_row(
-            str(p.rank),
-            cell(p.api_call),
-            shown_confidence(p.confidence, result.metadata.abstain),
-            cell(params),
-            cell("; ".join(p.reasons)),
-        )
-    console = Console()
-    console.print(table)
+    width = _width()
     meta = result.metadata
+    figures = [shown_confidence(p.confidence, meta.abstain) for p in result.predictions]
+    column = max([len("confidence"), *map(len, figures)])
+    indent = 4 + column + 2
+    lines = [f"{'#':<4}{'confidence':<{column}}  call"]
+    for p, figure in zip(result.predictions, figures, strict=True):
+        lines.append(f"{p.rank:<4}{figure:<{column}}  {printable(p.api_call)}")
+        for number, (name, value) in enumerate(p.parameters.items()):
+            source = p.parameter_sources.get(name)
+            text = f"{name}={json.dumps(value, ensure_ascii=False, default=str)}"
+            text += f" [{source}]" if source else ""
+            label = "parameters: " if number == 0 else " " * len("parameters: ")
+            lines += _wrapped(text, label, indent, width)
+        if p.reasons:
+            lines += _wrapped("; ".join(p.reasons), "why: ", indent, width)
     note = " (abstains: nothing in the catalog fits well)" if meta.abstain else ""
-    console.print(f"{result.processing_time_ms:.1f} ms, {processing_summary(meta)}{note}")
+    lines += _wrapped(
+        f"{result.processing_time_ms:.1f} ms, {processing_summary(meta)}{note}", "", 0, width
+    )
+    print("\n".join(lines))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -138,6 +169,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     if (args.prompt is None) != args.batch:
         print("error: give a prompt, or --batch with requests on stdin", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not args.batch and not args.prompt and not args.history:
+        print(
+            "error: prompt, --history: neither is given, so there is nothing to go on: give a "
+            "prompt (what to do), a --history (the calls made so far), or both",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     with progress_bar("loading specs", not (args.json or args.batch)) as progress:
         service = Service.from_settings(settings, progress)
@@ -154,6 +192,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "temperature": args.temperature,
     }
     result = asyncio.run(service.predict(request))
+    for call in result.metadata.unmatched_history:
+        print(
+            printable(f"warning: history {call!r} matches no operation; ignored"), file=sys.stderr
+        )
     if args.json:
         output = result.model_dump(mode="json")
         output["metadata"]["refiner"] = service.refiner.state.model_dump(mode="json")
@@ -166,6 +208,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 async def _predict_lines(service: Service, lines: Iterable[str]) -> int:
     """`predict --batch`: one JSON line out per non-blank line in, in order; a line that is
     no valid request gets its error and the others are still answered. Returns the errors."""
+    from opensesame_predictor.core.errors import OpenSesameError
+
     errors = 0
     for index, line in enumerate(line for line in lines if line.strip()):
         answer: dict[str, Any] = {"index": index}
@@ -185,6 +229,7 @@ async def _predict_lines(service: Service, lines: Iterable[str]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from opensesame_predictor.core.errors import OpenSesameError
     from opensesame_predictor.core.predictor import Predictor
     from opensesame_predictor.core.ranker import Ranker
     from opensesame_predictor.offline.evaluate import evaluate, read_cases
@@ -239,17 +284,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table()
+    """One row per file, every figure whole (an 80-column terminal or a pipe gets the same
+    plain text; a long file name pushes the figures right rather than being cut)."""
     columns = ("n", "top1", "recall_at_5", "mrr", "ece", "p50_ms", "p95_ms")
-    table.add_column("file", no_wrap=True)
-    for column in columns:
-        table.add_column(column, justify="right")
-    for name, metrics in results.items():
-        table.add_row(name, *(str(metrics[c]) for c in columns))
-    Console().print(table)
+    names = [printable(name) for name in results]
+    first = max([len("file"), *map(len, names)])
+    rows = [["file", *columns]]
+    for name, metrics in zip(names, results.values(), strict=True):
+        rows.append([name, *(_figure(metrics[c]) for c in columns)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns) + 1)]
+    widths[0] = first
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(widths[i]) for i, cell in enumerate(row[1:], start=1)]
+        print("  ".join(cells).rstrip())
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -263,14 +317,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from opensesame_predictor.offline.http_bench import run_http_bench
 
         numbers = run_http_bench(
-            settings, args.requests, args.workers, args.rate_limit_storage or ""
+            settings, args.requests or 1500, args.workers, args.rate_limit_storage or ""
         )
     elif args.lsp:
         from opensesame_predictor.offline.lsp_bench import run_lsp_bench
 
-        numbers = run_lsp_bench(settings, args.requests)
+        numbers = run_lsp_bench(settings, args.requests or 200)
     else:
-        numbers = run_bench(settings, args.requests)
+        numbers = run_bench(settings, args.requests or 200)
     if args.json:
         print(json.dumps(numbers, indent=2))
     else:
@@ -315,16 +369,24 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=cmd_predict)
 
     evaluate = commands.add_parser("eval", help="measure ranking quality on JSONL cases")
-    evaluate.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    evaluate.add_argument(
+        "files", nargs="+", metavar="FILE.jsonl", help="cases, one JSON object a line (README)"
+    )
     evaluate.add_argument(
         "--weights", metavar="PATH", help="a weights file from `train`, or 'hand' for hand-set"
     )
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics per file as JSON")
     evaluate.set_defaults(handler=cmd_eval)
 
     bench = commands.add_parser("bench", help="measure load and predict latency, and memory")
     _add_sources(bench)
-    bench.add_argument("--requests", type=int, default=200, help="predict calls to time")
+    bench.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="predict calls to time (default 200); with --http, the POST /predict requests "
+        "sent in all: warm-up, burst and paced at 100/s (default 1500)",
+    )
     surface = bench.add_mutually_exclusive_group()
     surface.add_argument("--http", action="store_true", help="load-test POST /predict instead")
     surface.add_argument("--lsp", action="store_true", help="time completions over stdio instead")
@@ -337,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="--http: rate limits on through this storage (e.g. redis://127.0.0.1:6379), "
         "and a check that 40 users get exactly their quota across the workers",
     )
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--json", action="store_true", help="print the numbers as JSON")
     bench.set_defaults(handler=cmd_bench)
 
     train = commands.add_parser(
@@ -357,7 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the weights (default: ./weights.json; the predictor reads "
         "server/opensesame_predictor/data/weights.json)",
     )
-    train.add_argument("--seed", type=int, default=13, help="seed of the synthetic cases")
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=13,
+        help="seed of the synthetic cases: the same seed and specs give the same weights (13)",
+    )
     train.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
     train.add_argument(
         "--folds", type=int, default=5, help="folds of the leave-API-out validation (1: none)"
@@ -379,7 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     mcp = commands.add_parser("mcp", help="run the MCP server (stdio or streamable HTTP)")
     _add_sources(mcp)
-    mcp.add_argument("--transport", choices=("stdio", "streamable-http"), default="stdio")
+    mcp.add_argument(
+        "--transport",
+        choices=("stdio", "streamable-http"),
+        default="stdio",
+        help="stdio for a client that starts the server (default), or streamable-http",
+    )
     mcp.add_argument("--host", default=None, help="streamable-http: address (127.0.0.1)")
     mcp.add_argument("--port", type=int, default=None, help="streamable-http: port (8000)")
     mcp.set_defaults(handler=cmd_mcp)
@@ -413,8 +485,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from opensesame_predictor.offline.train import train
 
     specs = args.spec or ["fixtures"]
+    if not args.spec and not Path("fixtures").is_dir():
+        print(
+            "error: no spec to train on: give --spec FILE|FOLDER|URL (by default `train` reads "
+            "./fixtures, which is only there in a clone of the project)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     try:
-        with progress_bar("ranking synthetic cases", not args.json) as progress:
+        with progress_bar("training:", not args.json) as progress:
             ranker, meta = train(
                 specs,
                 seed=args.seed,
@@ -498,7 +577,7 @@ def cmd_http(args: argparse.Namespace) -> int:
     if args.workers is not None:
         updates["http_workers"] = args.workers
     if updates:  # the workers read the settings back: they must hold the flags too
-        settings = Settings(**{**settings.model_dump(), **updates})
+        settings = type(settings)(**{**settings.model_dump(), **updates})
     service = _service(settings)
     return run(
         service,
@@ -512,6 +591,7 @@ def cmd_http(args: argparse.Namespace) -> int:
 
 def worker_app() -> FastAPI:
     """One HTTP worker's app, from the settings its parent put in the environment."""
+    from opensesame_predictor.config import Settings
     from opensesame_predictor.surfaces.http.workers import configure_worker
 
     settings = Settings()
@@ -538,12 +618,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--http" in arguments and "bench" not in arguments:  # `opensesame-predictor --http`
         arguments[arguments.index("--http")] = "http"
     args = parser.parse_args(arguments)
+    from opensesame_predictor.config import Settings
+    from opensesame_predictor.core.errors import OpenSesameError
+
     configure_logging(args.log_level or Settings().log_level)
     handler: Handler = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except OpenSesameError as exc:
         print(printable(f"error: {exc.message}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`... | head -1`): stop quietly, as the standard tools
+    do, with their exit status (128 + SIGPIPE). What is still buffered goes to /dev/null, so
+    the interpreter's own flush at exit finds nothing to complain about."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE

@@ -7,6 +7,7 @@ Spec text is untrusted (it may reach an LLM): every string taken from a spec goe
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -14,19 +15,45 @@ from dataclasses import dataclass
 from typing import Any
 
 from opensesame_predictor.core.guardrails import strip_invisible
-from opensesame_predictor.core.models import Operation, PredictMetadata
+from opensesame_predictor.core.models import Operation, PredictMetadata, shown_confidence
 
 DESCRIBE_BUDGET = 4096  # bytes of JSON an agent gets for one operation
 SUMMARY_CHARS = 200
 DESCRIPTION_CHARS = 600
 _SPACES = re.compile(r"[ \t\r\n]+")
+# HTML as specs embed it in descriptions (Stripe's `<p>…<a href=…>`): tags go, text stays
+# (only the tags of prose: `<id>` in "GET /users/<id>" is text)
+_TAG = re.compile(
+    r"</?(?:a|abbr|b|blockquote|br|code|dd|del|div|dl|dt|em|h[1-6]|hr|i|img|kbd|li|ol|p|pre"
+    r"|s|small|span|strong|sub|sup|table|tbody|td|th|thead|tr|tt|u|ul)(?:\s[^<>]*)?/?>",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
+# what an agent must know of a value before it uses it
+SOURCE_NOTES = {
+    "prompt": "from the prompt",
+    "history": "from the history",
+    "llm": "filled by the model",
+    "example": "the spec's example, not a real value",
+    "default": "the spec's default",
+    "placeholder": "placeholder: fill in",
+}
 
 # ---------------------------------------------------------------- sanitising untrusted text
 
 
-def safe_line(text: Any, limit: int | None = SUMMARY_CHARS) -> str:
-    """Spec text for an agent: no control/invisible characters, one line, at most `limit`."""
-    value = strip_invisible(_SPACES.sub(" ", str(text)), keep_newlines=False).strip()
+def plain(text: str) -> str:
+    """Spec prose as plain text: HTML tags dropped (their text kept), entities decoded."""
+    if "<" not in text and "&" not in text:
+        return text
+    return html.unescape(_TAG.sub(" ", text)) if _TAG.search(text) or _ENTITY.search(text) else text
+
+
+def safe_line(text: Any, limit: int | None = SUMMARY_CHARS, markup: bool = True) -> str:
+    """Spec text for people and agents: HTML made plain (unless `markup` is False: a value
+    stays as it is), no control/invisible characters, one line, at most `limit`."""
+    value = plain(str(text)) if markup else str(text)
+    value = strip_invisible(_SPACES.sub(" ", value), keep_newlines=False).strip()
     if limit is not None and len(value) > limit:
         value = value[: max(limit - 1, 0)].rstrip() + "…"
     return value
@@ -37,18 +64,18 @@ def safe_value(value: Any, limit: int = 200) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
-        return safe_line(value, limit)
+        return safe_line(value, limit, markup=False)
     try:
         encoded = json.dumps(value, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
         return safe_line(value, limit)
     if len(encoded) > limit:
-        return safe_line(encoded, limit)
+        return safe_line(encoded, limit, markup=False)
     if isinstance(value, dict):
         return {safe_line(k, 80): safe_value(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [safe_value(v, limit) for v in value]
-    return safe_line(value, limit)
+    return safe_line(value, limit, markup=False)
 
 
 def dumps(data: Any) -> str:
@@ -57,24 +84,36 @@ def dumps(data: Any) -> str:
 
 def predict_text(data: dict[str, Any]) -> str:
     """A few lines an agent reads at a glance, from a wire-format result: each call with its
-    confidence, its parameters with where each value came from (`[prompt]`, `[history]`,
-    `[example]`...), the reasons, and how the result was made when a model took part."""
+    confidence ("no match" when the answer abstains), its spec when several are loaded, its
+    parameters with where each value came from (an example, default or placeholder said to
+    be one: never mistaken for a real id), the reasons, and how the result was made when a
+    model took part."""
     lines = []
+    abstain = bool(data["metadata"].get("abstain"))
+    several = len(data["metadata"].get("specs", [])) > 1
     for p in data["predictions"]:
-        line = f"{p['rank']}. {p['api_call']} ({p['confidence']:.3g})"
+        line = f"{p['rank']}. {p['api_call']}"
+        if several and p.get("spec"):
+            line += f" [spec {p['spec']}]"
+        line += f" ({_confidence(p['confidence'], abstain)})"
         if p.get("description"):
             line += f" — {p['description']}"
         if p.get("parameters"):
             sources = p.get("parameter_sources", {})
-            params = ", ".join(
-                f"{k}={dumps(v)}" + (f" [{sources[k]}]" if k in sources else "")
+            params = "; ".join(
+                f"{k}={dumps(v)}"
+                + (f" ({SOURCE_NOTES.get(sources[k], sources[k])})" if k in sources else "")
                 for k, v in p["parameters"].items()
             )
-            line += f"\n   params: {safe_line(params, 300)}"
+            line += f"\n   params: {safe_line(params, 400, markup=False)}"
         if p.get("reasons"):
             line += f"\n   why: {'; '.join(p['reasons'])}"
         lines.append(line)
-    if data["metadata"].get("abstain"):
+    unmatched = data["metadata"].get("unmatched_history") or []
+    if unmatched:
+        calls = ", ".join(safe_line(c, 120, markup=False) for c in unmatched)
+        lines.append(f"History entries that match no operation (ignored): {calls}.")
+    if abstain:
         lines.append(
             "Nothing in the loaded specs fits this well: check list_specs, try "
             "search_endpoints with other words, or load_spec the right API."
@@ -261,6 +300,11 @@ def describe_text(data: dict[str, Any]) -> str:
     if data.get("omitted"):
         lines.append("omitted: " + ", ".join(data["omitted"]) + f" (full: {data['resource']})")
     return "\n".join(lines)
+
+
+def _confidence(value: float, abstain: bool) -> str:
+    shown = shown_confidence(value, abstain)
+    return shown if abstain else f"confidence {shown}"
 
 
 def processing_summary(metadata: PredictMetadata) -> str:

@@ -329,7 +329,18 @@ class Service:
                 "with --workspace DIR, or load an http(s) URL",
                 field="source",
             )
-        resolved = confined_path(source, roots)
+        try:
+            resolved = confined_path(source, roots)
+        except InvalidRequest:
+            if self.settings.workspace:
+                raise
+            folders = ", ".join(str(r) for r in roots)
+            raise InvalidRequest(
+                f"{source!r} is outside the workspace: no workspace is configured "
+                f"(--workspace DIR), so it is {folders} (the client's roots, or the folder the "
+                "server started in); load a file inside it, or an http(s) URL",
+                field="source",
+            ) from None
         root = next(r for r in roots if resolved.is_relative_to(r.resolve()))
         if resolved.is_dir():
             inside = [p for p in discover(resolved) if p.resolve().is_relative_to(root.resolve())]
@@ -354,11 +365,17 @@ class Service:
         spec: str | None = None,
     ) -> Matches:
         """Rank the catalog for a query with the core, then filter by method, tag and spec."""
+        if method is not None and method.strip().upper() not in models.HTTP_METHODS:
+            raise InvalidRequest(
+                f"method: {method!r} is not an HTTP method: one of "
+                f"{', '.join(models.HTTP_METHODS)}",
+                field="method",
+            )
         request = self.predictor.validate(
             {"prompt": query, "max_predictions": MAX_PREDICTIONS, "spec": spec}
         )
         ranked, _ = self.predictor.rank(request)
-        wanted_method = method.upper() if method else None
+        wanted_method = method.strip().upper() if method else None
         wanted_tag = tag.casefold() if tag else None
         found = [
             item.operation

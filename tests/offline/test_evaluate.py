@@ -142,12 +142,20 @@ def test_metrics_at_the_extremes(tmp_path: Path, predictor_for: Callable[[str], 
     perfect = evaluate(read_cases(write_cases(tmp_path / "all.jsonl", cases)), predictor_for)
     assert (perfect.n, perfect.top1, perfect.recall_at_5, perfect.mrr) == (3, 1.0, 1.0, 1.0)
 
-    for case in cases:
-        case["gold"] = ["GET /does/not/exist"]
-    hopeless = evaluate(read_cases(write_cases(tmp_path / "none.jsonl", cases)), predictor_for)
-    assert (hopeless.n, hopeless.top1, hopeless.recall_at_5, hopeless.mrr) == (3, 0.0, 0.0, 0.0)
     check_consistent(perfect)
-    check_consistent(hopeless)
+
+
+def test_a_gold_call_that_names_no_operation_is_an_error_naming_the_case(
+    tmp_path: Path, predictor_for: Callable[[str], Predictor]
+) -> None:
+    """It could never be ranked: a silent miss would only lower the scores."""
+    spec = str(PETSTORE)
+    cases = [
+        {"spec": spec, "prompt": "list pets", "gold": ["GET /pets"]},
+        {"id": "typo", "spec": spec, "prompt": "list pets", "gold": ["GET /does/not/exist"]},
+    ]
+    with pytest.raises(InvalidRequest, match=r"case typo: gold 'GET /does/not/exist' names no"):
+        evaluate(read_cases(write_cases(tmp_path / "none.jsonl", cases)), predictor_for)
 
 
 def test_no_cases_give_zeros(predictor_for: Callable[[str], Predictor]) -> None:

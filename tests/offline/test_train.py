@@ -26,6 +26,20 @@ def trained() -> TrainResult:
     return train(SPECS, seed=13)
 
 
+def test_training_reports_progress_through_the_validation_too() -> None:
+    """The progress bar moves while cases are built and while the folds are fitted (the long
+    part on a real corpus), and ends full."""
+    seen: list[tuple[int, int, str]] = []
+    train(
+        SPECS, seed=13, folds=2, progress=lambda done, total, item: seen.append((done, total, item))
+    )
+    building = [s for s in seen if s[2].startswith("workspace") or s[2] == ""]
+    fitting = [s for s in seen if s[2].startswith("validation fold")]
+    assert building and fitting, seen
+    assert fitting[-1][0] == fitting[-1][1]  # full at the end
+    assert [d for d, _, _ in fitting] == sorted(d for d, _, _ in fitting)
+
+
 def test_training_is_deterministic(trained: TrainResult) -> None:
     again, meta = train(SPECS, seed=13)
     ranker, first_meta = trained

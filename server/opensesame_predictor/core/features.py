@@ -16,7 +16,6 @@ from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from scipy import sparse
 
 from opensesame_predictor.core.models import Operation
 
@@ -255,14 +254,14 @@ class TermIndex:
             doc_norms = np.sqrt(np.bincount(cols, weights=weights**2, minlength=n))
             weights /= np.maximum(doc_norms[cols], 1e-12)
         del tf_values, row_index
-        # the pairs are in (term, document) order already: the rows' bounds are the terms'
-        # document counts, and no conversion from coordinates is needed
+        # compressed rows (CSR) as three arrays: the pairs are in (term, document) order
+        # already, so the rows' bounds are the terms' document counts and each term's row is
+        # a slice (no sparse library needed at start-up)
         indptr = np.zeros(len(self.vocabulary) + 1, dtype=np.int64)
         np.cumsum(df, out=indptr[1:])
-        self.matrix = sparse.csr_matrix(
-            (weights.astype(np.float32), cols, indptr),
-            shape=(len(self.vocabulary), n),
-        )
+        self.data = weights.astype(np.float32)
+        self.indices = cols
+        self.indptr = indptr
         self.size = n
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
@@ -285,13 +284,13 @@ class TermIndex:
             query = (1.0 + np.log(tf)) * self.idf[ids]
             query /= np.linalg.norm(query)
         # every (document, weight) pair of the query's rows, summed per document in one pass
-        starts = self.matrix.indptr[ids]
-        lengths = self.matrix.indptr[ids + 1] - starts
+        starts = self.indptr[ids]
+        lengths = self.indptr[ids + 1] - starts
         # positions of all the rows' entries: start of each row, then consecutive offsets
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         entries = np.repeat(starts, lengths) + offsets
-        weights = np.repeat(query, lengths) * self.matrix.data[entries]
-        summed = np.bincount(self.matrix.indices[entries], weights=weights, minlength=self.size)
+        weights = np.repeat(query, lengths) * self.data[entries]
+        summed = np.bincount(self.indices[entries], weights=weights, minlength=self.size)
         return summed.astype(np.float32)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
-import httpx
 
 from opensesame_predictor.core.errors import FetchRefused, SpecError
 
@@ -147,6 +146,8 @@ async def _hops(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    import httpx  # only a remote spec needs it: local ones start without it
+
     current = url
     timeout = httpx.Timeout(policy.timeout_seconds)
     async with httpx.AsyncClient(

@@ -68,9 +68,40 @@ def prompt_fingerprint(prompt: str) -> str:
     return f"len={len(prompt)} sha256={digest}"
 
 
+HISTORY_ENTRY = (
+    "a history entry is a call already made: a string ('POST /pets', a path or a full URL) "
+    "or an object with api_call (the same) and, optionally, method, timestamp, parameters "
+    "and response"
+)
+# pydantic's wording, as people read it
+_WORDING = (
+    ("Input should be a valid dictionary", "must be an object"),
+    ("Input should be", "must be"),
+    ("String should have at least 1 character", "must not be empty"),
+    ("Field required", "is required"),
+    ("Extra inputs are not permitted", "is not a field of the request"),
+)
+
+
 def _describe(error: Any) -> tuple[str, str]:
-    field = ".".join(str(part) for part in error.get("loc", ())) or "request"
-    return field, f"{field}: {error.get('msg', 'invalid value')}"
+    loc = tuple(error.get("loc", ()))
+    field = ".".join(str(part) for part in loc) or "request"
+    kind = error.get("type", "")
+    if loc[:1] == ("history",) and len(loc) == 1 and kind == "list_type":
+        return (
+            field,
+            f"{field}: must be a list of calls already made, oldest first ({HISTORY_ENTRY})",
+        )
+    if loc[:1] == ("history",) and len(loc) == 2 and kind != "too_long":
+        return field, f"{field}: {HISTORY_ENTRY}"
+    if loc[:1] == ("history",) and loc[2:] == ("api_call",):
+        return field, f"{field}: {HISTORY_ENTRY}; api_call must be a non-empty string"
+    message = str(error.get("msg", "invalid value"))
+    for theirs, ours in _WORDING:
+        if message.startswith(theirs):
+            message = ours + message[len(theirs) :]
+            break
+    return field, f"{field}: {message}"
 
 
 def parse_request(raw: Any) -> PredictRequest:
@@ -82,11 +113,28 @@ def parse_request(raw: Any) -> PredictRequest:
     try:
         return PredictRequest.model_validate(raw)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        field, message = _describe(errors[0]) if errors else ("request", "invalid request")
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more)"
+        field, message = describe_errors(exc.errors(include_url=False))
         raise InvalidRequest(message, field=field) from None
+
+
+def require_something(request: PredictRequest, prefix: str = "") -> None:
+    """A prompt, a history or both: with neither there is nothing to go on (the faces that
+    take requests from people and agents refuse it; a history alone asks what comes next)."""
+    if not request.prompt and not request.history:
+        raise InvalidRequest(
+            f"{prefix}prompt, {prefix}history: neither is given, so there is nothing to go on: "
+            "give a prompt (what to do), a history (the calls made so far), or both",
+            field=f"{prefix}prompt",
+        )
+
+
+def describe_errors(errors: list[Any]) -> tuple[str, str]:
+    """(field, message) of pydantic's errors in the words every face uses: the first bad
+    field named, what it may be, and how many more there are."""
+    field, message = _describe(errors[0]) if errors else ("request", "invalid request")
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return field, message
 
 
 def check_request(

@@ -14,7 +14,6 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opensesame_predictor.core.guardrails import strip_invisible
@@ -295,6 +294,7 @@ class OllamaProvider:
         return self._model
 
     def _client(self) -> ollama.AsyncClient:
+        import httpx  # with ollama, only when a model is used: start-up stays light
         import ollama
 
         return ollama.AsyncClient(
@@ -307,6 +307,7 @@ class OllamaProvider:
     async def rerank(
         self, prompt: str, history: Sequence[str], candidates: Sequence[Candidate]
     ) -> ProviderAnswer:
+        import httpx
         import ollama
 
         schema = answer_schema([c.ref for c in candidates], self.top_k)
@@ -332,6 +333,7 @@ class OllamaProvider:
         return parse_answer(response.message.content)
 
     async def health(self) -> ProviderHealth:
+        import httpx
         import ollama
 
         try:

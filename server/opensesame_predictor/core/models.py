@@ -132,11 +132,17 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(default="", description="What the caller wants to do, in their words.")
+    prompt: str = Field(
+        default="",
+        description="What the caller wants to do, in their words (a prompt, a history or both).",
+        examples=["upload a photo of the pet I just created"],
+    )
     history: list[HistoryEvent] = Field(
         default_factory=list,
         max_length=MAX_HISTORY,
-        description="Calls made so far, oldest first.",
+        description="Calls made so far, oldest first: 'METHOD /path', a path, a full URL, or "
+        "an object with api_call (and method, timestamp, parameters, response).",
+        examples=[["POST /pets"]],
     )
     max_predictions: int = Field(default=5, ge=1, le=MAX_PREDICTIONS)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
@@ -209,6 +215,10 @@ def _absent(value: Any) -> bool:
     return value is None
 
 
+def _empty(value: Any) -> bool:
+    return not value
+
+
 class Refinement(BaseModel):
     """How the optional local model took part in a result: `status` always, the rest when it
     applies (fields that do not apply are left out of the wire format)."""
@@ -237,6 +247,9 @@ class PredictMetadata(BaseModel):
     abstain: bool = False
     candidates: int = 0
     specs: list[str] = Field(default_factory=list)
+    # history entries that name no operation of the catalog (`POST /petz`, method `FETCH`),
+    # as given: they were left out of the ranking (absent when every entry matched)
+    unmatched_history: list[str] = Field(default_factory=list, exclude_if=_empty)
     # set when a refiner is configured (even off: status "disabled")
     refinement: Refinement | None = Field(default=None, exclude_if=_absent)
 
@@ -255,4 +268,8 @@ def shown_confidence(confidence: float, abstain: bool) -> str:
     """A confidence as a person reads it (tables, editor items). An abstaining answer has none
     to show: nothing in the specs fits, and the probabilities spread over poor candidates can
     still give its top call 0.50 or 1.00."""
-    return NO_MATCH if abstain else f"{confidence:.2f}"
+    if abstain:
+        return NO_MATCH
+    if 0 < confidence < 0.01:  # two significant digits, never a bare 0.00 for a real chance
+        return f"{confidence:.2g}"
+    return f"{confidence:.2f}"

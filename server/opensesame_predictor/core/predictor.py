@@ -171,9 +171,20 @@ class Predictor:
                 abstain=abstain,
                 candidates=len(ranked),
                 specs=catalog.spec_names(),
+                unmatched_history=self.unmatched(request, catalog),
             ),
         )
         return result, [item.operation for item in top]
+
+    @staticmethod
+    def unmatched(request: PredictRequest, catalog: Catalog) -> list[str]:
+        """The history entries, as given, that name no operation (`POST /petz`, a method
+        `FETCH`): the ranking ignores them, and the caller should know."""
+        return [
+            f"{event.method} {event.api_call}" if event.method else event.api_call
+            for event in request.history
+            if catalog.match(event.api_call, event.method, request.spec) is None
+        ]
 
     def rank(
         self, request: PredictRequest, extracted: PromptValues | None = None

@@ -127,6 +127,13 @@ def evaluate(
             raise
         latencies.append((time.perf_counter() - started) * 1000)
         gold = [split_call(g) for g in case.gold]
+        named = {(op.method, op.path) for op in predictor.catalog.operations}
+        for call, (g_method, g_path) in zip(case.gold, gold, strict=True):
+            if not any(p == g_path and g_method in (None, m) for m, p in named):
+                raise InvalidRequest(  # it could never be ranked: a silent miss otherwise
+                    f"case {label}: gold {call!r} names no operation of {case.spec}",
+                    field="file",
+                )
         rank = next(
             (p.rank for p in result.predictions if _is_gold(*_method_path(p.api_call), gold)), 0
         )

@@ -127,11 +127,12 @@ async def closed_loop(base: str, bodies: list[dict[str, Any]], total: int) -> di
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(CLIENTS)))
         elapsed = time.perf_counter() - started
-    return _summary(latencies, errors, elapsed)
+    return _summary(latencies, errors, elapsed, next_index)
 
 
-def _summary(latencies: list[float], errors: int, elapsed: float) -> dict[str, Any]:
+def _summary(latencies: list[float], errors: int, elapsed: float, sent: int) -> dict[str, Any]:
     return {
+        "sent": sent,
         "rps": round(len(latencies) / elapsed, 1),
         "requests": len(latencies),
         "errors": errors,
@@ -144,7 +145,7 @@ async def open_loop(
     base: str, bodies: list[dict[str, Any]], rate: float, seconds: float
 ) -> dict[str, Any]:
     """Send at `rate` requests/s for `seconds`, whatever the answers; latency from schedule."""
-    count = int(rate * seconds)
+    count = round(rate * seconds)
     latencies: list[float] = []
     errors = 0
 
@@ -170,17 +171,27 @@ async def open_loop(
             tasks.append(asyncio.create_task(one(client, bodies[i % len(bodies)], due)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=PHASE_TIMEOUT)
         elapsed = time.perf_counter() - start
-    return _summary(latencies, errors, elapsed)
+    return _summary(latencies, errors, elapsed, count)
 
 
 def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if values else 0.0
 
 
+def split_requests(total: int) -> tuple[int, int, int]:
+    """`total` requests as (warm-up, closed-loop burst, paced at OPEN_LOOP_RPS): they add up
+    to `total`, the number the caller asked to send."""
+    warm_up = min(50, total // 10)
+    paced = min(int(OPEN_LOOP_RPS * OPEN_LOOP_SECONDS), (total - warm_up) // 3)
+    return warm_up, total - warm_up - paced, paced
+
+
 def run_http_bench(
-    settings: Settings, requests: int = 200, workers: int = 1, limits_storage: str = ""
+    settings: Settings, requests: int = 1500, workers: int = 1, limits_storage: str = ""
 ) -> dict[str, Any]:
-    """Start a server over `settings.specs`, load it, and measure; the server is stopped by pid."""
+    """Start a server over `settings.specs` (`workers` processes; rate limits off, or on
+    through `limits_storage`), load it, and send it `requests` POST /predict in all (warm-up,
+    burst, paced: `split_requests`); the server is stopped by pid."""
     runtime = Service.from_settings(settings)  # the prompts come from the same catalog
     catalog = runtime.catalog
     if catalog.errors:
@@ -196,18 +207,19 @@ def run_http_bench(
         started = time.perf_counter()
         runtime.predictor.predict(request)
         in_process.append((time.perf_counter() - started) * 1000)
-    burst = max(requests, 1000)
+    warm_up, burst, paced_count = split_requests(requests)
 
     limits = {"OPENSESAME_RATE_LIMIT_ENABLED": "false"}
     if limits_storage:  # on, but out of the way: what counting in the storage costs
         limits = _limits(limits_storage, "10000000/minute", "10000000/minute")
     with serving(settings, workers, limits) as (base, process):
         idle = _memory(process.pid)
-        asyncio.run(closed_loop(base, bodies, 50))  # warm-up
+        warm = asyncio.run(closed_loop(base, bodies, warm_up))
         cpu_before = _cpu(process.pid)
         sustained = asyncio.run(closed_loop(base, bodies, burst))
         cpu_used = _cpu(process.pid) - cpu_before
-        paced = asyncio.run(open_loop(base, bodies, OPEN_LOOP_RPS, OPEN_LOOP_SECONDS))
+        seconds = paced_count / OPEN_LOOP_RPS
+        paced = asyncio.run(open_loop(base, bodies, OPEN_LOOP_RPS, seconds))
         loaded = _memory(process.pid)
     quota: dict[str, Any] = {}
     if limits_storage:
@@ -220,6 +232,7 @@ def run_http_bench(
         "workers": workers,
         "rate_limits": limits_storage.split("://", 1)[0] if limits_storage else "off",
         "clients": CLIENTS,
+        "requests_sent": warm["sent"] + sustained["sent"] + paced["sent"],
         "rps": sustained["rps"],
         "burst_requests": sustained["requests"],
         "burst_errors": sustained["errors"],

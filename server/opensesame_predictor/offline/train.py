@@ -231,7 +231,12 @@ def build_cases(
 
 
 def validate(
-    ranked: list[Ranked], fold: dict[str, int], folds: int, c: float, dropped: list[int]
+    ranked: list[Ranked],
+    fold: dict[str, int],
+    folds: int,
+    c: float,
+    dropped: list[int],
+    progress: ProgressCallback | None = None,
 ) -> tuple[Report, float]:
     """Leave-API-out: each fold scored by weights fitted on the others. The softmax scale is
     calibrated on what a fit has not seen at all, neither the API nor the kind of task (fit
@@ -240,7 +245,10 @@ def validate(
     held_out: list[tuple[Ranked, np.ndarray]] = []
     unseen: list[Group] = []
     kinds = sorted({r.kind for r in ranked})
+    fits = folds * (1 + len(kinds))
     for k in range(folds):
+        if progress:
+            progress(k * (1 + len(kinds)), fits, f"validation fold {k + 1} of {folds}")
         train_groups = _groups([r for r in ranked if fold[r.api] != k], dropped)
         if not train_groups:
             continue
@@ -251,11 +259,16 @@ def validate(
             if not others:
                 continue
             coef = fit(others, c)
+            if progress:
+                done = k * (1 + len(kinds)) + 1 + kinds.index(kind) + 1
+                progress(done, fits, f"validation fold {k + 1} of {folds}")
             unseen += [
                 (r.matrix @ coef, r.gold)
                 for r in ranked
                 if fold[r.api] == k and r.kind == kind and r.gold >= 0 and len(r.matrix) > 1
             ]
+    if progress:
+        progress(fits, fits, "validation done")
     scale = calibrate(unseen or [(s, r.gold) for r, s in held_out if r.gold >= 0 and len(s) > 1])
 
     def metrics(subset: list[tuple[Ranked, np.ndarray]]) -> Metrics:
@@ -309,7 +322,7 @@ def train(
     if not groups:
         raise ValueError("the specs gave no synthetic case to learn from")
     if folds > 1:
-        report, scale = validate(ranked, fold, folds, c, dropped)
+        report, scale = validate(ranked, fold, folds, c, dropped, progress)
     else:
         report = None
         scale = calibrate([(m @ fit(groups, c), g) for m, g in groups])

@@ -42,7 +42,8 @@ async def test_lists_five_tools_with_input_and_output_schemas(petstore_service: 
         assert tool.input_schema["type"] == "object"
         assert tool.output_schema is not None
     predict = tools["predict_next_call"].input_schema
-    assert predict["required"] == ["prompt"]
+    assert "required" not in predict  # a prompt, a history or both (checked by the tool)
+    assert set(predict["properties"]) >= {"prompt", "history", "temperature"}
     assert predict["properties"]["max_predictions"]["maximum"] == 20
     assert tools["predict_next_call"].annotations is not None
     assert tools["predict_next_call"].annotations.read_only_hint is True
@@ -102,12 +103,38 @@ async def test_predict_takes_history_objects_and_reuses_their_values(
         {"max_predictions": 3},
     ],
 )
-async def test_bad_arguments_get_the_sdk_validation_error(
+async def test_bad_arguments_get_the_http_face_messages_not_pydantic(
     petstore_service: Service, arguments: dict[str, Any]
 ) -> None:
+    """The same field-naming words as over HTTP: `invalid_request: field: what it may be`."""
     result = await call(petstore_service, "predict_next_call", arguments)
     assert result.is_error
-    assert "validation error" in text_of(result).lower()
+    text = text_of(result)
+    assert "invalid_request: " in text, text
+    field = next(k for k in ("max_predictions", "prompt", "history") if k in text)
+    assert field in str(arguments) or field == "prompt", text
+    for pydantic_words in ("validation error", "pydantic", "Arguments", "Input should"):
+        assert pydantic_words not in text, text
+
+
+async def test_unknown_arguments_are_refused_as_over_http(petstore_service: Service) -> None:
+    """Decided: every face refuses an argument it does not take (HTTP's body forbids extra
+    fields), naming it and the ones it takes; temperature is one they all take."""
+    ok = await call(
+        petstore_service, "predict_next_call", {"prompt": "list pets", "temperature": 0}
+    )
+    assert not ok.is_error, text_of(ok)
+    assert ok.structured_content is not None
+    assert ok.structured_content["confidence_scores"][0] == 1.0  # temperature 0: peaked
+    for tool, arguments in (
+        ("predict_next_call", {"prompt": "list pets", "foo": 1}),
+        ("search_endpoints", {"query": "pets", "foo": 1}),
+        ("list_specs", {"foo": 1}),
+    ):
+        refused = await call(petstore_service, tool, arguments)
+        assert refused.is_error, tool
+        text = text_of(refused)
+        assert f"invalid_request: foo: not an argument of {tool}" in text, text
 
 
 async def test_core_limits_and_guardrails_become_tool_errors(petstore_service: Service) -> None:

@@ -9,7 +9,9 @@ content-type check run in one ASGI middleware in front of /predict, before the b
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -32,6 +34,7 @@ from opensesame_predictor.core.models import PredictRequest, PredictResult
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.http import batch
 from opensesame_predictor.surfaces.http.auth import AuthMiddleware, is_loopback, parse_hashes
+from opensesame_predictor.surfaces.http.docs import install_docs
 from opensesame_predictor.surfaces.http.errors import (
     ErrorResponse,
     install_error_handlers,
@@ -96,7 +99,15 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 PREDICT_BODY_DOC = {
     "required": True,
     "content": {
-        "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model="PredictRequest")}}
+        "application/json": {
+            "schema": {"$ref": REF_TEMPLATE.format(model="PredictRequest")},
+            # what "Try it out" fills in: a real prompt after a real call
+            "example": {
+                "prompt": "upload a photo of the pet I just created",
+                "history": ["POST /pets"],
+                "max_predictions": 5,
+            },
+        }
     },
 }
 
@@ -231,7 +242,10 @@ def create_app(
         ),
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Prometheus instead
+        docs_url=None,  # served from installed assets, no CDN: see docs.install_docs
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     # flat, so every route path is known to the metrics
     app.router.routes.extend([*router.routes, *batch.router.routes])
@@ -287,6 +301,11 @@ def _document(app: FastAPI, service: Service, settings: Settings) -> None:
                     {"type": "string", "enum": names},
                     {"type": "null"},
                 ]
+            # a prompt, a history or both: with neither there is nothing to go on (422)
+            request["anyOf"] = [
+                {"required": ["prompt"], "properties": {"prompt": {"minLength": 1}}},
+                {"required": ["history"], "properties": {"history": {"minItems": 1}}},
+            ]
             schemas["PredictRequest"] = request
             app.openapi_schema = schema
             built_for[:] = [catalog]
@@ -347,7 +366,31 @@ def run(
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
     )
+    sock = bind(host, port)  # bound first: "serving" is only said of a socket we hold
+    if isinstance(sock, str):
+        print(f"error: {sock}", file=sys.stderr)
+        return 2
     # stderr, like every log line: one line so the operator knows where to look
     print(f"serving http://{host}:{port} (docs at /docs, health at /health)", file=sys.stderr)
-    uvicorn.Server(config).run()
+    with sock:
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def bind(host: str, port: int) -> socket.socket | str:
+    """A listening TCP socket on host:port, or one line saying why there is none (a port in
+    use, an address not of this machine) instead of a traceback."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's default backlog
+    except OSError as exc:
+        sock.close()
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+        return f"cannot listen on {host}:{port}: {reason}"
+    return sock

@@ -24,6 +24,8 @@ ALWAYS_OPEN = frozenset({"/", "/health"})
 DOCS_AND_METRICS = frozenset(
     {"/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
 )
+# the docs pages' scripts and styles (docs.ASSETS_PATH): open or closed with the pages
+DOCS_ASSETS_PREFIX = "/docs-assets/"
 REALM = 'Bearer realm="opensesame-predictor"'
 
 
@@ -77,9 +79,15 @@ class AuthMiddleware:
         self.app = app
         self.hashes = [h.encode() for h in hashes]
         self.open = ALWAYS_OPEN | (DOCS_AND_METRICS if open_docs_and_metrics else frozenset())
+        self.open_prefixes = (DOCS_ASSETS_PREFIX,) if open_docs_and_metrics else ()
+
+    def is_open(self, path: str) -> bool:
+        return path in self.open or (
+            path.startswith(self.open_prefixes) and ".." not in path.split("/")
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.hashes or scope.get("path") in self.open:
+        if scope["type"] != "http" or not self.hashes or self.is_open(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         key = presented_key(Headers(scope=scope))

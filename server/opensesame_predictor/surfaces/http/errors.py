@@ -20,7 +20,7 @@ from opensesame_predictor.core.errors import (
     InvalidRequest,
     OpenSesameError,
 )
-from opensesame_predictor.core.guardrails import parse_request
+from opensesame_predictor.core.guardrails import parse_request, require_something
 from opensesame_predictor.core.models import PredictRequest
 from opensesame_predictor.service import ErrorKind, Loading, meaning_of
 
@@ -135,7 +135,9 @@ def parse_item(data: Any, prefix: str = "") -> PredictRequest:
                         "a date-time string",
                         f"{prefix}history.{i}.",
                     )
-    return parse_request(data)
+    request = parse_request(data)
+    require_something(request, prefix)
+    return request
 
 
 def error_detail(exc: OpenSesameError) -> ErrorDetail:

@@ -8,10 +8,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.json_schema import SkipJsonSchema
+
+from opensesame_predictor.core.guardrails import describe_errors
 
 # ---------------------------------------------------------------- output models (schemas)
 # Deliberately small: they are the tools' outputSchema, and tools/list must stay ≤ 4 KB.
@@ -128,9 +131,33 @@ def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+class CheckedTool(Tool):
+    """A tool whose arguments are checked as /predict's body is over HTTP: an argument the
+    tool does not take is refused, naming it and the ones it takes; a value outside its
+    limits gets the same field-naming message as over HTTP, never pydantic's text."""
+
+    async def run(
+        self, arguments: dict[str, Any], context: Any, convert_result: bool = False
+    ) -> Any:
+        known = sorted(self.parameters.get("properties", {}))
+        unknown = sorted(set(arguments) - set(known))
+        if unknown:
+            raise ToolError(
+                f"invalid_request: {unknown[0]}: not an argument of {self.name} "
+                f"(its arguments: {', '.join(known)})"
+            )
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                _, message = describe_errors(exc.__cause__.errors(include_url=False))
+                raise ToolError(f"invalid_request: {message}") from None
+            raise
+
+
 def make_tool(fn: Callable[..., Any], annotations: ToolAnnotations) -> Tool:
     description = " ".join(inspect.cleandoc(fn.__doc__ or "").split())
-    tool = Tool.from_function(fn, description=description, annotations=annotations)
+    tool = CheckedTool.from_function(fn, description=description, annotations=annotations)
     tool.parameters = inline_defs(compact_schema(tool.parameters))
     if tool.fn_metadata.output_schema is not None:
         schema = compact_schema(tool.fn_metadata.output_schema, output=True)

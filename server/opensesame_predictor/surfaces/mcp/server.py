@@ -175,8 +175,10 @@ def build_server(service: Service, trust_client_roots: bool = True) -> MCPServer
         return await server.catalog(ctx)
 
     async def predict_next_call(
-        prompt: Annotated[str, Field(min_length=1, description="The task in plain words.")],
         ctx: Context,
+        prompt: Annotated[
+            str, Field(description="The task in plain words (a prompt, a history or both).")
+        ] = "",
         history: Annotated[
             list[str | dict[str, Any]],
             Field(
@@ -187,12 +189,15 @@ def build_server(service: Service, trust_client_roots: bool = True) -> MCPServer
         ] = [],  # noqa: B006 - pydantic copies defaults
         max_predictions: Annotated[int, Field(ge=1, le=MAX_PREDICTIONS)] = 5,
         spec: Annotated[str | None, Field(description="Only this spec (see list_specs).")] = None,
+        temperature: Annotated[float, Field(ge=0, le=2, description="0 peaked, 2 flat")] = 0.7,
     ) -> Annotated[CallToolResult, PredictOut]:
         """Rank the API calls to make next for a task, from the loaded OpenAPI specs:
         `METHOD /path` with filled-in parameters, confidence and reasons. Pass the calls
         made so far as history to get the step after them."""
         await catalog_for(ctx)
-        return await tools.predict_next_call(service, prompt, history, max_predictions, spec)
+        return await tools.predict_next_call(
+            service, prompt, history, max_predictions, spec, temperature
+        )
 
     async def search_endpoints(
         query: Annotated[str, Field(description="Words to look for.")],

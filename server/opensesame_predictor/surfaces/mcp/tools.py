@@ -16,6 +16,7 @@ from mcp_types import (
 
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.errors import OpenSesameError
+from opensesame_predictor.core.guardrails import parse_request, require_something
 from opensesame_predictor.core.models import (
     Operation,
     PredictResult,
@@ -87,7 +88,8 @@ def search(
 def search_text(out: SearchOut) -> str:
     if not out.matches:
         return "No matching operations."
-    return "\n".join(f"{r.api_call} — {r.summary} [{r.spec}]" for r in out.matches)
+    head = f"{len(out.matches)} of {out.total} matching operations, best first:"
+    return "\n".join([head, *(f"{r.api_call} — {r.summary} [{r.spec}]" for r in out.matches)])
 
 
 def operation_slug(op: Operation) -> str:
@@ -235,14 +237,17 @@ async def predict_next_call(
     history: list[str | dict[str, Any]],
     max_predictions: int,
     spec: str | None,
+    temperature: float = 0.7,
 ) -> CallToolResult:
     request = {
         "prompt": prompt,
         "history": history,
         "max_predictions": max_predictions,
         "spec": spec,
+        "temperature": temperature,
     }
     try:
+        require_something(parse_request(request))
         result = await service.predict(request)
     except OpenSesameError as exc:
         raise tool_error(exc) from None
@@ -266,7 +271,16 @@ def describe_endpoint(service: Service, catalog: Catalog, api_call: str) -> Call
     op = guarded(lambda: service.find_operation(api_call))
     resource = f"openapi://{op.spec}/operations/{slug_of(catalog, op)}"
     data = describe(op, resource)
-    return tool_result(describe_text(data), data)
+    text = describe_text(data)
+    asked = api_call.strip()
+    if asked not in (op.key, op.uid):  # matched, not named: say which one was chosen
+        others = [o.key for o in catalog.operations if o.path == op.path and o.uid != op.uid]
+        note = f"No operation is exactly {safe_line(asked, 200, markup=False)!r}: showing {op.key}"
+        if others:
+            note += f" (on the same path: {', '.join(others)})"
+        data["note"] = note
+        text = f"{note}.\n{text}"
+    return tool_result(text, data)
 
 
 def list_specs(service: Service, catalog: Catalog) -> CallToolResult:
