@@ -27,12 +27,18 @@ def trained() -> TrainResult:
 
 
 def test_training_reports_progress_through_the_validation_too() -> None:
-    """The progress bar moves while cases are built and while the folds are fitted (the long
-    part on a real corpus), and ends full."""
+    """The progress bar moves while the specs are read, while cases are built and while the
+    folds are fitted (the long part on a real corpus), and ends full."""
     seen: list[tuple[int, int, str]] = []
     train(
         SPECS, seed=13, folds=2, progress=lambda done, total, item: seen.append((done, total, item))
     )
+    loading = [s for s in seen if s[2].startswith("loading")]
+    assert [item for _, _, item in loading[:2]] == [
+        "loading petstore-3.0.yaml",
+        "loading tasks-3.1.json",
+    ]
+    assert loading[-1][0] == loading[-1][1] == 2  # the specs are read before anything else
     building = [s for s in seen if s[2].startswith("workspace") or s[2] == ""]
     fitting = [s for s in seen if s[2].startswith("validation fold")]
     assert building and fitting, seen

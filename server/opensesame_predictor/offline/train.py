@@ -106,13 +106,25 @@ class Report:
         }
 
 
-def load_specs(sources: list[str]) -> list[LoadedSpec]:
+def load_specs(sources: list[str], progress: ProgressCallback | None = None) -> list[LoadedSpec]:
     """Every spec the sources name, parsed in memory (training needs no store); the ones that
     fail are skipped and named in the result's summaries."""
     settings = Settings(enable_guardrails=False)
     loader = SpecLoader(SpecStore(None, l1_size=1), fetch_policy(settings), settings.max_spec_bytes)
     workspace = Workspace(loader, resolve_sources(sources))
-    return workspace.load().loaded
+    return workspace.load(_labelled(progress, "loading")).loaded
+
+
+def _labelled(progress: ProgressCallback | None, stage: str) -> ProgressCallback | None:
+    """The same progress bar, saying which stage it counts."""
+    if progress is None:
+        return None
+    report = progress
+
+    def labelled(done: int, total: int, item: str) -> None:
+        report(done, total, f"{stage} {Path(item).name}" if item else stage)
+
+    return labelled
 
 
 def provider(name: str) -> str:
@@ -312,7 +324,7 @@ def train(
     # Synthetic requests aim at deprecated operations as often as at any other, so the data
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
-    loaded = load_specs(specs)
+    loaded = load_specs(specs, progress)
     names = sorted({item.summary.name for item in loaded if item.parsed is not None})
     if not names:
         raise ValueError(f"no spec could be loaded from {', '.join(specs)}")
