@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
@@ -70,6 +71,20 @@ def read_cases(path: Path) -> list[EvalCase]:
             case.spec = str((path.parent / Path(case.spec).expanduser()).resolve())
         cases.append(case)
     return cases
+
+
+def ranking_metrics(ranks: list[int], confidences: list[float]) -> dict[str, Any]:
+    """n, top-1, recall@5, MRR and ECE of ranks (1 = the gold first, 0 = not ranked) and the
+    top prediction's confidence of each case."""
+    n = len(ranks)
+    hits = [r == 1 for r in ranks]
+    return {
+        "n": n,
+        "top1": round(sum(hits) / n, 4) if n else 0.0,
+        "recall_at_5": round(sum(1 for r in ranks if 1 <= r <= 5) / n, 4) if n else 0.0,
+        "mrr": round(sum(1.0 / r for r in ranks if r) / n, 4) if n else 0.0,
+        "ece": round(expected_calibration_error(confidences, hits), 4),
+    }
 
 
 def expected_calibration_error(confidences: list[float], hits: list[bool], bins: int = 10) -> float:
@@ -141,14 +156,8 @@ def evaluate(
         confidences.append(result.predictions[0].confidence if result.predictions else 0.0)
         if on_case:
             on_case()
-    n = len(cases)
-    hits = [r == 1 for r in ranks]
     return FileMetrics(
-        n=n,
-        top1=round(sum(hits) / n, 4) if n else 0.0,
-        recall_at_5=round(sum(1 for r in ranks if 1 <= r <= 5) / n, 4) if n else 0.0,
-        mrr=round(sum(1.0 / r for r in ranks if r) / n, 4) if n else 0.0,
-        ece=round(expected_calibration_error(confidences, hits), 4),
+        **ranking_metrics(ranks, confidences),
         p50_ms=round(float(np.percentile(latencies, 50)), 3) if latencies else 0.0,
         p95_ms=round(float(np.percentile(latencies, 95)), 3) if latencies else 0.0,
     )

@@ -33,7 +33,7 @@ from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, calibrate, fit
 from opensesame_predictor.core.store import SpecStore
-from opensesame_predictor.offline.evaluate import expected_calibration_error
+from opensesame_predictor.offline.evaluate import ranking_metrics
 from opensesame_predictor.offline.synthetic import SyntheticCase, generate
 from opensesame_predictor.service import fetch_policy
 
@@ -79,15 +79,7 @@ class Metrics:
                 ranks.append(0)
             else:
                 ranks.append(1 + int((score > score[case.gold]).sum()))
-        n = len(ranks)
-        hits = [r == 1 for r in ranks]
-        return cls(
-            n=n,
-            top1=round(sum(hits) / n, 4) if n else 0.0,
-            recall_at_5=round(sum(1 for r in ranks if 1 <= r <= 5) / n, 4) if n else 0.0,
-            mrr=round(sum(1.0 / r for r in ranks if r) / n, 4) if n else 0.0,
-            ece=round(expected_calibration_error(confidences, hits), 4),
-        )
+        return cls(**ranking_metrics(ranks, confidences))
 
 
 @dataclass

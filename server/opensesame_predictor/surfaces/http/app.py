@@ -348,24 +348,10 @@ def run(
     if settings.http_workers > 1:
         from opensesame_predictor.surfaces.http.workers import run_workers
 
-        return run_workers(service, app, host, port, worker_factory)
-    from opensesame_predictor.surfaces.http.limits import with_header_deadline
+        return run_workers(settings, app, host, port, worker_factory)
+    from opensesame_predictor.surfaces.http.limits import server_options
 
-    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,  # it would log client addresses; the metrics count requests instead
-        server_header=False,
-        http=with_header_deadline(settings.http_header_timeout_seconds),
-        timeout_keep_alive=settings.http_keep_alive_seconds,
-        limit_concurrency=settings.http_max_connections,
-        # X-Forwarded-For decides who a request counts against: only from configured proxies
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
-    )
+    config = uvicorn.Config(app, host=host, port=port, **server_options(settings))
     sock = bind(host, port)  # bound first: "serving" is only said of a socket we hold
     if isinstance(sock, str):
         print(f"error: {sock}", file=sys.stderr)

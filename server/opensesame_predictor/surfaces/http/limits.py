@@ -14,6 +14,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from opensesame_predictor.config import Settings
+
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing connections that are too slow to send headers.
@@ -54,7 +56,19 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def with_header_deadline(seconds: float) -> type[asyncio.Protocol]:
-    """The protocol with its deadline set, for uvicorn's `http` option."""
-    HeaderDeadlineProtocol.seconds = seconds
-    return HeaderDeadlineProtocol
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for this service, one process or several: the connection limits,
+    no access log (it would hold client addresses; the metrics count requests instead), and
+    X-Forwarded-For trusted only from the configured proxies."""
+    HeaderDeadlineProtocol.seconds = settings.http_header_timeout_seconds
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    return {
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "server_header": False,
+        "http": HeaderDeadlineProtocol,  # by name: worker processes import it
+        "timeout_keep_alive": settings.http_keep_alive_seconds,
+        "limit_concurrency": settings.http_max_connections,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+    }

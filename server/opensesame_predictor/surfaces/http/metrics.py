@@ -34,6 +34,7 @@ class HTTPMetrics:
 
     def __init__(self, service: Service) -> None:
         self.service = service
+        self.shared = multiprocess()  # several workers write to one folder of metrics
         self.registry = CollectorRegistry()
         labels = ["route", "method", "status"]
         self.requests = Counter(
@@ -86,7 +87,8 @@ class HTTPMetrics:
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method, str(status)).observe(seconds)
-        self.copy_service_figures()
+        if self.shared:  # another worker may answer the scrape: keep this one's figures fresh
+            self.copy_service_figures()
 
     def copy_service_figures(self) -> None:
         """The catalog's size and what the store counted since the last copy."""
@@ -109,7 +111,7 @@ class HTTPMetrics:
         """The text /metrics answers: this process's metrics, or every worker's together."""
         self.copy_service_figures()
         source = self.registry
-        if multiprocess():
+        if self.shared:
             source = CollectorRegistry()
             MultiProcessCollector(source)  # type: ignore[no-untyped-call]
         ratio = CollectorRegistry()

@@ -18,18 +18,18 @@ import tempfile
 
 from fastapi import FastAPI
 
+from opensesame_predictor.config import Settings
 from opensesame_predictor.service import Service
-from opensesame_predictor.surfaces.http.limits import HeaderDeadlineProtocol
+from opensesame_predictor.surfaces.http.limits import HeaderDeadlineProtocol, server_options
 from opensesame_predictor.surfaces.http.metrics import MULTIPROCESS_DIR
 
 
-def run_workers(service: Service, app: FastAPI, host: str, port: int, factory: str) -> int:
+def run_workers(settings: Settings, app: FastAPI, host: str, port: int, factory: str) -> int:
     """Serve `factory` (an import string of a function that builds the app from the
     environment) in `settings.http_workers` processes until interrupted."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    settings = service.settings
     guard = app.state.guard
     if guard is not None and not guard.shared:
         print(
@@ -49,21 +49,13 @@ def run_workers(service: Service, app: FastAPI, host: str, port: int, factory: s
     own_dir = not os.environ.get(MULTIPROCESS_DIR)
     if own_dir:
         os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="opensesame-metrics-")
-    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     config = uvicorn.Config(
         factory,
         factory=True,
         workers=settings.http_workers,
         host=host,
         port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        server_header=False,
-        http=HeaderDeadlineProtocol,  # by name: the workers import it; its deadline is set there
-        timeout_keep_alive=settings.http_keep_alive_seconds,
-        limit_concurrency=settings.http_max_connections,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
+        **server_options(settings),  # the deadline class goes by name; configure_worker sets it
     )
     try:
         sock = config.bind_socket()
@@ -86,8 +78,6 @@ def run_workers(service: Service, app: FastAPI, host: str, port: int, factory: s
 
 def _warm() -> None:
     """In a child: load the catalog the environment's settings name, through the store."""
-    from opensesame_predictor.config import Settings
-
     settings = Settings()
     warm = Service(settings)
     warm.set_sources(settings.specs, settings.workspace or None)
