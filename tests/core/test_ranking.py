@@ -272,3 +272,58 @@ def test_called_operation_says_so(petstore: Predictor) -> None:
     )
     me = next(p for p in result.predictions if p.api_call == "GET /users/me")
     assert "already called earlier" in me.reasons
+
+
+# --- which API a session works in -----------------------------------------------------------
+
+
+def write_reporting_api(directory: Path, title: str, own_path: str) -> Path:
+    """An API with a list of reports (the same words in both) and one operation of its own."""
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": title, "version": "1"},
+        "paths": {
+            "/reports": {"get": {"summary": "List reports", "responses": json_ok({})}},
+            own_path: {"get": {"summary": f"Get the {title} status", "responses": json_ok({})}},
+        },
+    }
+    path = directory / f"{title.lower()}.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("last_call", "expected_spec"), [("GET /alpha", "alpha"), ("GET /beta", "beta")]
+)
+def test_the_api_of_the_last_call_wins_a_tie_between_apis(
+    tmp_path: Path, last_call: str, expected_spec: str
+) -> None:
+    predictor = predictor_for(
+        write_reporting_api(tmp_path, "Alpha", "/alpha"),
+        write_reporting_api(tmp_path, "Beta", "/beta"),
+    )
+    result = predictor.predict({"prompt": "list the reports", "history": [last_call]})
+    top = result.predictions[0]
+    assert top.api_call == "GET /reports"
+    assert top.spec == expected_spec
+
+
+def test_same_api_is_zero_without_history_or_with_one_api(tmp_path: Path) -> None:
+    alpha = write_reporting_api(tmp_path, "Alpha", "/alpha")
+    both = predictor_for(alpha, write_reporting_api(tmp_path, "Beta", "/beta"))
+    from opensesame_predictor.core.models import HistoryEvent, PredictRequest
+
+    ranked, _ = both.rank(PredictRequest(prompt="list the reports"))
+    assert not ranked[0].table["same_api"].any()
+    ranked, _ = both.rank(
+        PredictRequest(prompt="list the reports", history=[HistoryEvent(api_call="GET /beta")])
+    )
+    same = {item.operation.uid: item.table["same_api"][item.row] for item in ranked}
+    assert {uid for uid, value in same.items() if value == 1.0} == {
+        uid for uid in same if uid.startswith("beta:")
+    }
+    alone = predictor_for(alpha)
+    ranked, _ = alone.rank(
+        PredictRequest(prompt="list the reports", history=[HistoryEvent(api_call="GET /alpha")])
+    )
+    assert not ranked[0].table["same_api"].any()

@@ -331,6 +331,7 @@ class LexicalScores:
     fields: dict[str, np.ndarray]
     char: np.ndarray
     prompt_tokens: list[str]
+    meaning: np.ndarray  # cosine of the prompt's and each operation's word vectors
 
     @property
     def combined(self) -> np.ndarray:
@@ -367,10 +368,8 @@ class CatalogIndex:
         self.chars = TermIndex((char_grams(text) for text in self.short_texts), "tfidf")
         from opensesame_predictor.core.vectors import vectors  # numpy only; loaded once
 
-        # half precision: a cosine needs no more, and a big catalog has tens of thousands
-        self.meanings = vectors().embed_many(
-            [meaning_text(op) for op in operations], dtype=np.float16
-        )
+        # single precision: every request reads them all (BLAS has no half-precision product)
+        self.meanings = vectors().embed_many([meaning_text(op) for op in operations])
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
@@ -392,7 +391,10 @@ class CatalogIndex:
     def lexical(self, prompt: str) -> LexicalScores:
         prompt_tokens = tokens(prompt)
         fields = {name: index.scores(prompt_tokens) for name, index in self.fields.items()}
-        return LexicalScores(fields, self.chars.scores(char_grams(prompt)), prompt_tokens)
+        from opensesame_predictor.core.vectors import vectors
+
+        meaning: np.ndarray = self.meanings @ vectors().embed(prompt)
+        return LexicalScores(fields, self.chars.scores(char_grams(prompt)), prompt_tokens, meaning)
 
     def fuzzy(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
         """Token-set similarity of the prompt to each candidate's short text, 0..1."""
@@ -400,14 +402,6 @@ class CatalogIndex:
         scores = process.cdist([prompt.lower()], choices, scorer=fuzz.token_set_ratio)
         similarity: np.ndarray = (scores[0] / 100.0).astype(np.float32)
         return similarity
-
-    def semantic(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Cosine of the prompt's and each candidate's static word vectors."""
-        from opensesame_predictor.core.vectors import vectors
-
-        rows = self.meanings[candidates].astype(np.float32)
-        similarity: np.ndarray = rows @ vectors().embed(prompt)
-        return similarity.astype(np.float32)
 
     def path_cover(
         self, prompt_tokens: Sequence[str], candidates: Sequence[int] | np.ndarray

@@ -33,6 +33,7 @@ from opensesame_predictor.core.params import PromptValues, fills
 NONE = np.array([], dtype=np.int64)
 GOALS = 8  # likeliest operations whose missing ids make their producers worth suggesting
 EXTRA = 20  # structural candidates added beyond the lexical ones, per kind
+MEANING = 10  # candidates closest in meaning, added beyond the lexical ones
 MAX_STEPS = 8  # steps of a request read in turn; a 4 KB prompt could list hundreds
 DONE = 0.6  # a call that matches a step this well, relative to its best match, did it
 
@@ -199,6 +200,10 @@ class PredictorIndex:
                 chosen.setdefault(i, None)
             return top
 
+        # what the request means in other words than the spec's ('photo' for 'image')
+        meaning = np.where(allowed, lexical.meaning, -np.inf)
+        for i in np.argsort(-meaning, kind="stable")[: min(MEANING, available)]:
+            chosen.setdefault(int(i), None)
         for noun in state.last_yielded:
             best(self.consumers.get(noun, NONE))
         if state.looks_up(names):

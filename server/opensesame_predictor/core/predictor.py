@@ -281,7 +281,7 @@ class Predictor:
         zeros = np.zeros(len(candidates), dtype=np.float32)
         features["fuzzy"] = index.text.fuzzy(said, candidates) if has_prompt else zeros
         features["path_cover"] = index.text.path_cover(lexical.prompt_tokens, candidates)
-        semantic = index.text.semantic(said, candidates)
+        semantic = lexical.meaning[candidates]
         features["semantic"] = semantic
         top_meaning = float(semantic.max(initial=0.0))
         features["semantic_relative"] = (
@@ -301,6 +301,13 @@ class Predictor:
         api = index.api_match(lexical.prompt_tokens)[candidates]
         features["api_match"] = api
         features["api_best"] = (api >= 1.0).astype(np.float32)
+        # a session works in one API: the last call says which, when several are loaded
+        last_spec = state.last[0].spec if state.last is not None else None
+        features["same_api"] = (
+            (index.specs[candidates] == last_spec).astype(np.float32)
+            if last_spec is not None and len(index.api_names) > 1
+            else zeros
+        )
         features.update(
             structure_table(
                 [index.operations[i] for i in candidates],

@@ -49,9 +49,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # matches the first step not yet done of a request of several; and the whole request's
     # relevance there, which may count for less than the step's
     "order": ("in_focus", "relevance_of_steps"),
+    # called before, and the prompt lists more values than calls
     "repeats": ("repeat_listed",),
-    # which API the request is about, when several are loaded: its words against each API's
-    "api": ("api_match", "api_best"),  # called before, and the prompt lists more values than calls
+    # which API the request is about, when several are loaded: its words against each API's,
+    # and the API of the last call
+    "api": ("api_match", "api_best", "same_api"),
     # structure that the request's words back: a flow into an operation the prompt describes
     "evidence": ("crud_relevant", "search_needed"),
 }
@@ -95,6 +97,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "finds_needed": 0.0,
     "api_match": 0.0,
     "api_best": 0.0,
+    "same_api": 0.0,
     "repeat_listed": 0.0,
     "crud_relevant": 0.0,
     "search_needed": 0.0,
@@ -184,16 +187,20 @@ def fit(groups: Sequence[Group], c: float = 1.0) -> np.ndarray:
     return coef
 
 
-def calibrate(groups: Sequence[tuple[np.ndarray, int]]) -> float:
-    """The scale s minimising the negative log-likelihood of gold under softmax(s * score):
-    the best of a coarse logarithmic grid (5 % steps), then of a fine one around it."""
+def calibrate(
+    groups: Sequence[tuple[np.ndarray, int]], weights: Sequence[float] | None = None
+) -> float:
+    """The scale s minimising the (weighted) negative log-likelihood of gold under
+    softmax(s * score): the best of a coarse logarithmic grid (5 % steps), then of a fine one
+    around it."""
+    counts = [1.0] * len(groups) if weights is None else list(weights)
 
     def loss(scale: float) -> float:
         total = 0.0
-        for scores, gold in groups:
+        for (scores, gold), weight in zip(groups, counts, strict=True):
             logits = scale * scores
             top = logits.max()
-            total -= logits[gold] - top - np.log(np.exp(logits - top).sum())
+            total -= weight * (logits[gold] - top - np.log(np.exp(logits - top).sum()))
         return float(total)
 
     if not groups:
