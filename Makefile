@@ -59,6 +59,8 @@ bench-lsp: $(STAMP)
 CORPUS ?= ../shared/corpus/specs
 weights: $(STAMP)
 	$(BIN)/opensesame-predictor train --spec $(CORPUS) \
+		--authored validation/authored-workspace.jsonl \
+		--authored validation/authored-large-apis.jsonl \
 		--output server/opensesame_predictor/data/weights.json
 
 # Rebuild the static word vectors (data/vectors.npz) from all-MiniLM-L6-v2, in an environment

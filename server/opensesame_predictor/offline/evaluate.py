@@ -102,7 +102,7 @@ def expected_calibration_error(confidences: list[float], hits: list[bool], bins:
     return float(total / len(conf))
 
 
-def _is_gold(method: str, path: str, gold: list[tuple[str | None, str]]) -> bool:
+def is_gold(method: str, path: str, gold: list[tuple[str | None, str]]) -> bool:
     """A gold call without a method (`/users/{id}`) accepts any method on that path."""
     return any(path == g_path and g_method in (None, method) for g_method, g_path in gold)
 
@@ -150,7 +150,7 @@ def evaluate(
                     field="file",
                 )
         rank = next(
-            (p.rank for p in result.predictions if _is_gold(*_method_path(p.api_call), gold)), 0
+            (p.rank for p in result.predictions if is_gold(*_method_path(p.api_call), gold)), 0
         )
         ranks.append(rank)
         confidences.append(result.predictions[0].confidence if result.predictions else 0.0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, calibrate, fit
 from opensesame_predictor.core.store import SpecStore
+from opensesame_predictor.offline.authored import AuthoredFile, read_authored, score_cases
 from opensesame_predictor.offline.evaluate import ranking_metrics
 from opensesame_predictor.offline.synthetic import SyntheticCase, generate
 from opensesame_predictor.service import fetch_policy
@@ -43,6 +45,7 @@ WORKSPACE_SIZES = (5, 30)  # specs loaded together, as users load a folder of th
 SMALL_API = (3, 12)  # operations of a small API carved out of a bigger one
 SMALL_WORKSPACE = (4, 12)  # small APIs loaded together
 IN_WORKSPACE = 0.5  # share of cases ranked among every spec of their workspace
+PART = "_part"  # the name of a small API carved out of a spec: the spec's name + this
 
 
 @dataclass
@@ -80,6 +83,12 @@ class Metrics:
             else:
                 ranks.append(1 + int((score > score[case.gold]).sum()))
         return cls(**ranking_metrics(ranks, confidences))
+
+    @classmethod
+    def of_scores(cls, cases: list[tuple[np.ndarray, int]], scale: float) -> Metrics:
+        """Metrics of scored candidates and where the gold is among them (-1: nowhere)."""
+        ranked = [Ranked(np.zeros((len(s), 0)), gold, "", "", "") for s, gold in cases]
+        return cls.of(ranked, [s for s, _ in cases], scale)
 
 
 @dataclass
@@ -165,7 +174,7 @@ def small_api(item: LoadedSpec, rng: random.Random) -> LoadedSpec | None:
         size = rng.randint(*SMALL_API)
         start = rng.randrange(len(operations) - size + 1)
         chosen = list(range(start, start + size))
-    name = f"{item.summary.name}_part"
+    name = f"{item.summary.name}{PART}"
     parsed = item.parsed.model_copy(
         update={"operations": [replace(operations[i], spec=name) for i in chosen]}
     )
@@ -241,11 +250,14 @@ def validate(
     c: float,
     dropped: list[int],
     progress: ProgressCallback | None = None,
+    written: Sequence[Group] = (),
 ) -> tuple[Report, float]:
     """Leave-API-out: each fold scored by weights fitted on the others. The softmax scale is
     calibrated on what a fit has not seen at all, neither the API nor the kind of task (fit
     without fold k and without one kind, scored on that kind in fold k): real requests come in
-    shapes the generator does not make, and a scale fitted on familiar shapes reads high."""
+    shapes the generator does not make, and a scale fitted on familiar shapes reads high.
+    Requests people wrote (`written`, scored without their APIs) weigh as much in it as all
+    the synthetic cases together."""
     held_out: list[tuple[Ranked, np.ndarray]] = []
     unseen: list[Group] = []
     kinds = sorted({r.kind for r in ranked})
@@ -273,7 +285,9 @@ def validate(
             ]
     if progress:
         progress(fits, fits, "validation done")
-    scale = calibrate(unseen or [(s, r.gold) for r, s in held_out if r.gold >= 0 and len(s) > 1])
+    synthetic = unseen or [(s, r.gold) for r, s in held_out if r.gold >= 0 and len(s) > 1]
+    shares = [1.0 / len(synthetic)] * len(synthetic) + [1.0 / max(len(written), 1)] * len(written)
+    scale = calibrate([*synthetic, *written], shares)
 
     def metrics(subset: list[tuple[Ranked, np.ndarray]]) -> Metrics:
         return Metrics.of([r for r, _ in subset], [s for _, s in subset], scale)
@@ -310,9 +324,11 @@ def train(
     drop: tuple[str, ...] = (),
     folds: int = 5,
     progress: ProgressCallback | None = None,
+    authored: Sequence[Path] = (),
 ) -> tuple[Ranker, dict[str, Any]]:
     """Fit weights on synthetic cases from the specs, with leave-API-out validation. `drop`
-    names features or groups of features to leave out (their weights stay 0)."""
+    names features or groups of features to leave out (their weights stay 0). `authored`:
+    files of requests people wrote over some of the specs (`offline.authored`)."""
     # Synthetic requests aim at deprecated operations as often as at any other, so the data
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
@@ -321,12 +337,15 @@ def train(
     if not names:
         raise ValueError(f"no spec could be loaded from {', '.join(specs)}")
     folds = max(1, min(folds, len({provider(n) for n in names})))
+    written = [read_authored(path, loaded) for path in authored]
     ranked, fold, generated = build_cases(loaded, seed, folds, progress)
     groups = _groups(ranked, dropped)
     if not groups:
         raise ValueError("the specs gave no synthetic case to learn from")
+    scored = _score_authored(written, ranked, dropped, c)
+    usable = [(s, g) for cases in scored.values() for s, g in cases if g >= 0 and len(s) > 1]
     if folds > 1:
-        report, scale = validate(ranked, fold, folds, c, dropped, progress)
+        report, scale = validate(ranked, fold, folds, c, dropped, progress, usable)
     else:
         report = None
         scale = calibrate([(m @ fit(groups, c), g) for m, g in groups])
@@ -347,7 +366,25 @@ def train(
     }
     if report is not None:
         meta["validation"] = report.as_dict()
+    if scored:
+        meta["authored"] = {
+            name: vars(Metrics.of_scores(cases, scale)) for name, cases in scored.items()
+        }
     return ranker, meta
+
+
+def _score_authored(
+    written: list[AuthoredFile], ranked: list[Ranked], dropped: list[int], c: float
+) -> dict[str, list[tuple[np.ndarray, int]]]:
+    """The authored cases scored by weights fitted without any of their APIs (nor the small
+    APIs carved out of them)."""
+    if not written:
+        return {}
+    apis = set().union(*(w.apis for w in written))
+    kept = [r for r in ranked if r.api.removesuffix(PART) not in apis]
+    coef = fit(_groups(kept, dropped), c)
+    coef[FEATURES.index("deprecated")] = DEPRECATED_PENALTY  # as in the shipped weights
+    return {w.name: score_cases(w, coef) for w in written}
 
 
 def _expand(names: tuple[str, ...]) -> set[str]:

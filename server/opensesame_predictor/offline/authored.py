@@ -1,0 +1,92 @@
+"""Requests people wrote over APIs of the training corpus, labelled by reading the specs
+(`validation/`): the closest thing to real use that training may look at. They are scored by
+weights fitted without their APIs, reported beside the synthetic validation, and the softmax
+scale is calibrated on them together with the synthetic cases held out of the fit.
+
+A case's `spec` names spec files of the training sources by file name; several names, comma
+separated, are loaded together as one workspace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from opensesame_predictor.core.catalog import Catalog, LoadedSpec, split_call
+from opensesame_predictor.core.models import HistoryEvent, PredictRequest
+from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.ranker import FEATURES, Ranker
+from opensesame_predictor.offline.evaluate import EvalCase, is_gold
+
+
+@dataclass
+class AuthoredFile:
+    name: str
+    cases: list[EvalCase]
+    specs: list[list[LoadedSpec]]  # each case's specs, loaded together
+
+    @property
+    def apis(self) -> set[str]:
+        return {item.summary.name for specs in self.specs for item in specs}
+
+
+def read_authored(path: Path, loaded: Sequence[LoadedSpec]) -> AuthoredFile:
+    """The cases of one file, each with the training specs it names; an unknown spec name or
+    a gold naming no operation is an error naming the line."""
+    by_file = {Path(item.summary.source).name: item for item in loaded if item.parsed is not None}
+    cases: list[EvalCase] = []
+    specs: list[list[LoadedSpec]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            case = EvalCase.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise ValueError(f"{path}:{number}: not a case: {exc}") from None
+        names = [name.strip() for name in case.spec.split(",")]
+        unknown = [name for name in names if name not in by_file]
+        if unknown:
+            raise ValueError(
+                f"{path}:{number}: spec {', '.join(unknown)} is not among the training specs"
+            )
+        chosen = [by_file[name] for name in names]
+        operations = [op for item in chosen if item.parsed for op in item.parsed.operations]
+        for call in case.gold:
+            if not any(is_gold(op.method, op.path, [split_call(call)]) for op in operations):
+                raise ValueError(f"{path}:{number}: gold {call!r} names no operation of its specs")
+        cases.append(case)
+        specs.append(chosen)
+    return AuthoredFile(path.name, cases, specs)
+
+
+def score_cases(authored: AuthoredFile, coef: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Each case's candidate scores under the weights (scale 1) and where its first-ranked gold
+    operation is among them (-1: not a candidate)."""
+    ranker = Ranker(dict(zip(FEATURES, coef.tolist(), strict=True)), 1.0, "validation")
+    predictors: dict[tuple[str, ...], Predictor] = {}
+    scored: list[tuple[np.ndarray, int]] = []
+    for case, specs in zip(authored.cases, authored.specs, strict=True):
+        key = tuple(item.summary.name for item in specs)
+        if key not in predictors:
+            predictors[key] = Predictor(Catalog(specs), ranker=ranker, enable_guardrails=False)
+        request = PredictRequest(
+            prompt=case.prompt[:4096],
+            history=[HistoryEvent(api_call=call) for call in case.history],
+        )
+        ranked, _ = predictors[key].rank(request)
+        gold = [split_call(g) for g in case.gold]
+        found = (
+            k for k, r in enumerate(ranked) if is_gold(r.operation.method, r.operation.path, gold)
+        )
+        where = next(found, -1)
+        scored.append((np.array([r.score for r in ranked]), where))
+    return scored

@@ -1,0 +1,112 @@
+"""Authored requests in training: read against the training specs, scored by weights that never
+saw their APIs, reported, and calibrated on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from opensesame_predictor.core.ranker import calibrate
+from opensesame_predictor.offline import train as training
+from opensesame_predictor.offline.authored import read_authored
+from opensesame_predictor.offline.train import load_specs, train
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SPECS = [str(FIXTURES / "petstore-3.0.yaml"), str(FIXTURES / "tasks-3.1.json")]
+CASES = [
+    {"prompt": "show me every animal the shop has", "gold": ["GET /pets"]},
+    {"prompt": "put a new to-do in project 7", "gold": ["POST /projects/{projectId}/tasks"]},
+    {
+        "prompt": "sell the cat 12 to me and then remove her from the shop",
+        "history": ["POST /store/orders"],
+        "gold": ["DELETE /pets/{petId}"],
+    },
+]
+
+
+def write_cases(path: Path, cases: list[dict[str, object]], spec: str) -> Path:
+    path.write_text("\n".join(json.dumps({**c, "spec": spec}) for c in cases) + "\n")
+    return path
+
+
+def test_a_case_names_its_specs_by_file_name_several_make_a_workspace(tmp_path: Path) -> None:
+    loaded = load_specs(SPECS)
+    both = write_cases(tmp_path / "a.jsonl", CASES, "petstore-3.0.yaml, tasks-3.1.json")
+    authored = read_authored(both, loaded)
+    assert [len(specs) for specs in authored.specs] == [2, 2, 2]
+    assert authored.apis == {item.summary.name for item in loaded}
+
+
+@pytest.mark.parametrize(
+    ("case", "spec", "message"),
+    [
+        (CASES[0], "nowhere.json", ":1: spec nowhere.json is not among the training specs"),
+        ({"prompt": "x", "gold": ["GET /nothing"]}, "petstore-3.0.yaml", ":1: gold .* names no"),
+        ({"prompt": "x", "gold": []}, "petstore-3.0.yaml", ":1: not a case"),
+    ],
+)
+def test_a_bad_case_is_an_error_naming_its_line(
+    tmp_path: Path, case: dict[str, object], spec: str, message: str
+) -> None:
+    path = write_cases(tmp_path / "bad.jsonl", [case], spec)
+    with pytest.raises(ValueError, match=message):
+        read_authored(path, load_specs(SPECS))
+
+
+def test_authored_cases_are_reported_beside_the_validation(tmp_path: Path) -> None:
+    path = write_cases(tmp_path / "pets.jsonl", [CASES[0], CASES[2]], "petstore-3.0.yaml")
+    _, meta = train(SPECS, seed=13, folds=2, authored=[path])
+    row = meta["authored"]["pets.jsonl"]  # type: ignore[index]
+    assert row["n"] == 2
+    assert 0.0 <= row["top1"] <= row["recall_at_5"] <= 1.0
+    assert 0.0 <= row["ece"] <= 1.0
+
+
+def test_the_fit_that_scores_authored_cases_never_sees_their_apis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ranked, _, _ = training.build_cases(load_specs(SPECS), 13, 2)
+    pets = [r for r in ranked if r.api.removesuffix(training.PART) == "petstore-3.0"]
+    assert pets and len(pets) < len(ranked)
+    fitted: list[list[training.Group]] = []
+    real_fit = training.fit
+
+    def fit(groups: list[training.Group], c: float = 1.0) -> np.ndarray:
+        fitted.append(groups)
+        return real_fit(groups, c)
+
+    monkeypatch.setattr(training, "fit", fit)
+    monkeypatch.setattr(training, "score_cases", lambda written, coef: [])
+    held_out = SimpleNamespace(apis={"petstore-3.0"}, name="pets.jsonl")
+    training._score_authored([held_out], ranked, [], 1.0)  # type: ignore[list-item]
+    others = training._groups([r for r in ranked if all(r is not p for p in pets)], [])
+    assert len(fitted) == 1
+    assert len(fitted[0]) == len(others)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(fitted[0], others, strict=True))
+
+
+def test_weighted_calibration_equals_repeating_a_case() -> None:
+    rng = np.random.default_rng(5)
+    groups = [(rng.normal(size=6), int(rng.integers(6))) for _ in range(30)]
+    twice = calibrate([*groups, groups[0]])
+    weighted = calibrate(groups, [2.0] + [1.0] * 29)
+    assert weighted == pytest.approx(twice)
+    assert calibrate(groups, [1.0] * 30) == calibrate(groups)
+
+
+def test_the_shipped_validation_files_name_training_specs_and_real_operations() -> None:
+    """The authored files in validation/ are well formed (their specs are the corpus's, which
+    is not shipped: only the form is checked here)."""
+    folder = Path(__file__).resolve().parents[2] / "validation"
+    files = sorted(folder.glob("*.jsonl"))
+    assert len(files) == 2
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            case = json.loads(line)
+            assert set(case) == {"id", "prompt", "history", "gold", "spec"}, (path, number)
+            assert case["gold"] and all(" /" in g for g in case["gold"]), (path, number)
+            assert [h for h in case["history"] if " /" not in h] == [], (path, number)
