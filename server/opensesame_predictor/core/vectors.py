@@ -1,9 +1,10 @@
 """Static word vectors, for what words mean beyond their letters ('picture' near 'image').
 
 The table is all-MiniLM-L6-v2 distilled into one vector per WordPiece of its vocabulary (model2vec,
-256 dimensions, int8 with a scale per row); a text's vector is the normalised mean of its pieces'
-vectors. It loads with numpy alone and embeds a prompt in well under a millisecond. The table
-is rebuilt by `opensesame-predictor-distill` (see `distill.py`); it is data, read once.
+256 dimensions, int8 with a scale per row), then refitted so that a text's mean vector comes close
+to the model's own vector of the whole text (`offline/vectors_fit.py`); a text's vector is the
+normalised mean of its pieces' vectors. It loads with numpy alone and embeds a prompt in well
+under a millisecond. `make vectors` rebuilds it (`distill.py`); it is data, read once.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Vectors:
             self.table = data["vectors"]  # int8, pieces x dimensions
             self.scales = data["scales"].astype(np.float32)
         self.index = {piece: i for i, piece in enumerate(pieces)}
+        self.pieces_list = pieces
         self.dimensions = int(self.table.shape[1])
 
     def pieces(self, word: str) -> list[int]:
