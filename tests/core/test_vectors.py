@@ -47,3 +47,10 @@ def test_text_without_known_words_has_no_direction(table: Vectors) -> None:
     assert not table.embed("").any()
     assert not table.embed("!!! ??").any()
     assert not table.embed("x" * 500).any()  # no meaning in a run of one letter
+
+
+def test_neighbours_are_other_words_of_like_meaning(table: Vectors) -> None:
+    found = table.neighbours("picture")
+    assert found and {"photo", "image"} & set(found)
+    assert not any(word.startswith("pictur") for word in found)
+    assert table.neighbours("zzqx") == []

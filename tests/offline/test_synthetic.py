@@ -178,3 +178,37 @@ def test_values_follow_what_the_parameter_holds() -> None:
     assert {phrasing.value_for(chosen, rng) for _ in range(20)} & {"cat", "dog"}
     pet = Parameter(name="petId", location="path", type="integer")
     assert all(phrasing.value_for(pet, rng).isalnum() for _ in range(20))
+
+
+def test_some_words_are_said_in_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """People describe what they want without the spec's vocabulary: with rewording on, words
+    that have close neighbours in meaning are replaced by one of them, others stay."""
+    monkeypatch.setattr(phrasing, "REWORDED", 1.0)
+    said = phrasing.reword(["picture", "movie", "zzqx"], random.Random(3))
+    assert said[0] != "picture" and said[1] != "movie"
+    assert said[2] == "zzqx"  # nothing like it: kept
+    monkeypatch.setattr(phrasing, "REWORDED", 0.0)
+    assert phrasing.reword(["picture", "movie"], random.Random(3)) == ["picture", "movie"]
+
+
+def test_rewording_lowers_the_share_of_words_taken_from_the_operation(
+    library: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opensesame_predictor.core.features import PIECES, tokens
+
+    operations = {op.key: op for op in library.operations}
+
+    def literal_share(found: list[SyntheticCase]) -> float:
+        shares = []
+        for case in found:
+            said = set(tokens(case.prompt))
+            op = operations[case.gold]
+            own = {t for piece in PIECES.values() for t in tokens(piece(op))}
+            if said:
+                shares.append(len(said & own) / len(said))
+        return sum(shares) / len(shares)
+
+    reworded = literal_share(generate([library], seed=5, rounds=30))
+    monkeypatch.setattr(phrasing, "REWORDED", 0.0)
+    literal = literal_share(generate([library], seed=5, rounds=30))
+    assert reworded < literal

@@ -138,9 +138,14 @@ def char_grams(text: str) -> list[str]:
 INTENT_METHODS: dict[str, frozenset[str]] = {}
 for _verbs, _methods in (
     ("create add new make post register upload submit place open publish insert", "POST"),
+    ("send reserve buy purchase invite", "POST"),
     ("update edit change modify rename replace patch set adjust", "PUT PATCH POST"),
+    ("close archive move assign enable disable unlock", "PUT PATCH POST"),
     ("delete remove destroy erase drop revoke unfollow unsubscribe clear", "DELETE"),
+    ("rid kick ban wipe discard", "DELETE"),
+    ("cancel", "DELETE POST"),
     ("list show find search fetch retrieve read view look lookup give tell count", "GET"),
+    ("check browse download export", "GET"),
 ):
     for _verb in _verbs.split():
         INTENT_METHODS[stem(_verb)] = frozenset(_methods.split())

@@ -90,6 +90,12 @@ SYNONYMS = {
     "nationality": "country", "airport": "code", "icao": "code", "iata": "code", "zip": "code",
     "postal": "code", "isbn": "code", "sku": "code",
 }  # fmt: skip
+# Chance that a word taken from the operation's text is said in other words (when it has close
+# neighbours in meaning). Real requests share 21-40 % of their words with their operation's
+# text (30 % on average over the shared evaluation sets); the generator shared 37 % without
+# rewording, 34 % with this. At 0.8 (30 %) the fit learned to distrust literal matches: "borrow
+# this book" after reading a book ranked "Add a book" over "Borrow a book".
+REWORDED = 0.4
 NAMED = frozenset({"q", "query", "search", "term", "keyword", "keywords", "name", "title", "text"})
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)])[.!?](?:\s|$)")
 
@@ -179,10 +185,25 @@ def act(op: Operation, is_item: bool, rng: random.Random) -> list[str]:
     if len(kept) > 2 and rng.random() < 0.25:
         i = rng.randrange(len(kept) - 1)
         kept[i], kept[i + 1] = kept[i + 1], kept[i]
+    kept = reword(kept, rng)
     verbs = VERBS.get(kind_of(op, is_item), VERBS["GET"])
     if verb_first and rng.random() < 0.5:
         return kept  # the spec's own verb: "convert currency", "play track"
     return [rng.choice(verbs), *kept]
+
+
+def reword(spoken: list[str], rng: random.Random) -> list[str]:
+    """Some words said in other words of like meaning ('photo' for 'image'): people describe
+    what they want without the spec's vocabulary."""
+    if REWORDED <= 0:
+        return spoken
+    from opensesame_predictor.core.vectors import vectors
+
+    said = []
+    for word in spoken:
+        others = vectors().neighbours(word) if rng.random() < REWORDED else []
+        said.append(rng.choice(others) if others else word)
+    return said
 
 
 ASIDES = ("because of the", "since the", "like the", "about the", "with the", "not the")

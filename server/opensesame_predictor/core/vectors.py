@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from opensesame_predictor.core.features import words
+from opensesame_predictor.core.features import stem, words
 
 VECTORS_FILE = Path(__file__).resolve().parent.parent / "data" / "vectors.npz"
 MAX_WORD = 60  # longer "words" are ids or junk: no meaning to look up
@@ -29,6 +29,7 @@ class Vectors:
             self.scales = data["scales"].astype(np.float32)
         self.index = {piece: i for i, piece in enumerate(pieces)}
         self.pieces_list = pieces
+        self._words: tuple[list[str], np.ndarray] | None = None  # for `neighbours`, on demand
         self.dimensions = int(self.table.shape[1])
 
     def pieces(self, word: str) -> list[int]:
@@ -69,6 +70,29 @@ class Vectors:
 
     def _pieces(self, word: str) -> tuple[int, ...]:
         return _cached_pieces(self, word)
+
+    def neighbours(self, word: str, count: int = 2, least: float = 0.6) -> list[str]:
+        """Whole words closest in meaning to a word ('picture' -> 'photo', 'image'), other
+        forms of the word itself left out; for rewording synthetic requests."""
+        if self._words is None:
+            kept = [i for i, p in enumerate(self.pieces_list) if p.isalpha() and len(p) > 2]
+            rows = self.table[kept].astype(np.float32) * self.scales[kept, None]
+            rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+            self._words = ([self.pieces_list[i] for i in kept], rows)
+        names, rows = self._words
+        position = self.index.get(word)
+        if position is None or not word.isalpha():
+            return []
+        query = self.table[position].astype(np.float32)
+        similarity = rows @ (query / max(float(np.linalg.norm(query)), 1e-9))
+        found: list[str] = []
+        for k in np.argsort(-similarity)[: 8 * count]:
+            other = names[int(k)]
+            if similarity[k] < least or len(found) == count:
+                break
+            if other[:4] != word[:4] and stem(other) != stem(word):  # not a form of it
+                found.append(other)
+        return found
 
 
 @lru_cache(maxsize=65536)

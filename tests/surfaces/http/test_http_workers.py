@@ -38,6 +38,20 @@ def test_settings_travel_to_the_workers_through_the_environment(
     assert Settings() == settings
 
 
+def wait_until_every_worker_loaded(base_url: str, in_a_row: int = 12) -> None:
+    """A worker answers 503 `loading` until it has read the warm store: wait for a run of
+    ready answers on new connections (the kernel spreads them over the workers)."""
+    deadline = time.monotonic() + 30
+    ready = 0
+    while ready < in_a_row:
+        assert time.monotonic() < deadline, "the workers never all finished loading"
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            status = client.get("/health").json()["status"]
+        ready = ready + 1 if status != "loading" else 0
+        if status == "loading":
+            time.sleep(0.1)
+
+
 def test_two_workers_share_limits_and_metrics(
     redis_server: Redis,
     start_server: Callable[..., RunningServer],
@@ -55,6 +69,7 @@ def test_two_workers_share_limits_and_metrics(
     }
     spec = str(fixtures / "petstore-3.0.yaml")
     server = start_server("http", "--workers", "2", "--spec", spec, env=env)
+    wait_until_every_worker_loaded(server.base_url)
     body = {"prompt": "find the pet with id 7"}
     codes = []
     for i in range(30):  # a new connection each time: the kernel spreads them over both
