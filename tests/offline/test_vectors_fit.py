@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.vectors import Vectors
 from opensesame_predictor.offline.vectors_fit import authored_specs, refine, training_texts
 
@@ -74,3 +76,12 @@ def test_texts_leave_out_the_authored_specs_and_come_once_in_a_fixed_order(
     assert not any("pet" in t.lower() for t in tasks_only if "photo" in t.lower())
     assert any(t == "List pets" for t in both)
     assert not any(t == "List pets" for t in tasks_only)
+
+
+def test_texts_do_not_depend_on_the_table_they_refit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synthetic requests reword with the shipped table's neighbours: the texts the table is
+    refitted on are worded without it, so `make vectors` gives the same table again."""
+    plain = training_texts(SPECS, set())
+    monkeypatch.setattr(phrasing, "REWORDED", 1.0)
+    assert training_texts(SPECS, set()) == plain
+    assert phrasing.REWORDED == 1.0  # restored after

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.features import short_text, words
 from opensesame_predictor.core.phrasing import sentence
@@ -52,7 +53,13 @@ def training_texts(specs: list[str], excluded: set[str], seed: int = 99) -> list
         for op in item.parsed.operations:
             texts += [short_text(op), op.summary, sentence(op.description)]
             texts += [sentence(p.description) for p in op.parameters if p.description]
-    texts += [case.prompt for case in generate([Catalog(loaded)], seed=seed, rounds=1)]
+    # requests worded without rewording: that draws on this very table, which must not
+    # shape the texts it is refitted on
+    rewording, phrasing.REWORDED = phrasing.REWORDED, 0.0
+    try:
+        texts += [case.prompt for case in generate([Catalog(loaded)], seed=seed, rounds=1)]
+    finally:
+        phrasing.REWORDED = rewording
     kept = [t.strip()[:300] for t in texts if len(t.split()) >= MIN_WORDS]
     unique = list(dict.fromkeys(kept))
     random.Random(1).shuffle(unique)
