@@ -71,24 +71,17 @@ class Metrics:
     ece: float
 
     @classmethod
-    def of(cls, ranked: list[Ranked], scores: list[np.ndarray], scale: float) -> Metrics:
+    def of(cls, cases: Sequence[tuple[np.ndarray, int]], scale: float) -> Metrics:
+        """Metrics of each case's candidate scores and where its gold is among them (-1: not
+        among them, a miss)."""
         ranks, confidences = [], []
-        for case, score in zip(ranked, scores, strict=True):
+        for score, gold in cases:
             logits = scale * score
             probabilities = np.exp(logits - logits.max())
             probabilities /= probabilities.sum()
             confidences.append(float(probabilities.max()) if len(score) else 0.0)
-            if case.gold < 0:
-                ranks.append(0)
-            else:
-                ranks.append(1 + int((score > score[case.gold]).sum()))
+            ranks.append(1 + int((score > score[gold]).sum()) if gold >= 0 else 0)
         return cls(**ranking_metrics(ranks, confidences))
-
-    @classmethod
-    def of_scores(cls, cases: list[tuple[np.ndarray, int]], scale: float) -> Metrics:
-        """Metrics of scored candidates and where the gold is among them (-1: nowhere)."""
-        ranked = [Ranked(np.zeros((len(s), 0)), gold, "", "", "") for s, gold in cases]
-        return cls.of(ranked, [s for s, _ in cases], scale)
 
 
 @dataclass
@@ -290,7 +283,7 @@ def validate(
     scale = calibrate([*synthetic, *written], shares)
 
     def metrics(subset: list[tuple[Ranked, np.ndarray]]) -> Metrics:
-        return Metrics.of([r for r, _ in subset], [s for _, s in subset], scale)
+        return Metrics.of([(s, r.gold) for r, s in subset], scale)
 
     report = Report(
         overall=metrics(held_out),
@@ -367,9 +360,7 @@ def train(
     if report is not None:
         meta["validation"] = report.as_dict()
     if scored:
-        meta["authored"] = {
-            name: vars(Metrics.of_scores(cases, scale)) for name, cases in scored.items()
-        }
+        meta["authored"] = {name: vars(Metrics.of(cases, scale)) for name, cases in scored.items()}
     return ranker, meta
 
 

@@ -12,7 +12,6 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.session import ClientRequestContext
 from mcp_types import (
-    CallToolResult,
     ListRootsResult,
     ResourceListChangedNotification,
     ResourceTemplateReference,
@@ -23,12 +22,7 @@ from mcp_types import (
 
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.mcp.server import build_server
-
-
-def text_of(result: CallToolResult) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
+from support.mcp import text_of
 
 
 async def read_text(client: Client, uri: str) -> str:

@@ -7,30 +7,18 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from mcp import Client
-from mcp_types import CallToolResult, TextContent
 
 from opensesame_predictor.present import safe_line, safe_value
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.mcp.server import build_server
+from support.mcp import call, text_of
 
 STRIPE_LIKE = (
     '<p>Returns a list of your customers. See <a href="/docs/api/pagination">pagination</a>'
     " for more &amp; less.</p>"
 )
-
-
-def text_of(result: CallToolResult) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
-
-
-async def call(runtime: Service, tool: str, arguments: dict[str, Any]) -> CallToolResult:
-    async with Client(build_server(runtime)) as client:
-        return await client.call_tool(tool, arguments)
 
 
 def html_spec(tmp_path: Path) -> Path:

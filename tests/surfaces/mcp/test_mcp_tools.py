@@ -9,22 +9,11 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp_types import CallToolResult, TextContent
 
 from opensesame_predictor.present import DESCRIBE_BUDGET
 from opensesame_predictor.service import Service
 from opensesame_predictor.surfaces.mcp.server import build_server
-
-
-def text_of(result: CallToolResult) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
-
-
-async def call(runtime: Service, tool: str, arguments: dict[str, Any]) -> CallToolResult:
-    async with Client(build_server(runtime)) as client:
-        return await client.call_tool(tool, arguments)
+from support.mcp import call, text_of
 
 
 async def test_lists_five_tools_with_input_and_output_schemas(petstore_service: Service) -> None:
