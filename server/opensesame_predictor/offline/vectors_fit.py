@@ -10,7 +10,7 @@ little. The specs of the authored validation files are left out, so that what is
 them stays a measure of APIs the table has not read.
 
 Three steps, the middle one in the distillation environment (it runs the sentence model):
-`texts` (here), `distill.py encode`, `solve` (here).
+`texts` (here), `distill.py --encode`, `solve` (here).
 """
 
 from __future__ import annotations
