@@ -236,7 +236,9 @@ def test_a_required_id_outside_the_path_is_a_need_any_named_resource_meets() -> 
     # the optional device is no need; what the operation is about (the queue) comes last
     assert shape.requires == (("track", "episode", "queue"),)
     assert missing(shape, state_of(), 0) == ["track"]
-    assert structure_features(queue, shape, state_of(), 0)["missing_id"] == 1.0
+    features = structure_features(queue, shape, state_of(), 0)
+    # counted apart from path ids: a field's id is data to fill in, a path's is the address
+    assert features["missing_field"] == 1.0 and features["missing_id"] == 0.0
     # any of the named resources meets the need; a value in the prompt does too
     tracks = op("GET", "/me/tracks", fields=["items.track.id"])
     assert missing(shape, state_of(tracks), 0) == []
@@ -868,3 +870,21 @@ def test_the_step_said_first_is_predicted_first(petstore: Predictor) -> None:
     assert first("list the pets and then log in") == "GET /pets"
     reasons = petstore.predict(PredictRequest(prompt="list the pets, then log in")).predictions
     assert "does what the request says to do now: 'list the pets'" in reasons[0].reasons
+
+
+def test_an_id_a_field_takes_is_counted_apart_from_an_id_the_path_takes() -> None:
+    """A path id is the address of the thing; a field's id is data the call is given. The
+    prompt's values go to the path first."""
+    member = Parameter(name="memberId", location="body", required=True)
+    book = Parameter(name="bookId", location="body", required=True)
+    borrow = op("POST", "/branches/{branchId}/loans", [path_param("branchId"), book, member])
+    vocabulary = frozenset({"branch", "book", "member", "loan"})
+    shape = with_takes(borrow, shape_of(borrow), vocabulary)
+    alone = structure_features(borrow, shape, state_of(), 0)
+    assert alone["missing_id"] == 1.0 and alone["missing_field"] == 1.0
+    one_value = structure_features(borrow, shape, state_of(), 1)  # the branch
+    assert one_value["missing_id"] == 0.0 and one_value["missing_field"] == 1.0
+    books = op("GET", "/books/{bookId}", [path_param("bookId")], fields=["id", "title"])
+    after_a_book = structure_features(borrow, shape, state_of(books), 1)
+    assert after_a_book["missing_id"] == 0.0 and after_a_book["missing_field"] == 0.5
+    assert missing(shape, state_of(books), 1) == ["member"]

@@ -254,19 +254,24 @@ def missing(shape: Shape, state: HistoryState, prompt_values: int) -> list[str]:
     """Opaque ids the operation needs that neither the history nor the prompt supplies. Each
     concrete value in the prompt (a number, an id, `owner/repo`) supplies one; natural keys
     (`{country}`, `{username}`) are the caller's to give and never missing."""
+    in_path, in_fields = missing_apart(shape, state, prompt_values)
+    return in_path + in_fields
+
+
+def missing_apart(
+    shape: Shape, state: HistoryState, prompt_values: int
+) -> tuple[list[str], list[str]]:
+    """`missing`, in two parts: the ids its path needs, and those its required query or body
+    fields need (the prompt's values supply the path first)."""
     if not shape.consumes and not shape.requires:
-        return []
-    needed = [
+        return [], []
+    in_path = [
         noun
         for name, noun in shape.consumes
         if name not in shape.natural and not state.supplies(name, noun)
     ]
-    needed += [any_of[0] for any_of in shape.requires if state.yielded.isdisjoint(any_of)]
-    return needed[prompt_values:]
-
-
-def need_count(shape: Shape) -> int:
-    return len(shape.consumes) - len(shape.natural) + len(shape.requires)
+    in_fields = [any_of[0] for any_of in shape.requires if state.yielded.isdisjoint(any_of)]
+    return in_path[prompt_values:], in_fields[max(0, prompt_values - len(in_path)) :]
 
 
 def makers_of(operations: Sequence[Operation], shapes: Sequence[Shape]) -> dict[str, list[int]]:
@@ -317,7 +322,7 @@ FLOW = (
     "called",
     "called_last",
 )
-STRUCTURE = ("search_for_name", "missing_id", *FLOW)
+STRUCTURE = ("search_for_name", "missing_id", "missing_field", *FLOW)
 
 
 def structure_table(
@@ -334,10 +339,13 @@ def structure_table(
     table = {name: np.zeros(count, dtype=np.float32) for name in STRUCTURE}
     if state.looks_up(names):
         table["search_for_name"][:] = [shape.searches for shape in shapes]
-    table["missing_id"][:] = [
-        len(missing(shape, state, prompt_values)) / need_count(shape) if need_count(shape) else 0.0
-        for shape in shapes
-    ]
+    # an id the path needs is the address of the thing; one a field needs is data to fill in,
+    # which people often leave to the call itself ('borrow this book': the member is implied)
+    for i, shape in enumerate(shapes):
+        in_path, in_fields = missing_apart(shape, state, prompt_values)
+        addressed = len(shape.consumes) - len(shape.natural)
+        table["missing_id"][i] = len(in_path) / addressed if addressed > 0 else 0.0
+        table["missing_field"][i] = len(in_fields) / len(shape.requires) if shape.requires else 0.0
     last = state.last
     if last is None:  # no calls yet: nothing flows, follows or repeats
         return table

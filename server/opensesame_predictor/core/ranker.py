@@ -41,6 +41,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "values": ("fills_path",),
     "missing_ids": (
         "missing_id",  # share of path ids that neither the prompt nor an earlier call supplies
+        "missing_field",  # ... of ids that required query or body fields take
         "yields_needed",  # yields an id that a likely goal needs and nobody supplied
         "finds_needed",  # ... and its path names that thing: where one looks it up
     ),
@@ -101,6 +102,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "repeat_listed": 0.0,
     "crud_relevant": 0.0,
     "search_needed": 0.0,
+    "missing_field": -1.0,
 }
 
 REFERENCE_TEMPERATURE = 0.7  # the wire format's default: probabilities are calibrated there

@@ -61,7 +61,7 @@ def explain(
     add("same_resource", "stays on the resource of the last call")
     contributions.sort(key=lambda item: -item[0])
     reasons = [text for _, text in contributions[:3]]
-    if features.get("missing_id", 0.0) > 0:
+    if features.get("missing_id", 0.0) > 0 or features.get("missing_field", 0.0) > 0:
         reasons.append("needs an id that no earlier call or the prompt has supplied yet")
     if features.get("called", 0.0) > 0:
         reasons.append("already called earlier")
