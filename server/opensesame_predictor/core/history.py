@@ -339,8 +339,8 @@ def structure_table(
     table = {name: np.zeros(count, dtype=np.float32) for name in STRUCTURE}
     if state.looks_up(names):
         table["search_for_name"][:] = [shape.searches for shape in shapes]
-    # an id the path needs is the address of the thing; one a field needs is data to fill in,
-    # which people often leave to the call itself ('borrow this book': the member is implied)
+    # an id the path needs is the address of the thing; one a field needs is data the call is
+    # given, which people often leave unsaid (who borrows, whose account): they weigh apart
     for i, shape in enumerate(shapes):
         in_path, in_fields = missing_apart(shape, state, prompt_values)
         addressed = len(shape.consumes) - len(shape.natural)
