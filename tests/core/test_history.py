@@ -138,6 +138,14 @@ def test_a_write_hands_on_what_it_made_not_what_lists_in_it_will_hold() -> None:
     assert stem("refund") in read.yields
 
 
+def test_a_read_or_a_search_finds_things_a_write_makes_them() -> None:
+    fields = ["id", "name"]
+    assert shape_of(op("GET", "/pets", fields=fields)).reads
+    assert not shape_of(op("POST", "/pets", fields=fields)).reads
+    searched = op("POST", "/pets/query", [Parameter(name="q", location="query")], fields=fields)
+    assert shape_of(searched).reads  # a search is a read whatever its method
+
+
 @pytest.mark.parametrize(
     ("path", "name", "natural"),
     [

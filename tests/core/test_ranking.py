@@ -12,8 +12,9 @@ import pytest
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.features import words
+from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.ranker import Ranker, calibrate
+from opensesame_predictor.core.ranker import BACKED, Ranker, calibrate
 from opensesame_predictor.offline.evaluate import expected_calibration_error
 from opensesame_predictor.service import Service
 from support import json_ok
@@ -262,8 +263,11 @@ def test_caution_when_an_id_is_missing(petstore: Predictor) -> None:
     result = petstore.predict({"prompt": "upload a photo of my pet", "max_predictions": 10})
     upload = next(p for p in result.predictions if p.api_call == "POST /pets/{petId}/photos")
     assert any("needs an id" in reason for reason in upload.reasons)
+    listing = next(p for p in result.predictions if p.api_call == "GET /pets")
+    assert any("yields the petId" in reason for reason in listing.reasons), listing.reasons
+    # 'my pet' exists already: making a new one is no way to find it
     create = next(p for p in result.predictions if p.api_call == "POST /pets")
-    assert any("yields the petId" in reason for reason in create.reasons), create.reasons
+    assert not any("yields the petId" in reason for reason in create.reasons), create.reasons
 
 
 def test_called_operation_says_so(petstore: Predictor) -> None:
@@ -311,7 +315,6 @@ def test_the_api_of_the_last_call_wins_a_tie_between_apis(
 def test_same_api_is_zero_without_history_or_with_one_api(tmp_path: Path) -> None:
     alpha = write_reporting_api(tmp_path, "Alpha", "/alpha")
     both = predictor_for(alpha, write_reporting_api(tmp_path, "Beta", "/beta"))
-    from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 
     ranked, _ = both.rank(PredictRequest(prompt="list the reports"))
     assert not ranked[0].table["same_api"].any()
@@ -327,3 +330,34 @@ def test_same_api_is_zero_without_history_or_with_one_api(tmp_path: Path) -> Non
         PredictRequest(prompt="list the reports", history=[HistoryEvent(api_call="GET /alpha")])
     )
     assert not ranked[0].table["same_api"].any()
+
+
+# --- meaning word by word, and structure backed by the words ----------------------------------
+
+
+def test_soft_cover_counts_an_operations_words_said_in_other_words(petstore: Predictor) -> None:
+    ranked, _ = petstore.rank(PredictRequest(prompt="send a picture of my dog"))
+    cover = {item.operation.key: float(item.table["soft_cover"][item.row]) for item in ranked}
+    assert all(0.0 <= value <= 1.0 for value in cover.values())
+    photo = cover["POST /pets/{petId}/photos"]  # 'Upload a pet photo': picture ~ photo, dog ~ pet
+    assert photo > cover["POST /auth/login"] + 0.1
+    ranked, _ = petstore.rank(
+        PredictRequest(prompt="??? !!!", history=[HistoryEvent(api_call="GET /pets")])
+    )
+    assert not ranked[0].table["soft_cover"].any()  # no words, nothing covered
+
+
+def test_backed_structure_is_the_structure_times_the_words_backing(petstore: Predictor) -> None:
+    ranked, _ = petstore.rank(
+        PredictRequest(
+            prompt="upload a photo of the pet", history=[HistoryEvent(api_call="POST /pets")]
+        )
+    )
+    table = ranked[0].table
+    backing = np.maximum(table["relevance"], table["semantic_relative"])
+    assert backing.min() >= 0.0 and backing.max() == pytest.approx(1.0)
+    for name in BACKED:
+        assert table[f"{name}_backed"] == pytest.approx(table[name] * backing), name
+    photo = next(item for item in ranked if item.operation.key == "POST /pets/{petId}/photos")
+    fed = max(table[f"{name}_backed"][photo.row] for name in ("consumes_last", "consumes_written"))
+    assert fed > 0.5  # the call asked for, fed by the last call: backed by the words

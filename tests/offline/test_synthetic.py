@@ -154,6 +154,32 @@ def test_a_thing_named_in_a_chain_is_searched_for_not_listed(tmp_path: Path) -> 
     }
 
 
+def test_a_look_up_finds_what_exists_and_never_makes_it(tmp_path: Path) -> None:
+    """'Upload a photo of my pet': the pet exists; one lists pets to find it. Creating a pet
+    returns a pet id as well, but is no way to find one's own."""
+    pets = {
+        "openapi": "3.0.3",
+        "info": {"title": "Pets", "version": "1"},
+        "paths": {
+            "/pets": {
+                **_listing("Pet"),
+                "post": {"summary": "Create a pet", "responses": json_ok(with_id())},
+            },
+            "/pets/{petId}/photos": {
+                "post": {
+                    "summary": "Upload a pet photo",
+                    "parameters": [in_path("petId")],
+                    "responses": {"201": {"description": "created"}},
+                }
+            },
+        },
+        "components": {"schemas": {"Pet": with_id()}},
+    }
+    cases = generate([_catalog(tmp_path, "pets", pets)], seed=4, rounds=100)
+    firsts = {c.history[0] for c in cases if c.kind == "lookup" and c.history}
+    assert firsts == {"GET /pets"}
+
+
 @pytest.mark.parametrize(
     ("name", "opaque"),
     [

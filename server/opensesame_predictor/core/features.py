@@ -124,6 +124,18 @@ def meaning_text(op: Operation) -> str:
     return f"{short_text(op)} {op.description[:300]}"
 
 
+def word_vectors(texts: list[str], dtype: type = np.float32) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One normalised vector per distinct content word of some texts, and each text's rows."""
+    from opensesame_predictor.core.vectors import vectors
+
+    row_of: dict[str, int] = {}
+    rows = []
+    for text in texts:
+        found = sorted({w for w in _words(text) if w not in STOPWORDS and len(w) > 1})
+        rows.append(np.array([row_of.setdefault(w, len(row_of)) for w in found], dtype=np.int64))
+    return vectors().embed_many(list(row_of), dtype), rows
+
+
 def char_grams(text: str) -> list[str]:
     """Character 3- and 4-grams inside words padded with spaces (like char_wb)."""
     grams: list[str] = []
@@ -375,6 +387,11 @@ class CatalogIndex:
 
         # single precision: every request reads them all (BLAS has no half-precision product)
         self.meanings = vectors().embed_many([meaning_text(op) for op in operations])
+        # the words of each operation's short text, as rows of one table of word vectors
+        # (half precision: a request reads only its candidates' rows)
+        self.word_table, self.word_rows = word_vectors(
+            [short_text(op) for op in operations], np.float16
+        )
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
@@ -400,6 +417,22 @@ class CatalogIndex:
 
         meaning: np.ndarray = self.meanings @ vectors().embed(prompt)
         return LexicalScores(fields, self.chars.scores(char_grams(prompt)), prompt_tokens, meaning)
+
+    def soft_cover(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
+        """How much of each candidate's short text the prompt says, word by word and in other
+        words: the mean, over the operation's words, of the closest prompt word's cosine."""
+        said, _ = word_vectors([prompt])
+        cover = np.zeros(len(candidates), dtype=np.float32)
+        rows = [self.word_rows[int(i)] for i in candidates]
+        sizes = np.array([len(r) for r in rows], dtype=np.int64)
+        if not len(said) or not sizes.any():
+            return cover
+        own = self.word_table[np.concatenate(rows)].astype(np.float32)
+        closest = np.clip(own @ said.T, 0.0, 1.0).max(axis=1)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        spoken = sizes > 0
+        cover[spoken] = np.add.reduceat(closest, starts[spoken]) / sizes[spoken]
+        return cover
 
     def fuzzy(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
         """Token-set similarity of the prompt to each candidate's short text, 0..1."""

@@ -85,6 +85,7 @@ class Shape:
     is_item: bool  # the path ends in a parameter: one resource, not a collection
     paginated: bool
     searches: bool  # takes free text to look things up by name (q, query, search, term, ...)
+    reads: bool = True  # a GET or a search: where one finds things that exist (a POST makes them)
     link_targets: frozenset[str] = field(default_factory=frozenset)  # operationIds
     takes: frozenset[str] = frozenset()  # resources whose ids it takes in query or body fields
     nouns: frozenset[str] = frozenset()  # everything it consumes: path resources and takes
@@ -185,6 +186,7 @@ def shape_of(op: Operation) -> Shape:
         is_item=bool(segments) and bool(_PARAM.match(segments[-1])),
         paginated=bool(query & PAGINATION),
         searches=bool(query & SEARCH_PARAMS),
+        reads=op.method == "GET" or bool(query & SEARCH_PARAMS),
         link_targets=frozenset(link.operation_id for link in op.links if link.operation_id),
         natural=frozenset(natural),
     )

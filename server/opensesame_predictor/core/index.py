@@ -81,7 +81,7 @@ class PredictorIndex:
         for i, shape in enumerate(self.shapes):
             for noun in shape.nouns:
                 consumers.setdefault(noun, []).append(i)
-            for noun in shape.yields:
+            for noun in shape.yields if shape.reads else ():  # a made thing is no found one
                 producers.setdefault(noun, []).append(i)
         self.consumers = {n: np.array(ids, dtype=np.int64) for n, ids in consumers.items()}
         self.consumable = frozenset(consumers)

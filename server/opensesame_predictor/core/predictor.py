@@ -36,7 +36,7 @@ from opensesame_predictor.core.params import (
     history_values,
     without_values,
 )
-from opensesame_predictor.core.ranker import Ranker
+from opensesame_predictor.core.ranker import BACKED, Ranker
 from opensesame_predictor.core.reasons import explain
 from opensesame_predictor.core.refine import Refiner
 
@@ -238,6 +238,9 @@ class Predictor:
         )
         features["in_focus"] = focus[candidates]
         features["relevance_of_steps"] = features["relevance"] * float(bool(step))
+        backing = np.maximum(features["relevance"], features["semantic_relative"])
+        for name in BACKED:
+            features[f"{name}_backed"] = features[name] * backing
         for i in candidates[features["in_focus"] > 0]:
             notes.setdefault(int(i), {})["step"] = step
         scores = self.ranker.score(features)
@@ -287,6 +290,7 @@ class Predictor:
         features["semantic_relative"] = (
             semantic / top_meaning if top_meaning > 0 else np.zeros_like(semantic)
         ).astype(np.float32)
+        features["soft_cover"] = index.text.soft_cover(said, candidates) if has_prompt else zeros
         # what to do now: the verbs of the step in hand when the request says several
         intent = method_intent(tokens(step) if step else lexical.prompt_tokens)
         methods = index.text.methods[candidates]

@@ -16,6 +16,21 @@ import numpy as np
 
 from opensesame_predictor.core.history import FLOW
 
+# Evidence from the history and the catalog that counts again in proportion to how well the
+# words back the candidate (its relevance or its meaning, whichever is higher): how far such
+# evidence may lift a call depends on the words. What was called already and what is missing
+# are no evidence for a call, and do not count again.
+BACKED = (
+    *(name for name in FLOW if name not in ("called", "called_last")),
+    "yields_needed",
+    "finds_needed",
+    "search_for_name",
+    "makes_new",
+    "repeat_listed",
+    "same_api",
+    "fills_path",
+)
+
 # The features of the linear model, in named groups (`train --drop GROUP` leaves one out).
 GROUPS: dict[str, tuple[str, ...]] = {
     "lexical": (
@@ -33,8 +48,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "path_cover",  # share of the path's words the prompt mentions
         "relevance",  # the combined lexical score relative to the best candidate's, 0..1
     ),
-    # what the words mean: static word vectors of the prompt and of the operation
-    "meaning": ("semantic", "semantic_relative"),
+    # what the words mean: static word vectors of the prompt and of the operation, as a whole and
+    # word by word
+    "meaning": ("semantic", "semantic_relative", "soft_cover"),
     "intent": ("method_match", "method_conflict", "deprecated"),
     "history": FLOW,  # id flow, links, CRUD, same resource, repeats: history.structure_table
     # the prompt holds values of the kinds the operation's path parameters take
@@ -57,6 +73,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "api": ("api_match", "api_best", "same_api"),
     # structure that the request's words back: a flow into an operation the prompt describes
     "evidence": ("crud_relevant", "search_needed"),
+    "backed": tuple(f"{name}_backed" for name in BACKED),
 }
 FEATURES = tuple(name for group in GROUPS.values() for name in group)
 
@@ -103,6 +120,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "crud_relevant": 0.0,
     "search_needed": 0.0,
     "missing_field": -1.0,
+    "soft_cover": 0.0,
+    **{f"{name}_backed": 0.0 for name in BACKED},
 }
 
 REFERENCE_TEMPERATURE = 0.7  # the wire format's default: probabilities are calibrated there

@@ -9,7 +9,12 @@ from opensesame_predictor.core.features import stem, tokens, words
 from opensesame_predictor.core.models import Operation
 from opensesame_predictor.core.params import PromptValues
 
-LEXICAL = ("all", "short", "path", "opid", "summary", "description", "char", "fuzzy", "path_cover")
+# what the words say: literally, and in other words (a prompt's own words are quoted for both)
+WORDS = (
+    *("all", "short", "path", "opid", "summary", "description", "char", "fuzzy", "path_cover"),
+    "relevance",
+    *("semantic", "semantic_relative", "soft_cover"),
+)
 
 
 def _matched_words(prompt: str, op: Operation) -> list[str]:
@@ -31,15 +36,18 @@ def explain(
     values: PromptValues,
 ) -> list[str]:
     contributions: list[tuple[float, str]] = []
-    lexical = sum(weights.get(name, 0.0) * features.get(name, 0.0) for name in LEXICAL)
+    worded = sum(weights.get(name, 0.0) * features.get(name, 0.0) for name in WORDS)
     matched = _matched_words(prompt, op)
-    if matched and lexical > 0:
+    if matched and worded > 0:
         quoted = ", ".join(f"'{w}'" for w in matched)
         verb = "matches" if len(matched) == 1 else "match"
-        contributions.append((lexical, f"{quoted} {verb} {op.summary or op.path!r}"))
+        contributions.append((worded, f"{quoted} {verb} {op.summary or op.path!r}"))
 
     def add(feature: str, text: str) -> None:
-        value = weights.get(feature, 0.0) * features.get(feature, 0.0)
+        value = sum(  # a structural feature and its share backed by the words
+            weights.get(name, 0.0) * features.get(name, 0.0)
+            for name in (feature, f"{feature}_backed")
+        )
         if value > 0:
             contributions.append((value, text))
 

@@ -58,7 +58,7 @@ class _Api:
         shapes = shapes_of(operations)
         producers: dict[str, list[int]] = {}
         for i, shape in enumerate(shapes):
-            if not shape.needed:
+            if not shape.needed and shape.reads:  # one finds what exists; a POST makes it
                 for noun in shape.yields:
                     producers.setdefault(noun, []).append(i)
         return cls(operations, shapes, title, producers, makers_of(operations, shapes))
