@@ -388,10 +388,11 @@ class CatalogIndex:
         # single precision: every request reads them all (BLAS has no half-precision product)
         self.meanings = vectors().embed_many([meaning_text(op) for op in operations])
         # the words of each operation's short text, as rows of one table of word vectors
-        # (half precision: a request reads only its candidates' rows)
-        self.word_table, self.word_rows = word_vectors(
-            [short_text(op) for op in operations], np.float16
-        )
+        # (half precision: a request reads only its candidates' rows), held flat: operation
+        # i's rows are word_ids[word_starts[i] : word_starts[i + 1]]
+        self.word_table, rows = word_vectors([short_text(op) for op in operations], np.float16)
+        self.word_ids = np.concatenate([*rows, np.zeros(0, dtype=np.int64)]).astype(np.int32)
+        self.word_starts = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
@@ -422,16 +423,22 @@ class CatalogIndex:
         """How much of each candidate's short text the prompt says, word by word and in other
         words: the mean, over the operation's words, of the closest prompt word's cosine."""
         said, _ = word_vectors([prompt])
-        cover = np.zeros(len(candidates), dtype=np.float32)
-        rows = [self.word_rows[int(i)] for i in candidates]
-        sizes = np.array([len(r) for r in rows], dtype=np.int64)
+        chosen = np.asarray(candidates, dtype=np.int64)
+        cover = np.zeros(len(chosen), dtype=np.float32)
+        starts = self.word_starts[chosen]
+        sizes = self.word_starts[chosen + 1] - starts
         if not len(said) or not sizes.any():
             return cover
-        own = self.word_table[np.concatenate(rows)].astype(np.float32)
-        closest = np.clip(own @ said.T, 0.0, 1.0).max(axis=1)
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        # every candidate's rows in one pass (as TermIndex.scores reads postings)
+        offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        ids = self.word_ids[np.repeat(starts, sizes) + offsets]
+        # each distinct word once: candidates share most of their words
+        distinct, where = np.unique(ids, return_inverse=True)
+        own = self.word_table[distinct].astype(np.float32)
+        closest = np.clip(own @ said.T, 0.0, 1.0).max(axis=1)[where]
         spoken = sizes > 0
-        cover[spoken] = np.add.reduceat(closest, starts[spoken]) / sizes[spoken]
+        firsts = (np.cumsum(sizes) - sizes)[spoken]
+        cover[spoken] = np.add.reduceat(closest, firsts) / sizes[spoken]
         return cover
 
     def fuzzy(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
