@@ -142,8 +142,14 @@ def test_a_read_or_a_search_finds_things_a_write_makes_them() -> None:
     fields = ["id", "name"]
     assert shape_of(op("GET", "/pets", fields=fields)).reads
     assert not shape_of(op("POST", "/pets", fields=fields)).reads
-    searched = op("POST", "/pets/query", [Parameter(name="q", location="query")], fields=fields)
+    searched = op("POST", "/pets", [Parameter(name="q", location="query")], fields=fields)
     assert shape_of(searched).reads  # a search is a read whatever its method
+    asked = op("POST", "/pets", [Parameter(name="query", location="body")], fields=fields)
+    assert shape_of(asked).reads
+    assert shape_of(op("POST", "/pets/search", fields=fields)).reads
+    assert not shape_of(op("POST", "/searches", fields=fields)).reads  # saves a search: a write
+    changed = op("DELETE", "/pets", [Parameter(name="filter", location="query")], fields=fields)
+    assert not shape_of(changed).reads
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,9 @@ GENERIC = frozenset(
 SCHEMA_WORDS = frozenset({"paging", "model", "schema", "dto", "resource", "type"})
 PAGINATION = frozenset({"page", "offset", "cursor", "after", "before", "pagetoken", "perpage"})
 SEARCH_PARAMS = frozenset({"q", "query", "search", "term", "keyword", "keywords", "filter"})
+SEARCH_PATHS = frozenset({"search", "query", "find", "lookup"})  # `POST /users/search`
+# body fields that ask rather than describe (a new thing's `keywords` or `filter` describe it)
+SEARCH_FIELDS = frozenset({"q", "query", "search", "searchterm", "searchquery"})
 _PARAM = re.compile(r"^\{([^}]+)\}$")
 # Last words of a parameter's name that make it an identifier nobody knows by heart (`petId`,
 # `{id}`, `file_key`): found by an earlier call. Any other value (`country`, `username`,
@@ -85,7 +88,7 @@ class Shape:
     is_item: bool  # the path ends in a parameter: one resource, not a collection
     paginated: bool
     searches: bool  # takes free text to look things up by name (q, query, search, term, ...)
-    reads: bool = True  # a GET or a search: where one finds things that exist (a POST makes them)
+    reads: bool = True  # a GET or a POSTed search: where one finds things that exist
     link_targets: frozenset[str] = field(default_factory=frozenset)  # operationIds
     takes: frozenset[str] = frozenset()  # resources whose ids it takes in query or body fields
     nouns: frozenset[str] = frozenset()  # everything it consumes: path resources and takes
@@ -177,6 +180,12 @@ def shape_of(op: Operation) -> Shape:
     if own_id:  # an id of the response itself or of its generic items: what the path names
         yields |= names | _nouns(" ".join(op.response_schemas[:2]))
     query = {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == "query"}
+    # a search sent as a POST (`POST /pets/search`, a `query` field) finds things too; a PUT
+    # or a DELETE changes what it names, whatever its parameters
+    asked = {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == "body"}
+    posted_search = bool(query & SEARCH_PARAMS or asked & SEARCH_FIELDS) or (
+        bool(literals) and literals[-1].lower() in SEARCH_PATHS
+    )
     return Shape(
         consumes=tuple(consumes),
         nouns=frozenset(noun for _, noun in consumes),
@@ -186,7 +195,7 @@ def shape_of(op: Operation) -> Shape:
         is_item=bool(segments) and bool(_PARAM.match(segments[-1])),
         paginated=bool(query & PAGINATION),
         searches=bool(query & SEARCH_PARAMS),
-        reads=op.method == "GET" or bool(query & SEARCH_PARAMS),
+        reads=op.method == "GET" or (op.method == "POST" and posted_search),
         link_targets=frozenset(link.operation_id for link in op.links if link.operation_id),
         natural=frozenset(natural),
     )
