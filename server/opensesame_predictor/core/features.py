@@ -209,6 +209,14 @@ def method_intent(prompt_tokens: Sequence[str]) -> frozenset[str]:
     return frozenset(wanted)
 
 
+def span_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions of several spans of a flat array, in one pass: each span's start, then
+    consecutive offsets (`starts` [4, 9], `lengths` [2, 3] -> [4, 5, 9, 10, 11])."""
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    positions: np.ndarray = np.repeat(starts, lengths) + offsets
+    return positions
+
+
 class TermIndex:
     """Weights of terms in documents, for cosine TF-IDF or BM25 scoring of a query."""
 
@@ -303,9 +311,7 @@ class TermIndex:
         # every (document, weight) pair of the query's rows, summed per document in one pass
         starts = self.indptr[ids]
         lengths = self.indptr[ids + 1] - starts
-        # positions of all the rows' entries: start of each row, then consecutive offsets
-        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        entries = np.repeat(starts, lengths) + offsets
+        entries = span_positions(starts, lengths)
         weights = np.repeat(query, lengths) * self.data[entries]
         summed = np.bincount(self.indices[entries], weights=weights, minlength=self.size)
         return summed.astype(np.float32)
@@ -429,9 +435,7 @@ class CatalogIndex:
         sizes = self.word_starts[chosen + 1] - starts
         if not len(said) or not sizes.any():
             return cover
-        # every candidate's rows in one pass (as TermIndex.scores reads postings)
-        offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        ids = self.word_ids[np.repeat(starts, sizes) + offsets]
+        ids = self.word_ids[span_positions(starts, sizes)]
         # each distinct word once: candidates share most of their words
         distinct, where = np.unique(ids, return_inverse=True)
         own = self.word_table[distinct].astype(np.float32)

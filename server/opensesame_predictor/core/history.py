@@ -141,6 +141,12 @@ def _returned(op: Operation) -> list[str]:
     return [dotted for dotted in op.response_fields if dotted.count(".") <= 1]
 
 
+def _param_names(op: Operation, location: str) -> set[str]:
+    """The names of the operation's parameters in one place, letters only (`search_term`:
+    searchterm)."""
+    return {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == location}
+
+
 def shape_of(op: Operation) -> Shape:
     segments = [s for s in op.path.split("/") if s]
     consumes: list[tuple[str, str]] = []
@@ -179,10 +185,9 @@ def shape_of(op: Operation) -> Shape:
     names = _nouns(" ".join(literals))
     if own_id:  # an id of the response itself or of its generic items: what the path names
         yields |= names | _nouns(" ".join(op.response_schemas[:2]))
-    query = {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == "query"}
+    query, asked = _param_names(op, "query"), _param_names(op, "body")
     # a search sent as a POST (`POST /pets/search`, a `query` field) finds things too; a PUT
     # or a DELETE changes what it names, whatever its parameters
-    asked = {re.sub(r"[^a-z]", "", p.name.lower()) for p in op.parameters if p.location == "body"}
     posted_search = bool(query & SEARCH_PARAMS or asked & SEARCH_FIELDS) or (
         bool(literals) and literals[-1].lower() in SEARCH_PATHS
     )
