@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from opensesame_predictor.config import Settings
+from opensesame_predictor.core.features import method_intent
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.service import Service
@@ -184,3 +185,17 @@ class TestAnExplicitRequestBeatsHistory:
         result = predictors["petstore"].predict(request)
         delete_pet = [p for p in result.predictions if p.api_call == "DELETE /pets/{petId}"]
         assert all(p.confidence < 0.1 for p in delete_pet)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "methods"),
+    [
+        ("delete the pet 4", {"DELETE"}),
+        ("please show me the orders", {"GET"}),
+        # what one did or is doing is no command
+        ("I am done reading, return the book", set()),
+        ("I created a pet by mistake", set()),
+    ],
+)
+def test_verbs_of_intent_are_commands_in_their_plain_form(prompt: str, methods: set[str]) -> None:
+    assert method_intent(prompt) == methods

@@ -147,7 +147,8 @@ def char_grams(text: str) -> list[str]:
 
 
 # Verbs of a prompt -> the methods they usually mean. Weak evidence, used as one feature.
-INTENT_METHODS: dict[str, frozenset[str]] = {}
+INTENT_VERBS: dict[str, frozenset[str]] = {}  # as said
+INTENT_METHODS: dict[str, frozenset[str]] = {}  # by stem
 for _verbs, _methods in (
     ("create add new make post register upload submit place open publish insert", "POST"),
     ("send reserve buy purchase invite", "POST"),
@@ -161,6 +162,7 @@ for _verbs, _methods in (
 ):
     for _verb in _verbs.split():
         INTENT_METHODS[stem(_verb)] = frozenset(_methods.split())
+        INTENT_VERBS[_verb] = frozenset(_methods.split())
 
 
 # Where one request says several things to do in turn: "pause playback, turn the volume down
@@ -202,10 +204,13 @@ def clauses(prompt: str) -> list[str]:
     return [part for part in parts if tokens(part)]
 
 
-def method_intent(prompt_tokens: Sequence[str]) -> frozenset[str]:
+def method_intent(text: str) -> frozenset[str]:
+    """The methods the verbs of a request mean, in their plain form only: a command or what
+    one wants done ("return the book"), not what one did or is doing ("I am done reading")."""
     wanted: set[str] = set()
-    for token in prompt_tokens[:12]:  # verbs of intent come early in a request
-        wanted |= INTENT_METHODS.get(token, frozenset())
+    said = [w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOPWORDS]
+    for word in said[:12]:  # verbs of intent come early in a request
+        wanted |= INTENT_VERBS.get(word, frozenset())
     return frozenset(wanted)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from opensesame_predictor import __version__
 from opensesame_predictor.core.catalog import Catalog, split_call
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
-from opensesame_predictor.core.features import LexicalScores, method_intent, tokens
+from opensesame_predictor.core.features import LexicalScores, method_intent
 from opensesame_predictor.core.guardrails import check_request, parse_request
 from opensesame_predictor.core.history import HistoryState, structure_table
 from opensesame_predictor.core.index import PredictorIndex, readable_notes
@@ -292,7 +292,7 @@ class Predictor:
         ).astype(np.float32)
         features["soft_cover"] = index.text.soft_cover(said, candidates) if has_prompt else zeros
         # what to do now: the verbs of the step in hand when the request says several
-        intent = method_intent(tokens(step) if step else lexical.prompt_tokens)
+        intent = method_intent(step or said)
         methods = index.text.methods[candidates]
         features["method_match"] = np.array([m in intent for m in methods], dtype=np.float32)
         features["method_conflict"] = np.array(
