@@ -902,3 +902,33 @@ def test_an_id_a_field_takes_is_counted_apart_from_an_id_the_path_takes() -> Non
     after_a_book = structure_features(borrow, shape, state_of(books), 1)
     assert after_a_book["missing_id"] == 0.0 and after_a_book["missing_field"] == 0.5
     assert missing(shape, state_of(books), 1) == ["member"]
+
+
+def test_an_id_flows_into_what_a_call_needs_not_into_a_field_it_may_leave() -> None:
+    """After reading a book, its author's id flows into a call that needs an author, not into
+    an update that may leave the book's author as it is."""
+    book = op("GET", "/books/{bookId}", [path_param("bookId")], fields=["id", "authorId"])
+    vocabulary = frozenset({"book", "author"})
+    may_leave = Parameter(name="authorId", location="body")
+    needs = Parameter(name="authorId", location="body", required=True)
+    update = op("PUT", "/books/{bookId}", [path_param("bookId"), may_leave])
+    award = op("POST", "/awards", [needs])
+    state = state_of(book)
+    for call, flows in ((update, 0.0), (award, 1.0)):
+        shape = with_takes(call, shape_of(call), vocabulary)
+        assert "author" in shape.nouns
+        assert structure_features(call, shape, state, 0)["consumes_last"] == flows
+
+
+def test_a_request_pointing_back_at_a_thing_is_not_about_making_one() -> None:
+    """'Borrow this book' after reading a book is about that book: adding a book makes a new
+    one. Without the pointing back, or the reading, nothing is said against adding one."""
+    library = predictor_for(
+        Path(__file__).resolve().parents[2] / "fixtures" / "library-swagger-2.0.json"
+    )
+    read = ["GET /api/v2/books/{bookId}"]
+    add = "POST /api/v2/books"
+    assert features(library, add, "borrow this book", read)["makes_referred"] == 1.0
+    assert features(library, add, "add a book", read)["makes_referred"] == 0.0
+    assert features(library, add, "borrow this book", [])["makes_referred"] == 0.0
+    assert features(library, "POST /api/v2/loans", "borrow it", read)["makes_referred"] == 0.0

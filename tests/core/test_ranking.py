@@ -14,7 +14,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.features import words
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.ranker import BACKED, Ranker, calibrate
+from opensesame_predictor.core.ranker import BACKED, Ranker, calibrate, calibrate_top
 from opensesame_predictor.offline.evaluate import expected_calibration_error
 from opensesame_predictor.service import Service
 from support import json_ok
@@ -73,6 +73,36 @@ def test_probabilities_sum_to_one_and_follow_the_scores() -> None:
     assert probabilities.sum() == pytest.approx(1.0)
     assert list(np.argsort(-probabilities)) == list(np.argsort(-scores))
     assert ranker.probabilities(np.array([]), 0.7).size == 0
+
+
+@pytest.mark.parametrize("top_map", [(0.5, 0.4), (1.6, -0.3)])
+def test_the_top_map_moves_only_the_confidence(top_map: tuple[float, float]) -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        scores = rng.normal(scale=2.0, size=6)
+        plain = Ranker(scale=1.0).probabilities(scores, 0.7)
+        mapped = Ranker(scale=1.0, top_map=top_map).probabilities(scores, 0.7)
+        assert mapped.sum() == pytest.approx(1.0)
+        assert np.all(np.diff(mapped[np.argsort(-scores)]) <= 1e-12)  # the scores' order
+        others = np.argsort(-scores)[1:]
+        assert mapped[others] / mapped[others].sum() == pytest.approx(
+            plain[others] / plain[others].sum()
+        )
+
+
+def test_calibrate_top_recovers_a_known_map() -> None:
+    """Cases whose top candidate is right with probability sigmoid(0.6 logit p + 0.5)."""
+    rng = np.random.default_rng(11)
+    groups = []
+    for _ in range(3000):
+        scores = rng.normal(scale=1.5, size=6)
+        p = float(softmax(scores).max())
+        right = rng.random() < 1 / (1 + np.exp(-(0.6 * np.log(p / (1 - p)) + 0.5)))
+        best = int(np.argmax(scores))
+        groups.append((scores, best if right else int(np.argmin(scores))))
+    a, b = calibrate_top(groups, [1.0] * len(groups), scale=1.0)
+    assert a == pytest.approx(0.6, abs=0.12)
+    assert b == pytest.approx(0.5, abs=0.12)
 
 
 def test_temperature_zero_is_one_hot() -> None:

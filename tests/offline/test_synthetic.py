@@ -111,6 +111,19 @@ def test_each_step_is_a_case_whose_history_is_the_steps_before(
     }
 
 
+def test_a_request_after_a_call_points_back_at_what_it_was_about(
+    cases: list[SyntheticCase],
+) -> None:
+    """Some requests come once a call is made and ask only for the next one, pointing back
+    ('borrow this book'): the call made is history, not a case of its own."""
+    then = [c for c in cases if c.kind == "then"]
+    assert then
+    for case in then:
+        assert case.history == ["GET /books"] and case.gold == "POST /books/{bookId}/loans"
+        said = case.prompt.lower()
+        assert any(back in said for back in ("this book", "that book", "for it", "the book"))
+
+
 def test_a_single_call_carries_the_values_it_takes(cases: list[SyntheticCase]) -> None:
     borrow = [c.prompt for c in cases if c.kind == "single" and c.gold.startswith("POST")]
     assert borrow and all(any(ch.isdigit() or ch.isupper() for ch in p) for p in borrow)

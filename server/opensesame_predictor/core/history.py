@@ -326,6 +326,15 @@ def wanted_new(prompt: str) -> frozenset[str]:
     return frozenset(found)
 
 
+BACK = frozenset({"this", "these", "those", "it", "its", "them"})
+
+
+def refers_back(prompt: str) -> bool:
+    """Whether the request points at a thing already at hand ("borrow this book", "refund
+    it") rather than only naming kinds of things."""
+    return not BACK.isdisjoint(re.findall(r"[a-z]+", prompt.lower()))
+
+
 # what follows from the calls made so far (the ranker's "history" group)
 FLOW = (
     "consumes_last",
@@ -369,7 +378,21 @@ def structure_table(
     last_uid = last_op.uid
     uids = [op.uid for op in ops]
     brought = last_shape.brings - state.to_make
-    fed = np.array([not s.nouns.isdisjoint(brought) for s in shapes], dtype=bool)
+    # what the last call was about, not just any id its response carries (a search over every
+    # kind of thing yields them all)
+    named = brought & last_shape.names
+    # an id fed into what the call needs (its path, a required field), or the things the last
+    # call was about into any field (the movies just listed into a watchlist's `movie_ids`);
+    # not an id the response merely carries into a field a write may leave as it is (the
+    # `authorId` of a book just read into a new book)
+    fed = np.array(
+        [
+            not brought.isdisjoint({n for _, n in s.consumes}.union(*s.requires))
+            or not named.isdisjoint(s.nouns)
+            for s in shapes
+        ],
+        dtype=bool,
+    )
     fresh = np.array([uid != last_uid for uid in uids], dtype=bool)
     # the more kinds of ids a call brought (a search over everything), the less any one of
     # them says what comes next
@@ -378,9 +401,6 @@ def structure_table(
     # says less about the next step: a new cart may be filled first or shown first
     flow = "consumes_last" if last_op.method == "GET" else "consumes_written"
     table[flow][:] = (fed & fresh) / np.sqrt(kinds)
-    # what the last call was about, not just any id its response carries (a search over every
-    # kind of thing yields them all)
-    named = brought & last_shape.names
     table["consumes_named"][:] = fresh & np.array([not s.nouns.isdisjoint(named) for s in shapes])
     table["consumes_earlier"][:] = ~(fed & fresh) & np.array(
         [

@@ -170,6 +170,14 @@ class PredictorIndex:
             return np.ones(self.size, dtype=bool)
         return np.asarray(self.specs == spec)
 
+    def creates(self, i: int) -> str:
+        """What a POST on a collection brings into being (`POST /books` a book), else ''."""
+        op, shape = self.operations[i], self.shapes[i]
+        if op.method != "POST" or shape.is_item or not shape.path_literals:
+            return ""
+        named = words(shape.path_literals[-1])
+        return stem(named[-1]) if named else ""
+
     def candidates(
         self,
         lexical: LexicalScores,

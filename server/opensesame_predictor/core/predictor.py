@@ -19,7 +19,7 @@ from opensesame_predictor.core.catalog import Catalog, split_call
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
 from opensesame_predictor.core.features import LexicalScores, method_intent
 from opensesame_predictor.core.guardrails import check_request, parse_request
-from opensesame_predictor.core.history import HistoryState, structure_table
+from opensesame_predictor.core.history import HistoryState, refers_back, structure_table
 from opensesame_predictor.core.index import PredictorIndex, readable_notes
 from opensesame_predictor.core.models import (
     Operation,
@@ -332,6 +332,12 @@ class Predictor:
         features["yields_needed"] = noted("yields_weight")
         features["finds_needed"] = noted("finds_weight")
         features["makes_new"] = noted("makes_weight")
+        # "borrow this book" after reading one is about that book, not a new one
+        referred = state.last[1].names if state.last is not None and refers_back(said) else ()
+        features["makes_referred"] = np.array(
+            [bool(referred) and index.creates(int(i)) in referred for i in candidates],
+            dtype=np.float32,
+        )
         times = np.array(
             [state.times.get(index.operations[i].uid, 0) for i in candidates], dtype=np.float32
         )

@@ -62,7 +62,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "finds_needed",  # ... and its path names that thing: where one looks it up
     ),
     "lookup_by_name": ("search_for_name",),  # the prompt names something without its id
-    "making": ("makes_new",),  # makes a new thing the prompt asks for ("a new playlist")
+    # makes a new thing the prompt asks for ("a new playlist"); makes a new one of what the
+    # request points back at ("borrow this book" after reading one: not a new book)
+    "making": ("makes_new", "makes_referred"),
     # matches the first step not yet done of a request of several; and the whole request's
     # relevance there, which may count for less than the step's
     "order": ("in_focus", "relevance_of_steps"),
@@ -106,6 +108,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "response": 0.3,
     "search_for_name": 1.0,
     "makes_new": 1.0,
+    "makes_referred": -1.0,
     "in_focus": 1.0,
     "relevance_of_steps": 0.0,
     "relevance": 0.0,
@@ -135,6 +138,9 @@ class Ranker:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     scale: float = 1.0  # calibration: logits = scale * score
     version: str = "hand-v1"
+    # calibration of the top candidate's probability p: sigmoid(a * logit(p) + b). Requests
+    # from APIs no fit saw are too sure when sure and too unsure when unsure under one scale.
+    top_map: tuple[float, float] = (1.0, 0.0)
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE) -> Ranker:
@@ -142,7 +148,9 @@ class Ranker:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             weights = {name: float(data["weights"][name]) for name in FEATURES}
-            return cls(weights, float(data["scale"]), str(data["version"]))
+            top_map = data.get("top_map", [1.0, 0.0])
+            mapped = (float(top_map[0]), float(top_map[1]))
+            return cls(weights, float(data["scale"]), str(data["version"]), mapped)
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
 
@@ -150,6 +158,7 @@ class Ranker:
         document = {
             "version": self.version,
             "scale": round(self.scale, 6),
+            "top_map": [round(v, 6) for v in self.top_map],
             "weights": {name: round(self.weights.get(name, 0.0), 6) for name in FEATURES},
             **meta,
         }
@@ -175,7 +184,22 @@ class Ranker:
         logits -= logits.max()
         weights = np.exp(logits)
         normalised: np.ndarray = weights / weights.sum()
-        return normalised
+        return self._mapped(normalised)
+
+    def _mapped(self, probabilities: np.ndarray) -> np.ndarray:
+        """The top probability through the calibration map, the others scaled to fill the rest."""
+        a, b = self.top_map
+        if (a, b) == (1.0, 0.0) or probabilities.size < 2:
+            return probabilities
+        best = int(np.argmax(probabilities))
+        p = float(np.clip(probabilities[best], 1e-9, 1 - 1e-9))
+        q = 1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b)))
+        # never below the runner-up's share after the rescaling: the order stays the scores'
+        second = float(np.partition(probabilities, -2)[-2])
+        q = max(q, second / (1.0 - p + second))
+        mapped: np.ndarray = probabilities * ((1.0 - q) / (1.0 - p))
+        mapped[best] = q
+        return mapped
 
 
 Group = tuple[np.ndarray, int]  # one case: features x candidates, and where the gold one is
@@ -206,6 +230,32 @@ def fit(groups: Sequence[Group], c: float = 1.0) -> np.ndarray:
     result = minimize(loss, np.zeros(matrix.shape[1]), jac=True, method="L-BFGS-B")
     coef: np.ndarray = result.x
     return coef
+
+
+def calibrate_top(
+    groups: Sequence[tuple[np.ndarray, int]], weights: Sequence[float], scale: float
+) -> tuple[float, float]:
+    """The map (a, b) of the top probability p to sigmoid(a * logit(p) + b) that maximises the
+    (weighted) likelihood of whether the top candidate is the gold one (Platt scaling)."""
+    from scipy.optimize import minimize  # training only: keep it off start-up
+
+    if not groups:
+        return 1.0, 0.0
+    ranker = Ranker({}, scale)
+    tops = np.array([ranker.probabilities(s, REFERENCE_TEMPERATURE).max() for s, _ in groups])
+    logit = np.log(np.clip(tops, 1e-9, 1 - 1e-9) / np.clip(1 - tops, 1e-9, 1))
+    right = np.array([float(s[g] >= s.max()) for s, g in groups])
+    counts = np.asarray(weights, dtype=np.float64)
+
+    def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        z = ab[0] * logit + ab[1]
+        q = 1.0 / (1.0 + np.exp(-z))
+        nll = -(counts * (right * np.log(q + 1e-12) + (1 - right) * np.log(1 - q + 1e-12))).sum()
+        residual = counts * (q - right)
+        return float(nll), np.array([(residual * logit).sum(), residual.sum()])
+
+    found = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(found.x[0]), float(found.x[1])
 
 
 def calibrate(

@@ -29,7 +29,10 @@ KINDS: dict[str, float] = {
     "lookup": 3.5,  # an id the goal needs is found first, from what the request names
     "chain": 0.5,  # ... through a second call
     "create": 0.5,  # make a thing, then act on it
+    "then": 1.0,  # a call was made; the request asks for the next one, pointing back ("this book")
 }
+# Calls of a task that were made before its request: history only, not cases.
+MADE_BEFORE = {"then": 1}
 DISTRACTED = 0.4  # share of requests that also mention things another operation is about
 GOALS_PER_SPEC = 30  # a round draws at most this many goals from one spec: big APIs don't dominate
 
@@ -84,6 +87,8 @@ class _Api:
             return len(self.operations) > 1
         if kind == "follow":
             return bool(self.followers(i))
+        if kind == "then":
+            return bool(self.next_of(i))
         if kind == "lookup":
             return bool(needs) and bool(self.places(needs[0][1], i))
         if kind == "chain":
@@ -110,6 +115,19 @@ class _Api:
             if j != i
             and self.shapes[j].nouns & brought
             and all(noun in brought for _, noun in self.opaque_needs(j))
+        ]
+
+    @functools.cache  # noqa: B019 - one per API, alive as long as its tasks are made
+    def next_of(self, i: int) -> list[int]:
+        """Operations that act on what this one was about or returned ('borrow this book'
+        after reading it), and need nothing else unknown."""
+        at_hand = self.shapes[i].brings | {noun for _, noun in self.shapes[i].consumes}
+        return [
+            j
+            for j in range(len(self.operations))
+            if j != i
+            and self.shapes[j].nouns & at_hand
+            and all(noun in at_hand for _, noun in self.opaque_needs(j))
         ]
 
     def places(self, noun: str, goal: int) -> list[int]:
@@ -220,6 +238,13 @@ def _task(api: _Api, i: int, kind: str, rng: random.Random) -> tuple[str, list[i
         joint = rng.choice([["and"], ["and then"], [", then"], ["and show me"], [". With that,"]])
         words = [*_request(api, i, rng), *joint, *_request(api, j, rng, ids=False)]
         return say(words, rng), [i, j]
+    if kind == "then":
+        j = rng.choice(api.next_of(i))
+        at_hand = api.shapes[i].brings | {noun for _, noun in api.shapes[i].consumes}
+        nouns = sorted(api.shapes[j].nouns & at_hand)
+        noun = rng.choice(nouns) if nouns else "it"
+        back = rng.choice([["for this", noun], ["for that", noun], ["for it"], ["of the", noun]])
+        return say([*_request(api, j, rng, ids=False), *back], rng), [i, j]
     if kind == "lookup":
         noun = api.opaque_needs(i)[0][1]
         named = rng.random() < 0.7
@@ -296,5 +321,7 @@ def generate(catalogs: list[Catalog], seed: int = 13, rounds: int = 2) -> list[S
         for name, api in apis:
             for kind, prompt, sequence in tasks_for(api, rng):
                 for step, gold in enumerate(sequence):
+                    if step < MADE_BEFORE.get(kind, 0):
+                        continue
                     cases.append(SyntheticCase(name, prompt, sequence[:step], gold, kind))
     return cases

@@ -32,7 +32,16 @@ from opensesame_predictor.core.catalog import (
 )
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.ranker import FEATURES, GROUPS, Group, Ranker, calibrate, fit
+from opensesame_predictor.core.ranker import (
+    FEATURES,
+    GROUPS,
+    REFERENCE_TEMPERATURE,
+    Group,
+    Ranker,
+    calibrate,
+    calibrate_top,
+    fit,
+)
 from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.offline.authored import AuthoredFile, read_authored, score_cases
 from opensesame_predictor.offline.evaluate import ranking_metrics
@@ -71,14 +80,12 @@ class Metrics:
     ece: float
 
     @classmethod
-    def of(cls, cases: Sequence[tuple[np.ndarray, int]], scale: float) -> Metrics:
+    def of(cls, cases: Sequence[tuple[np.ndarray, int]], calibration: Ranker) -> Metrics:
         """Metrics of each case's candidate scores and where its gold is among them (-1: not
-        among them, a miss)."""
+        among them, a miss); confidences as `calibration` gives them."""
         ranks, confidences = [], []
         for score, gold in cases:
-            logits = scale * score
-            probabilities = np.exp(logits - logits.max())
-            probabilities /= probabilities.sum()
+            probabilities = calibration.probabilities(score, REFERENCE_TEMPERATURE)
             confidences.append(float(probabilities.max()) if len(score) else 0.0)
             ranks.append(1 + int((score > score[gold]).sum()) if gold >= 0 else 0)
         return cls(**ranking_metrics(ranks, confidences))
@@ -244,7 +251,7 @@ def validate(
     dropped: list[int],
     progress: ProgressCallback | None = None,
     written: Sequence[Group] = (),
-) -> tuple[Report, float]:
+) -> tuple[Report, Ranker]:
     """Leave-API-out: each fold scored by weights fitted on the others. The softmax scale is
     calibrated on what a fit has not seen at all, neither the API nor the kind of task (fit
     without fold k and without one kind, scored on that kind in fold k): real requests come in
@@ -281,9 +288,10 @@ def validate(
     synthetic = unseen or [(s, r.gold) for r, s in held_out if r.gold >= 0 and len(s) > 1]
     shares = [1.0 / len(synthetic)] * len(synthetic) + [1.0 / max(len(written), 1)] * len(written)
     scale = calibrate([*synthetic, *written], shares)
+    calibration = Ranker({}, scale, top_map=calibrate_top([*synthetic, *written], shares, scale))
 
     def metrics(subset: list[tuple[Ranked, np.ndarray]]) -> Metrics:
-        return Metrics.of([(s, r.gold) for r, s in subset], scale)
+        return Metrics.of([(s, r.gold) for r, s in subset], calibration)
 
     report = Report(
         overall=metrics(held_out),
@@ -296,7 +304,7 @@ def validate(
             for kind in sorted({r.kind for r, _ in held_out})
         },
     )
-    return report, scale
+    return report, calibration
 
 
 def _groups(ranked: list[Ranked], dropped: list[int]) -> list[Group]:
@@ -338,14 +346,14 @@ def train(
     scored = _score_authored(written, ranked, dropped, c)
     usable = [(s, g) for cases in scored.values() for s, g in cases if g >= 0 and len(s) > 1]
     if folds > 1:
-        report, scale = validate(ranked, fold, folds, c, dropped, progress, usable)
+        report, calibration = validate(ranked, fold, folds, c, dropped, progress, usable)
     else:
         report = None
-        scale = calibrate([(m @ fit(groups, c), g) for m, g in groups])
+        calibration = Ranker({}, calibrate([(m @ fit(groups, c), g) for m, g in groups]))
     coef = fit(groups, c)
     weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
     weights["deprecated"] = DEPRECATED_PENALTY
-    ranker = Ranker(weights, scale, version=f"learned-s{seed}")
+    ranker = Ranker(weights, calibration.scale, f"learned-s{seed}", calibration.top_map)
     meta: dict[str, Any] = {
         "trained_on": sorted(
             Path(item.summary.source).name for item in loaded if item.parsed is not None
@@ -360,7 +368,9 @@ def train(
     if report is not None:
         meta["validation"] = report.as_dict()
     if scored:
-        meta["authored"] = {name: vars(Metrics.of(cases, scale)) for name, cases in scored.items()}
+        meta["authored"] = {
+            name: vars(Metrics.of(cases, calibration)) for name, cases in scored.items()
+        }
     return ranker, meta
 
 
