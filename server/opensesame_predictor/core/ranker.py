@@ -2,7 +2,8 @@
 
 A linear model over named features: transparent, fast (one dot product per candidate) and easy to
 refit. The probability of each candidate is a softmax of its score, sharpened or flattened by the
-request's temperature relative to the default one.
+request's temperature relative to the default one; the top candidate's then goes through a
+fitted calibration map.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ measure them the way a new user meets them: on APIs left out of the fit.
 The specs are split into folds by provider. Each fold's specs are also loaded together as
 workspaces, and a case is ranked either within its own API or within its fold's workspace, so
 the weights learn to tell which API a request is about. Fold k is scored with weights fitted
-on the other folds (leave-API-out validation); the softmax scale is calibrated on those
-held-out scores; the shipped weights are then fitted on every fold. Deterministic: the same
-specs, seed and code give the same file. Evaluation prompts are never read here.
+on the other folds (leave-API-out validation); the softmax scale and the top-label map are
+calibrated on those held-out scores; the shipped weights are then fitted on every fold.
+Deterministic: the same specs, seed and code give the same file. Evaluation prompts are never
+read here.
 """
 
 from __future__ import annotations
@@ -252,12 +253,12 @@ def validate(
     progress: ProgressCallback | None = None,
     written: Sequence[Group] = (),
 ) -> tuple[Report, Ranker]:
-    """Leave-API-out: each fold scored by weights fitted on the others. The softmax scale is
-    calibrated on what a fit has not seen at all, neither the API nor the kind of task (fit
-    without fold k and without one kind, scored on that kind in fold k): real requests come in
-    shapes the generator does not make, and a scale fitted on familiar shapes reads high.
-    Requests people wrote (`written`, scored without their APIs) weigh as much in it as all
-    the synthetic cases together."""
+    """Leave-API-out: each fold scored by weights fitted on the others. The softmax scale and
+    the top-label map are calibrated on what a fit has not seen at all, neither the API nor the
+    kind of task (fit without fold k and without one kind, scored on that kind in fold k): real
+    requests come in shapes the generator does not make, and a scale fitted on familiar shapes
+    reads high. Requests people wrote (`written`, scored without their APIs) weigh as much in it
+    as all the synthetic cases together."""
     held_out: list[tuple[Ranked, np.ndarray]] = []
     unseen: list[Group] = []
     kinds = sorted({r.kind for r in ranked})
