@@ -208,7 +208,7 @@ def method_intent(text: str) -> frozenset[str]:
     """The methods the verbs of a request mean, in their plain form only: a command or what
     one wants done ("return the book"), not what one did or is doing ("I am done reading")."""
     wanted: set[str] = set()
-    said = [w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOPWORDS]
+    said = [w for w in _words(text) if w not in STOPWORDS]
     for word in said[:12]:  # verbs of intent come early in a request
         wanted |= INTENT_VERBS.get(word, frozenset())
     return frozenset(wanted)
