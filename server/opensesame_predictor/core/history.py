@@ -332,7 +332,7 @@ BACK = frozenset({"this", "these", "those", "it", "its", "them"})
 def refers_back(prompt: str) -> bool:
     """Whether the request points at a thing already at hand ("borrow this book", "refund
     it") rather than only naming kinds of things."""
-    return not BACK.isdisjoint(re.findall(r"[a-z]+", prompt.lower()))
+    return not BACK.isdisjoint(words(prompt))
 
 
 # what follows from the calls made so far (the ranker's "history" group)
