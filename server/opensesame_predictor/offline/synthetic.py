@@ -117,11 +117,15 @@ class _Api:
             and all(noun in brought for _, noun in self.opaque_needs(j))
         ]
 
+    def at_hand(self, i: int) -> frozenset[str]:
+        """What a call leaves at hand: the things it was about and the ids it returned."""
+        return self.shapes[i].brings | {noun for _, noun in self.shapes[i].consumes}
+
     @functools.cache  # noqa: B019 - one per API, alive as long as its tasks are made
     def next_of(self, i: int) -> list[int]:
         """Operations that act on what this one was about or returned ('borrow this book'
         after reading it), and need nothing else unknown."""
-        at_hand = self.shapes[i].brings | {noun for _, noun in self.shapes[i].consumes}
+        at_hand = self.at_hand(i)
         return [
             j
             for j in range(len(self.operations))
@@ -240,8 +244,7 @@ def _task(api: _Api, i: int, kind: str, rng: random.Random) -> tuple[str, list[i
         return say(words, rng), [i, j]
     if kind == "then":
         j = rng.choice(api.next_of(i))
-        at_hand = api.shapes[i].brings | {noun for _, noun in api.shapes[i].consumes}
-        nouns = sorted(api.shapes[j].nouns & at_hand)
+        nouns = sorted(api.shapes[j].nouns & api.at_hand(i))
         noun = rng.choice(nouns) if nouns else "it"
         back = rng.choice([["for this", noun], ["for that", noun], ["for it"], ["of the", noun]])
         return say([*_request(api, j, rng, ids=False), *back], rng), [i, j]
