@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core.features import method_intent
+from opensesame_predictor.core.features import acted_on, method_intent, verb_objects
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.service import Service
@@ -199,3 +199,29 @@ class TestAnExplicitRequestBeatsHistory:
 )
 def test_verbs_of_intent_are_commands_in_their_plain_form(prompt: str, methods: set[str]) -> None:
     assert method_intent(prompt) == methods
+
+
+@pytest.mark.parametrize(
+    ("prompt", "objects"),
+    [
+        ("add a card 'Hotfix' to the Urgent column", {"card", "urgent"}),  # quotes left out
+        ("please make a yellow label on the board", {"yellow", "label"}),
+        ("delete the project 3", {"project", "3"}),
+        ("I was reading the book", set()),  # no verb of intent, nothing acted on
+    ],
+)
+def test_what_the_verbs_act_on_are_the_words_right_after_them(
+    prompt: str, objects: set[str]
+) -> None:
+    assert verb_objects(prompt) == objects
+
+
+def test_an_operation_acts_on_what_its_path_ends_in(predictors: dict[str, Predictor]) -> None:
+    assert acted_on("/boards/{idBoard}/labels") == {"label"}
+    assert acted_on("/v1/{name}:cancel") == {"cancel"}
+    assert acted_on("/usergroups.users.update") == {"usergroup", "user", "update"}
+    assert acted_on("/{id}") == frozenset()
+    ranked, _ = predictors["tasks"].rank(PredictRequest(prompt="delete the project 3"))
+    acts = {item.operation.key: item.table["acts_on"][item.row] for item in ranked}
+    assert acts["DELETE /projects/{projectId}"] == 1.0
+    assert acts["DELETE /projects/{projectId}/tasks/{taskId}"] == 0.0

@@ -30,3 +30,11 @@ def test_evidence_counts_with_its_share_backed_by_the_words() -> None:
     unbacked = {"consumes_written": -0.2, "consumes_written_backed": 0.0}
     reasons = explain(PHOTO, features, notes, unbacked, "do it", PromptValues())
     assert not any("follows" in reason for reason in reasons)
+
+
+def test_what_the_verb_acts_on_is_a_reason() -> None:
+    features = {"acts_on": 1.0}
+    reasons = explain(PHOTO, features, {}, {"acts_on": 0.7}, "upload photos now", PromptValues())
+    assert "its path ends in the 'photos' the request acts on" in reasons
+    reasons = explain(PHOTO, features, {}, {"acts_on": 0.7}, "show the pet", PromptValues())
+    assert not any("acts on" in reason for reason in reasons)  # the path ends in photos

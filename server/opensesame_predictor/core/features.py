@@ -214,6 +214,24 @@ def method_intent(text: str) -> frozenset[str]:
     return frozenset(wanted)
 
 
+def verb_objects(text: str) -> frozenset[str]:
+    """What the request's verbs of intent act on: the stems of the (at most two) content words
+    right after each ("add a card to the column" -> card, column; quoted names left out)."""
+    said = [w for w in _words(QUOTED.sub(" ", text)) if w not in STOPWORDS]
+    found: set[str] = set()
+    for k, word in enumerate(said[:12]):
+        if word in INTENT_VERBS:
+            found.update(stem(w) for w in said[k + 1 : k + 3] if w not in INTENT_VERBS)
+    return frozenset(found)
+
+
+def acted_on(path: str) -> frozenset[str]:
+    """The stems of the words of a path's last literal segment: the thing an operation acts on
+    (`/boards/{id}/labels` -> label)."""
+    literals = [s for s in re.sub(r"\{[^}]*\}", " ", path).split("/") if s.strip()]
+    return frozenset(stem(w) for w in words(literals[-1])) if literals else frozenset()
+
+
 def span_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The positions of several spans of a flat array, in one pass: each span's start, then
     consecutive offsets (`starts` [4, 9], `lengths` [2, 3] -> [4, 5, 9, 10, 11])."""
@@ -384,6 +402,7 @@ class CatalogIndex:
         self.deprecated = np.array([op.deprecated for op in operations], dtype=np.float32)
         self.short_texts = [short_text(op).lower() for op in operations]
         self.path_stems = [frozenset(stem(w) for w in path_words(op.path)) for op in operations]
+        self.acted_on = [acted_on(op.path) for op in operations]
         # each field's documents are tokenised as they are indexed: holding every piece of
         # every operation at once costs more memory than tokenising a piece twice costs time
         self.fields = {

@@ -17,7 +17,7 @@ import numpy as np
 from opensesame_predictor import __version__
 from opensesame_predictor.core.catalog import Catalog, split_call
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
-from opensesame_predictor.core.features import LexicalScores, method_intent
+from opensesame_predictor.core.features import LexicalScores, method_intent, verb_objects
 from opensesame_predictor.core.guardrails import check_request, parse_request
 from opensesame_predictor.core.history import HistoryState, refers_back, structure_table
 from opensesame_predictor.core.index import PredictorIndex, readable_notes
@@ -295,6 +295,10 @@ class Predictor:
         intent = method_intent(step or said)
         methods = index.text.methods[candidates]
         features["method_match"] = np.array([m in intent for m in methods], dtype=np.float32)
+        objects = verb_objects(step or said)
+        features["acts_on"] = np.array(
+            [not objects.isdisjoint(index.text.acted_on[i]) for i in candidates], dtype=np.float32
+        )
         features["method_conflict"] = np.array(
             [bool(intent) and m not in intent for m in methods], dtype=np.float32
         )

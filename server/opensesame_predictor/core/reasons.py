@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from opensesame_predictor.core.features import stem, tokens, words
+from opensesame_predictor.core.features import acted_on, stem, tokens, verb_objects, words
 from opensesame_predictor.core.models import Operation
 from opensesame_predictor.core.params import PromptValues
 
@@ -66,15 +66,21 @@ def explain(
     add("linked", "an OpenAPI link of an earlier response points here")
     add("crud_next", "continues the lifecycle of the resource just created or listed")
     add("method_match", f"the request asks for a {op.method}")
+    acted = verb_objects(prompt) & acted_on(op.path)
+    if acted:
+        word = next((w for w in words(prompt) if stem(w) in acted), min(acted))
+        add("acts_on", f"its path ends in the {word!r} the request acts on")
     add("same_resource", "stays on the resource of the last call")
     contributions.sort(key=lambda item: -item[0])
-    reasons = [text for _, text in contributions[:3]]
+    cautions = []
     if features.get("missing_id", 0.0) > 0 or features.get("missing_field", 0.0) > 0:
-        reasons.append("needs an id that no earlier call or the prompt has supplied yet")
+        cautions.append("needs an id that no earlier call or the prompt has supplied yet")
     if features.get("called", 0.0) > 0:
-        reasons.append("already called earlier")
+        cautions.append("already called earlier")
     if op.deprecated:
-        reasons.append("deprecated")
+        cautions.append("deprecated")
+    # three reasons at most; a caution outweighs a third reason for the call
+    reasons = [text for _, text in contributions[: max(1, 3 - len(cautions))]] + cautions
     if not reasons:  # ranked this low only because better matches are scarce
         reasons.append("weak evidence: nothing in the prompt or the history points here")
     return reasons[:3]
