@@ -290,15 +290,22 @@ def missing_apart(
     return in_path[prompt_values:], in_fields[max(0, prompt_values - len(in_path)) :]
 
 
+def creates(op: Operation, shape: Shape) -> str:
+    """What a POST on a collection names as brought into being (`POST /books` a book), else
+    ''."""
+    if op.method != "POST" or shape.is_item or not shape.path_literals:
+        return ""
+    named = words(shape.path_literals[-1])
+    return stem(named[-1]) if named else ""
+
+
 def makers_of(operations: Sequence[Operation], shapes: Sequence[Shape]) -> dict[str, list[int]]:
     """What each POST on a collection makes, by position: `POST /users/{id}/playlists` makes
     playlists, when its response carries the new one's id."""
     makers: dict[str, list[int]] = {}
     for i, (op, shape) in enumerate(zip(operations, shapes, strict=True)):
-        if op.method != "POST" or shape.is_item or not shape.path_literals:
-            continue
-        named = words(shape.path_literals[-1])[-1:]
-        for noun in {stem(w) for w in named} & (shape.yields - shape.nouns):
+        noun = creates(op, shape)
+        if noun and noun in shape.yields - shape.nouns:
             makers.setdefault(noun, []).append(i)
     return makers
 

@@ -21,6 +21,7 @@ from opensesame_predictor.core.features import (
 from opensesame_predictor.core.history import (
     HistoryState,
     Shape,
+    creates,
     goal_needs,
     makers_of,
     missing,
@@ -171,12 +172,8 @@ class PredictorIndex:
         return np.asarray(self.specs == spec)
 
     def creates(self, i: int) -> str:
-        """What a POST on a collection brings into being (`POST /books` a book), else ''."""
-        op, shape = self.operations[i], self.shapes[i]
-        if op.method != "POST" or shape.is_item or not shape.path_literals:
-            return ""
-        named = words(shape.path_literals[-1])
-        return stem(named[-1]) if named else ""
+        """What operation i, a POST on a collection, brings into being, else ''."""
+        return creates(self.operations[i], self.shapes[i])
 
     def candidates(
         self,
