@@ -57,7 +57,8 @@ bench-lsp: $(STAMP)
 # Refit the shipped weights on synthetic requests from the corpus of real API descriptions
 # (kept outside the repository), with leave-API-out validation printed (deterministic).
 CORPUS ?= ../shared/corpus/specs
-AUTHORED = validation/authored-workspace.jsonl validation/authored-large-apis.jsonl
+AUTHORED = validation/authored-workspace.jsonl validation/authored-large-apis.jsonl \
+	validation/authored-steps.jsonl
 weights: $(STAMP)
 	$(BIN)/opensesame-predictor train --spec $(CORPUS) \
 		$(addprefix --authored ,$(AUTHORED)) \

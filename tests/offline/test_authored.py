@@ -103,7 +103,11 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
     is not shipped: only the form is checked here)."""
     folder = Path(__file__).resolve().parents[2] / "validation"
     files = sorted(folder.glob("*.jsonl"))
-    assert len(files) == 2
+    assert [p.name for p in files] == [
+        "authored-large-apis.jsonl",
+        "authored-steps.jsonl",
+        "authored-workspace.jsonl",
+    ]
     for path in files:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             case = json.loads(line)
