@@ -55,7 +55,27 @@ def test_quoted_strings_numbers_emails_and_owner_repo() -> None:
 def test_dates_like_numbers_over_numbers_are_not_owner_repo() -> None:
     values = extract_values("runs between 2024/2025")
     assert values.owner_repo == []
-    assert values.numbers == ["2024", "2025"]
+    assert values.amounts == ["2024", "2025"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "ids", "amounts"),
+    [
+        ("cancel the order 7.", ["7"], []),
+        ("close 12 and 15, dupes of #9", ["12", "15", "9"], []),
+        ("members 4514 and 1566", ["4514", "1566"], []),
+        ("sessions of the video during March 2024", [], ["2024"]),
+        ("the 14:05 from Leeds on June 12", [], ["14", "05", "12"]),
+        ("tip the driver $3, going for 100%", [], ["3", "100"]),
+        ("museums within 2 km, a 30 minute slot, the top 10 songs", [], ["2", "30", "10"]),
+        ("check CVE-2023-20198", [], ["2023", "20198"]),
+    ],
+)
+def test_dates_times_amounts_and_counts_identify_nothing(
+    prompt: str, ids: list[str], amounts: list[str]
+) -> None:
+    values = extract_values(prompt)
+    assert (values.numbers, values.amounts) == (ids, amounts)
 
 
 def test_id_like_tokens() -> None:
@@ -182,6 +202,17 @@ def test_owner_and_repo_from_the_prompt() -> None:
     assert sources == {"owner": "prompt", "repo": "prompt"}
 
 
+def test_a_year_fills_a_year_but_not_an_id() -> None:
+    op = operation(
+        Parameter(name="year", location="path", required=True, type="integer"),
+        Parameter(name="orderId", location="query", required=True),
+        path="/reports/{year}",
+    )
+    values, sources = fill(op, extract_values("the sales report of 2024"), {}, shape_of(op))
+    assert values == {"year": 2024, "orderId": "{orderId}"}
+    assert sources == {"year": "prompt", "orderId": "placeholder"}
+
+
 def test_history_wins_over_the_prompt() -> None:
     op = operation(Parameter(name="petId", location="path", required=True))
     values, sources = fill(op, extract_values("pet 42"), {"petid": "7"}, shape_of(op))
@@ -306,6 +337,7 @@ def test_words_are_matched_without_the_values_they_carry() -> None:
         ("the price of AAPL", "symbol", "string", True),  # a code, not a name
         ("order 7", "orderId", "integer", True),
         ("the order", "orderId", "integer", False),
+        ("holidays in 2024", "year", "integer", True),  # a year for a year
         ("write to ana@example.com", "email", "string", True),
         ("write to Ana", "email", "string", False),
     ],

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from opensesame_predictor.core.features import INTENT_METHODS, QUOTED, stem, words
+from opensesame_predictor.core.features import INTENT_METHODS, QUOTED, STOPWORDS, stem, words
 from opensesame_predictor.core.history import GENERIC, Shape
 from opensesame_predictor.core.models import Operation, Parameter, ValueSource
 
@@ -17,6 +17,23 @@ _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _OWNER_REPO = re.compile(r"(?<![\w/.])([A-Za-z0-9][\w.-]{0,38})/([A-Za-z0-9][\w.-]{0,99})(?![\w/])")
 # a number on its own: not part of a word or a version, but it may end a sentence ("order 7.")
 _NUMBER = re.compile(r"(?<![\w.])#?(\d{1,19})(?!\w|\.\d)")
+# A number that is part of a date, a time, an amount or a count identifies nothing: '9 May
+# 2024', '10:00', '$3', '30 %', 'within 2 km', nor does one inside a code ('CVE-2023-20198').
+_MONTHS = frozenset(
+    """jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june
+    july august september october november december""".split()
+)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_JOINED_BEFORE = re.compile(r"(?:[-:$€£¥]|\d/)\s?$")
+_JOINED_AFTER = re.compile(r"^(?:\s?%|-\w|:\d|/\d|\s?(?:am|pm)\b)", re.IGNORECASE)
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,2}$")
+_WORD_AFTER = re.compile(r"^\s([A-Za-z]+)")
+# words before a count ("within 2 km", "the last 10 songs"); a noun before a number names
+# the thing it identifies ("order 7", "user 4412")
+_BEFORE_COUNT = STOPWORDS | frozenset(
+    "within after under over above below around about least most only last next first top "
+    "past every per nearly almost up".split()
+)
 _TOKEN_ID = re.compile(r"\b(?=[A-Za-z0-9_-]{8,64}\b)(?=[^\s]*\d)(?=[^\s]*[A-Za-z])[A-Za-z0-9_-]+\b")
 # A capitalised word (a dot only inside it, as in "J.R.R."), joined to the next one by spaces
 # and at most two small words: "Sofia Coppola", "The Lord of the Rings".
@@ -51,7 +68,8 @@ class PromptValues:
     quoted: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
     owner_repo: list[tuple[str, str]] = field(default_factory=list)
-    numbers: list[str] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)  # ones that may identify something
+    amounts: list[str] = field(default_factory=list)  # dates, times, amounts, counts
     tokens: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)  # short capitals: USD, EDDF, TV
@@ -59,12 +77,21 @@ class PromptValues:
 
     @property
     def any(self) -> bool:
-        return bool(self.quoted or self.emails or self.owner_repo or self.numbers or self.tokens)
+        return bool(
+            self.quoted or self.emails or self.owner_repo or self.all_numbers or self.tokens
+        )
+
+    @property
+    def all_numbers(self) -> list[str]:
+        """Every number, ids first. The ranking counts each as a value given: counting only
+        the ones that may identify something measured +0.004 MRR on the authored requests,
+        below what a refit has to earn."""
+        return [*self.numbers, *self.amounts]
 
     @property
     def listed(self) -> int:
         """How many distinct values the prompt gives: a call may be made once for each."""
-        given = [*self.quoted, *self.names, *self.numbers, *self.tokens, *self.emails]
+        given = [*self.quoted, *self.names, *self.all_numbers, *self.tokens, *self.emails]
         return len(set(given)) + len(set(self.owner_repo))
 
     @property
@@ -91,7 +118,9 @@ def extract_values(prompt: str) -> PromptValues:
     values.owner_repo = [
         (a, b) for a, b in _OWNER_REPO.findall(unquoted) if not (a.isdigit() and b.isdigit())
     ]
-    values.numbers = _NUMBER.findall(unquoted)
+    for number in _NUMBER.finditer(unquoted):
+        found = values.amounts if _is_amount(unquoted, number) else values.numbers
+        found.append(number.group(1))
     values.tokens = [t for t in _TOKEN_ID.findall(unquoted) if not _EMAIL.search(t)]
     for match in _NAME.finditer(unquoted):
         name = _POSSESSIVE.sub("", match.group(1).strip())
@@ -115,6 +144,27 @@ def extract_values(prompt: str) -> PromptValues:
     return values
 
 
+def _is_amount(text: str, number: re.Match[str]) -> bool:
+    """Whether the number matched in `text` is part of a date, a time, an amount or a count,
+    or of a code joined by hyphens: only the characters around it are read."""
+    if number.group(0).startswith("#"):
+        return False  # '#42' is an issue, not a year
+    before = text[max(0, number.start() - 24) : number.start()]
+    after = text[number.end() : number.end() + 24]
+    if _JOINED_BEFORE.search(before) or _JOINED_AFTER.search(after):
+        return True
+    if len(number.group(1)) == 4 and _YEAR.fullmatch(number.group(1)):
+        return True
+    previous = _WORD_BEFORE.search(before)
+    following = _WORD_AFTER.search(after)
+    word_before = previous.group(1).lower() if previous else ""
+    word_after = following.group(1).lower() if following else ""
+    if word_before in _MONTHS or word_after in _MONTHS:
+        return True
+    counted = bool(word_after) and word_after not in STOPWORDS
+    return counted and (not word_before or word_before in _BEFORE_COUNT)
+
+
 _URL = re.compile(r"\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)
 
 
@@ -131,7 +181,10 @@ def without_values(prompt: str) -> str:
 def count_values(values: PromptValues) -> int:
     """How many ids the prompt supplies: numbers, id-like tokens, emails, and two per owner/repo."""
     return (
-        len(values.numbers) + len(values.tokens) + len(values.emails) + 2 * len(values.owner_repo)
+        len(values.all_numbers)
+        + len(values.tokens)
+        + len(values.emails)
+        + 2 * len(values.owner_repo)
     )
 
 
@@ -192,7 +245,7 @@ def fills(param: Parameter, values: PromptValues) -> bool:
     if values.owner_repo and name in _OWNERS | _REPOS:
         return True
     if _is_id(param):
-        return bool(values.numbers or (values.tokens and param.type != "integer"))
+        return bool(values.all_numbers or (values.tokens and param.type != "integer"))
     return bool(values.names or values.quoted or values.codes or values.tokens)
 
 
@@ -201,8 +254,13 @@ _REPOS = frozenset({"repo", "repository", "reponame"})
 
 
 def _is_id(param: Parameter) -> bool:
+    return _names_an_id(param) or param.type == "integer"
+
+
+def _names_an_id(param: Parameter) -> bool:
+    """An id or a number of a thing, which no date or count gives (`{year}` takes one)."""
     name = normalise(param.name)
-    return name.endswith("id") or name in {"number", "num", "no"} or param.type == "integer"
+    return name.endswith("id") or name in {"number", "num", "no"}
 
 
 def _from_prompt(param: Parameter, values: PromptValues) -> Any:
@@ -216,8 +274,9 @@ def _from_prompt(param: Parameter, values: PromptValues) -> Any:
         if name in {"repo", "repository", "reponame"}:
             return repo
     if _is_id(param):
-        if values.numbers:
-            return int(values.numbers[0]) if param.type == "integer" else values.numbers[0]
+        numbers = values.numbers if _names_an_id(param) else values.all_numbers
+        if numbers:
+            return int(numbers[0]) if param.type == "integer" else numbers[0]
         if values.tokens and param.type != "integer":
             return values.tokens[0]
     searchable = {"q", "query", "search", "term", "keyword", "keywords", "name", "title", "text"}
