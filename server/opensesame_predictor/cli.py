@@ -446,6 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests people wrote over some of the training specs (validation/): scored by "
         "weights fitted without their APIs, and calibrated on",
     )
+    train.add_argument(
+        "--authored-score-only",
+        action="append",
+        default=[],
+        metavar="FILE.jsonl",
+        type=Path,
+        help="like --authored, but not calibrated on: its ECE is out of sample",
+    )
     train.add_argument("--json", action="store_true", help="print the validation as JSON")
     train.set_defaults(handler=cmd_train)
 
@@ -511,6 +519,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 folds=args.folds,
                 progress=progress,
                 authored=args.authored,
+                scored_only=args.authored_score_only,
             )
     except ValueError as exc:
         print(printable(f"error: {exc}"), file=sys.stderr)
@@ -535,7 +544,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             f"authored {name} (its APIs left out of the fit): n {row['n']}, top-1 "
             f"{row['top1']:.3f}, R@5 {row['recall_at_5']:.3f}, MRR {row['mrr']:.3f}, "
-            f"ECE {row['ece']:.3f}"
+            f"ECE {row['ece']:.3f}{'' if row['calibrated_on'] else ' (not calibrated on)'}"
         )
     return EXIT_OK
 

@@ -66,6 +66,30 @@ def test_authored_cases_are_reported_beside_the_validation(tmp_path: Path) -> No
     assert 0.0 <= row["ece"] <= 1.0
 
 
+def test_a_file_scored_only_is_reported_but_not_calibrated_on(tmp_path: Path) -> None:
+    """Two score-only files with other cases on the same API leave the calibration as it is;
+    calibrated on, they move it."""
+    pets = write_cases(tmp_path / "pets.jsonl", [CASES[0], CASES[2]], "petstore-3.0.yaml")
+    other = {
+        "prompt": "what is still open in project 3?",
+        "gold": ["GET /projects/{projectId}/tasks"],
+    }
+    tasks = write_cases(tmp_path / "tasks.jsonl", [CASES[1]], "tasks-3.1.json")
+    more = write_cases(tmp_path / "more.jsonl", [CASES[1], other], "tasks-3.1.json")
+    specs = [*SPECS, str(FIXTURES / "library-swagger-2.0.json")]  # one API left to fit on
+    ranker, meta = train(specs, seed=13, folds=2, authored=[pets], scored_only=[tasks])
+    same, _ = train(specs, seed=13, folds=2, authored=[pets], scored_only=[more])
+    moved, _ = train(specs, seed=13, folds=2, authored=[pets, more])
+    assert (ranker.scale, ranker.top_map) == (same.scale, same.top_map)
+    assert (ranker.scale, ranker.top_map) != (moved.scale, moved.top_map)
+    rows = meta["authored"]
+    assert (rows["pets.jsonl"]["calibrated_on"], rows["tasks.jsonl"]["calibrated_on"]) == (
+        True,
+        False,
+    )
+    assert rows["tasks.jsonl"]["n"] == 1
+
+
 def test_the_fit_that_scores_authored_cases_never_sees_their_apis(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -327,10 +327,13 @@ def train(
     folds: int = 5,
     progress: ProgressCallback | None = None,
     authored: Sequence[Path] = (),
+    scored_only: Sequence[Path] = (),
 ) -> tuple[Ranker, dict[str, Any]]:
     """Fit weights on synthetic cases from the specs, with leave-API-out validation. `drop`
     names features or groups of features to leave out (their weights stay 0). `authored`:
-    files of requests people wrote over some of the specs (`offline.authored`)."""
+    files of requests people wrote over some of the specs (`offline.authored`), scored and
+    calibrated on; `scored_only`: such files scored but not calibrated on, so that their ECE
+    is out of sample."""
     # Synthetic requests aim at deprecated operations as often as at any other, so the data
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
@@ -339,13 +342,20 @@ def train(
     if not names:
         raise ValueError(f"no spec could be loaded from {', '.join(specs)}")
     folds = max(1, min(folds, len({provider(n) for n in names})))
-    written = [read_authored(path, loaded) for path in authored]
+    written = [read_authored(path, loaded) for path in (*authored, *scored_only)]
+    calibrated_on = {path.name for path in authored}
     ranked, fold, generated = build_cases(loaded, seed, folds, progress)
     groups = _groups(ranked, dropped)
     if not groups:
         raise ValueError("the specs gave no synthetic case to learn from")
     scored = _score_authored(written, ranked, dropped, c)
-    usable = [(s, g) for cases in scored.values() for s, g in cases if g >= 0 and len(s) > 1]
+    usable = [
+        (s, g)
+        for name, cases in scored.items()
+        if name in calibrated_on
+        for s, g in cases
+        if g >= 0 and len(s) > 1
+    ]
     if folds > 1:
         report, calibration = validate(ranked, fold, folds, c, dropped, progress, usable)
     else:
@@ -370,7 +380,8 @@ def train(
         meta["validation"] = report.as_dict()
     if scored:
         meta["authored"] = {
-            name: vars(Metrics.of(cases, calibration)) for name, cases in scored.items()
+            name: {**vars(Metrics.of(cases, calibration)), "calibrated_on": name in calibrated_on}
+            for name, cases in scored.items()
         }
     return ranker, meta
 
