@@ -129,6 +129,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
     files = sorted(folder.glob("*.jsonl"))
     assert [p.name for p in files] == [
         "authored-large-apis.jsonl",
+        "authored-steps-2.jsonl",
         "authored-steps.jsonl",
         "authored-workspace.jsonl",
     ]
