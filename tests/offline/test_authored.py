@@ -130,6 +130,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
     assert [p.name for p in files] == [
         "authored-large-apis.jsonl",
         "authored-steps-2.jsonl",
+        "authored-steps-3.jsonl",
         "authored-steps.jsonl",
         "authored-workspace.jsonl",
     ]
