@@ -213,6 +213,15 @@ def test_a_year_fills_a_year_but_not_an_id() -> None:
     assert sources == {"year": "prompt", "orderId": "placeholder"}
 
 
+def test_a_year_is_taken_for_a_year_before_an_id_said_first() -> None:
+    op = operation(
+        Parameter(name="year", location="path", required=True, type="integer"),
+        path="/reports/{year}",
+    )
+    values, _ = fill(op, extract_values("store 7's sales report of 2024"), {}, shape_of(op))
+    assert values == {"year": 2024}
+
+
 def test_history_wins_over_the_prompt() -> None:
     op = operation(Parameter(name="petId", location="path", required=True))
     values, sources = fill(op, extract_values("pet 42"), {"petid": "7"}, shape_of(op))

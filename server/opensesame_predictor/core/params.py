@@ -83,7 +83,7 @@ class PromptValues:
 
     @property
     def all_numbers(self) -> list[str]:
-        """Every number, ids first. The ranking counts each as a value given: counting only
+        """Every number. The ranking counts each as a value given: counting only
         the ones that may identify something measured +0.004 MRR on the authored requests,
         below what a refit has to earn."""
         return [*self.numbers, *self.amounts]
@@ -274,7 +274,9 @@ def _from_prompt(param: Parameter, values: PromptValues) -> Any:
         if name in {"repo", "repository", "reponame"}:
             return repo
     if _is_id(param):
-        numbers = values.numbers if _names_an_id(param) else values.all_numbers
+        # an id takes a number that may identify something; any other number (a year, a
+        # page, a limit) a date or a count first
+        numbers = values.numbers if _names_an_id(param) else [*values.amounts, *values.numbers]
         if numbers:
             return int(numbers[0]) if param.type == "integer" else numbers[0]
         if values.tokens and param.type != "integer":
