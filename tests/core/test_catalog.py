@@ -13,6 +13,7 @@ import pytest
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog, discover, ensure_inside, split_call
 from opensesame_predictor.core.errors import InvalidRequest
+from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.service import Service
 
@@ -261,6 +262,19 @@ def test_the_more_literal_template_wins(tmp_path: Path) -> None:
         ("https://api.example.com/v1/users/42?expand=1#x", None, (None, "/v1/users/42")),
         ("  delete   /users/42 ", None, ("DELETE", "/users/42")),
         ("https://api.example.com", "GET", ("GET", "/")),
+        ("GET /pets/42#top", None, ("GET", "/pets/42")),
+        # query-protocol APIs: the action is part of what the call is
+        ("POST /#Action=SendMessage", None, ("POST", "/#Action=SendMessage")),
+        (
+            "GET /{Account}/{Queue}/#Action=PurgeQueue",
+            None,
+            ("GET", "/{Account}/{Queue}/#Action=PurgeQueue"),
+        ),
+        (
+            "https://sqs.us-east-1.amazonaws.com/1234/orders?Action=PurgeQueue&Version=2012-11-05",
+            None,
+            (None, "/1234/orders/#Action=PurgeQueue"),
+        ),
     ],
 )
 def test_split_call(call: str, method: str | None, expected: tuple[str | None, str]) -> None:
@@ -489,3 +503,71 @@ def test_ensure_inside_refuses_a_symlink_that_leads_out(workspace: Path) -> None
     for name in ("link.yaml", "out/secret.yaml", str(workspace / "out" / "secret.yaml")):
         with pytest.raises(InvalidRequest):
             ensure_inside(name, [workspace])
+
+
+# A query-protocol API as the public API directories describe AWS ones: one path per action.
+QUEUES = """
+openapi: 3.0.0
+info: {title: Queues, version: '2012-11-05'}
+paths:
+  /#Action=CreateQueue:
+    post: {operationId: POST_CreateQueue, responses: {'200': {description: ok}}}
+  /#Action=ListQueues:
+    post: {operationId: POST_ListQueues, responses: {'200': {description: ok}}}
+  /{AccountNumber}/{QueueName}/#Action=PurgeQueue:
+    parameters:
+      - {name: AccountNumber, in: path, required: true, schema: {type: integer}}
+      - {name: QueueName, in: path, required: true, schema: {type: string}}
+    get: {operationId: GET_PurgeQueue, responses: {'200': {description: ok}}}
+    post: {operationId: POST_PurgeQueue, responses: {'200': {description: ok}}}
+  /{AccountNumber}/{QueueName}/#Action=SendMessage:
+    parameters:
+      - {name: AccountNumber, in: path, required: true, schema: {type: integer}}
+      - {name: QueueName, in: path, required: true, schema: {type: string}}
+    post: {operationId: POST_SendMessage, responses: {'200': {description: ok}}}
+  /search:
+    get: {operationId: search, responses: {'200': {description: ok}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("POST /#Action=CreateQueue", "POST /#Action=CreateQueue"),
+        ("POST /#Action=ListQueues", "POST /#Action=ListQueues"),
+        ("https://sqs.eu-west-1.amazonaws.com/?Action=ListQueues", "POST /#Action=ListQueues"),
+        (
+            "POST /1234/orders/#Action=SendMessage",
+            "POST /{AccountNumber}/{QueueName}/#Action=SendMessage",
+        ),
+        (
+            "https://sqs.eu-west-1.amazonaws.com/1234/orders?Action=PurgeQueue",
+            "GET /{AccountNumber}/{QueueName}/#Action=PurgeQueue",
+        ),
+        ("/search?q=x&Action=Go", "GET /search"),  # an Action query of no operation here
+    ],
+)
+def test_calls_of_a_query_protocol_api_find_their_action(
+    tmp_path: Path, call: str, expected: str
+) -> None:
+    spec = tmp_path / "queues.yaml"
+    spec.write_text(QUEUES)
+    catalog = load(spec).catalog
+    assert catalog.errors == []
+    op = catalog.match(call)
+    assert op is not None and op.key == expected
+
+
+def test_a_query_protocol_call_in_the_history_counts_and_fills_the_next(tmp_path: Path) -> None:
+    spec = tmp_path / "queues.yaml"
+    spec.write_text(QUEUES)
+    settings = Settings(specs=[str(spec)], database_url=str(tmp_path / "store.json"))
+    predictor = Service.from_settings(settings).predictor
+    sent = "https://sqs.eu-west-1.amazonaws.com/1234/orders?Action=SendMessage"
+    request = PredictRequest(prompt="now empty that queue", history=[HistoryEvent(api_call=sent)])
+    assert predictor.unmatched(request, predictor.catalog) == []
+    purge = next(
+        p for p in predictor.predict(request).predictions if p.api_call.endswith("PurgeQueue")
+    )
+    assert purge.parameters == {"AccountNumber": "1234", "QueueName": "orders"}
+    assert purge.parameter_sources == {"AccountNumber": "history", "QueueName": "history"}

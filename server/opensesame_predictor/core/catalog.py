@@ -376,8 +376,16 @@ def _fits(template: tuple[Segment, ...], concrete: list[str]) -> bool:
     return True
 
 
+# Query-protocol APIs (AWS SQS, SNS, EC2 ...) are described with the action in a fragment, one
+# path per action (`POST /#Action=SendMessage`, as the public API directories publish them);
+# the call itself names it in the query (`https://sqs.../?Action=SendMessage`).
+_ACTION_FRAGMENT = re.compile(r"Action=[A-Za-z][A-Za-z0-9]*")
+_ACTION_QUERY = re.compile(r"(?:^|&)(Action=[A-Za-z][A-Za-z0-9]*)(?:&|$)")
+
+
 def split_call(api_call: str, method: str | None = None) -> tuple[str | None, str]:
-    """`GET /users/42`, `/users/42` or `https://host/v1/users/42?x=1` -> (method, path)."""
+    """`GET /users/42`, `/users/42` or `https://host/v1/users/42?x=1` -> (method, path). A
+    query-protocol action stays, as a last segment (`/123/orders/#Action=PurgeQueue`)."""
     text = api_call.strip()
     head, _, rest = text.partition(" ")
     if head.upper() in HTTP_METHODS and rest.strip():
@@ -385,10 +393,17 @@ def split_call(api_call: str, method: str | None = None) -> tuple[str | None, st
         text = rest.strip()
     if "://" in text:
         parts = urlsplit(text)
-        text = parts.path or "/"
-    text = text.split("?", 1)[0].split("#", 1)[0]
+        text, query, fragment = parts.path or "/", parts.query, parts.fragment
+    else:
+        text, _, fragment = text.partition("#")
+        text, _, query = text.partition("?")
     if not text.startswith("/"):
         text = "/" + text
+    action = fragment if _ACTION_FRAGMENT.fullmatch(fragment) else ""
+    if not action and (found := _ACTION_QUERY.search(query)):
+        action = found.group(1)
+    if action:
+        text = text.rstrip("/") + "/#" + action
     return (method.upper() if method else None), text
 
 
@@ -460,6 +475,9 @@ class Catalog:
         """The operation a concrete call refers to (`/users/42` -> `/users/{id}`)."""
         method, path = split_call(api_call, method)
         candidates = self._match_path(path, method, spec)
+        if not candidates and "/#" in path:  # an `Action` query that names no operation here
+            path = path.split("/#", 1)[0] or "/"
+            candidates = self._match_path(path, method, spec)
         if not candidates:
             for prefixes in self.server_paths.values():
                 for prefix in prefixes:

@@ -365,6 +365,8 @@ class Predictor:
         if op is None:
             return _Resolved(None, {})
         _, path = split_call(api_call, method)
+        if "/#" in path and "/#" not in op.path:  # an `Action` query the match looked past
+            path = path.split("/#", 1)[0]
         values: dict[str, str] = {}
         template = op.path.strip("/").split("/")
         concrete = path.strip("/").split("/")
