@@ -131,6 +131,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
         "authored-large-apis.jsonl",
         "authored-steps-2.jsonl",
         "authored-steps-3.jsonl",
+        "authored-steps-4.jsonl",
         "authored-steps.jsonl",
         "authored-workspace.jsonl",
     ]
