@@ -60,7 +60,8 @@ CORPUS ?= ../shared/corpus/specs
 # The step-by-step requests are scored only: calibrating on them too did not lower the ECE of
 # sets left out of the calibration (README), so theirs is an out-of-sample check.
 AUTHORED = validation/authored-workspace.jsonl validation/authored-large-apis.jsonl
-SCORED = validation/authored-steps.jsonl validation/authored-steps-2.jsonl
+SCORED = validation/authored-steps.jsonl validation/authored-steps-2.jsonl \
+	validation/authored-steps-3.jsonl validation/authored-steps-4.jsonl
 weights: $(STAMP)
 	$(BIN)/opensesame-predictor train --spec $(CORPUS) \
 		$(addprefix --authored ,$(AUTHORED)) $(addprefix --authored-score-only ,$(SCORED)) \

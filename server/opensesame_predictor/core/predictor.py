@@ -290,7 +290,10 @@ class Predictor:
         features["semantic_relative"] = (
             semantic / top_meaning if top_meaning > 0 else np.zeros_like(semantic)
         ).astype(np.float32)
-        features["soft_cover"] = index.text.soft_cover(said, candidates) if has_prompt else zeros
+        # how much of the operation the words say, of the step in hand when there are several
+        features["soft_cover"] = (
+            index.text.soft_cover(step or said, candidates) if has_prompt else zeros
+        )
         # what to do now: the verbs of the step in hand when the request says several
         intent = method_intent(step or said)
         methods = index.text.methods[candidates]
