@@ -407,6 +407,11 @@ def split_call(api_call: str, method: str | None = None) -> tuple[str | None, st
     return (method.upper() if method else None), text
 
 
+def without_action(path: str) -> str:
+    """The path of a call without its query-protocol action (`/1234/orders/#Action=X`)."""
+    return path.split("/#", 1)[0] or "/"
+
+
 def _suggest_form(key: str) -> str:
     method, path = split_call(key)
     path = re.sub(r"\{[^}/]*\}", "{}", path).lower()
@@ -475,9 +480,9 @@ class Catalog:
         """The operation a concrete call refers to (`/users/42` -> `/users/{id}`)."""
         method, path = split_call(api_call, method)
         candidates = self._match_path(path, method, spec)
-        if not candidates and "/#" in path:  # an `Action` query that names no operation here
-            path = path.split("/#", 1)[0] or "/"
-            candidates = self._match_path(path, method, spec)
+        if not candidates and (bare := without_action(path)) != path:
+            candidates = self._match_path(bare, method, spec)  # an action of no operation here
+            path = bare
         if not candidates:
             for prefixes in self.server_paths.values():
                 for prefix in prefixes:

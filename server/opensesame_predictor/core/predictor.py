@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from opensesame_predictor import __version__
-from opensesame_predictor.core.catalog import Catalog, split_call
+from opensesame_predictor.core.catalog import Catalog, split_call, without_action
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
 from opensesame_predictor.core.features import LexicalScores, method_intent, verb_objects
 from opensesame_predictor.core.guardrails import check_request, parse_request
@@ -368,8 +368,8 @@ class Predictor:
         if op is None:
             return _Resolved(None, {})
         _, path = split_call(api_call, method)
-        if "/#" in path and "/#" not in op.path:  # an `Action` query the match looked past
-            path = path.split("/#", 1)[0]
+        if without_action(op.path) == op.path:  # an `Action` query the match looked past
+            path = without_action(path)
         values: dict[str, str] = {}
         template = op.path.strip("/").split("/")
         concrete = path.strip("/").split("/")
