@@ -844,8 +844,9 @@ def test_focus_is_on_the_first_step_whose_best_match_is_not_called_yet() -> None
     prompt = "log in, list the pets and then list the store orders"
 
     def best(called: list[int]) -> tuple[int, str]:
-        closeness, step = index.focus(prompt, called, everything)
-        return int(np.argmax(closeness)), step
+        steps = clauses(prompt)
+        closeness, number = index.focus(steps, called, everything)
+        return int(np.argmax(closeness)), steps[number]
 
     assert best([]) == (0, "log in")
     assert best([0]) == (1, "list the pets")
@@ -853,8 +854,8 @@ def test_focus_is_on_the_first_step_whose_best_match_is_not_called_yet() -> None
     # a call that is nobody's best match does not move the focus on
     assert best([2]) == (0, "log in")
     # one step only: no focus at all
-    closeness, step = index.focus("list the pets", [], everything)
-    assert not closeness.any() and step == ""
+    closeness, number = index.focus(clauses("list the pets"), [], everything)
+    assert not closeness.any() and number == -1
 
 
 def test_focus_reads_a_bounded_number_of_steps(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -869,7 +870,7 @@ def test_focus_reads_a_bounded_number_of_steps(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(index.text, "closeness", counted)
     # every step's best match is called: without a bound each of the 400 would be read
-    index.focus(", ".join(["list the pets"] * 400), [0], index.allowed(None))
+    index.focus(clauses(", ".join(["list the pets"] * 400)), [0], index.allowed(None))
     assert len(read) == MAX_STEPS
 
 

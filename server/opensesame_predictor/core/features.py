@@ -186,22 +186,38 @@ STEP_STARTS = frozenset(
 )
 
 
-def clauses(prompt: str) -> list[str]:
-    """The things to do a request says in turn: its parts between commas, semicolons, 'and'
-    and 'then', where the part after the break starts like a command ('... and set the
-    volume', '... then what is'), not like more of a list ('... and the cast', '... and last
-    update date', '..., Ana Ruiz')."""
+def clause_spans(prompt: str) -> list[tuple[int, int]]:
+    """Where the things to do a request says in turn begin and end: its parts between commas,
+    semicolons, 'and' and 'then', where the part after the break starts like a command ('...
+    and set the volume', '... then what is'), not like more of a list ('... and the cast', '...
+    and last update date', '..., Ana Ruiz')."""
     shielded = QUOTED.sub(lambda m: "\0" * len(m.group()), prompt)
-    parts: list[str] = []
+    spans: list[tuple[int, int]] = []
     start = 0
     for found in _CLAUSE_BREAK.finditer(shielded):
         following = _WORD.match(shielded, found.end())
         if following is None or following.group() not in STEP_STARTS:
             continue
-        parts.append(prompt[start : found.start()])
+        spans.append((start, found.start()))
         start = found.end()
-    parts.append(prompt[start:])
-    return [part for part in parts if tokens(part)]
+    spans.append((start, len(prompt)))
+    return [(begin, end) for begin, end in spans if tokens(prompt[begin:end])]
+
+
+def clauses(prompt: str) -> list[str]:
+    """The things to do a request says in turn (see `clause_spans`)."""
+    return [prompt[begin:end] for begin, end in clause_spans(prompt)]
+
+
+def through_step(prompt: str, steps: int, number: int) -> str:
+    """The prompt up to the end of its step in hand, the `number`th of the `steps` its words
+    say: a value given for a later step ('list the projects and then delete the project 4')
+    is not one this step is given. The whole prompt when there is no step in hand, or when
+    its own steps do not line up with its words' steps."""
+    spans = clause_spans(prompt)
+    if number < 0 or len(spans) != steps:
+        return prompt
+    return prompt[: spans[number][1]]
 
 
 def method_intent(text: str) -> frozenset[str]:

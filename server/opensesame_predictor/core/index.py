@@ -12,7 +12,6 @@ from opensesame_predictor.core.features import (
     CatalogIndex,
     LexicalScores,
     TermIndex,
-    clauses,
     path_words,
     stem,
     tokens,
@@ -144,20 +143,22 @@ class PredictorIndex:
         relative: np.ndarray = (scores / best)[self.api_of].astype(np.float32)
         return relative
 
-    def focus(self, prompt: str, called: list[int], allowed: np.ndarray) -> tuple[np.ndarray, str]:
+    def focus(
+        self, steps: list[str], called: list[int], allowed: np.ndarray
+    ) -> tuple[np.ndarray, int]:
         """A request of several steps in turn ("pause playback and turn the volume down"): the
         first step not done yet (no call made matches it nearly as well as its best match
-        does), and how well each operation matches it, relative to the best. Nothing for a
-        request of one step."""
-        parts = clauses(prompt)[:MAX_STEPS]
-        if len(parts) < 2:
-            return np.zeros(self.size, dtype=np.float32), ""
+        does), by its number, and how well each operation matches it, relative to the best.
+        Nothing (-1) for a request of one step."""
+        if len(steps) < 2:
+            return np.zeros(self.size, dtype=np.float32), -1
         made = np.array(sorted(set(called)), dtype=np.int64)
-        for part in parts:
-            closeness = np.where(allowed, self.text.closeness(part), 0.0).astype(np.float32)
+        read = steps[:MAX_STEPS]
+        for number, step in enumerate(read):
+            closeness = np.where(allowed, self.text.closeness(step), 0.0).astype(np.float32)
             if not made.size or float(closeness[made].max()) < DONE:
-                break
-        return closeness, part
+                return closeness, number
+        return closeness, len(read) - 1  # every step done: the last one stays in hand
 
     def fills_path(self, i: int, values: PromptValues | None) -> float:
         """The share of the operation's path parameters the prompt holds values for."""

@@ -17,7 +17,13 @@ import numpy as np
 from opensesame_predictor import __version__
 from opensesame_predictor.core.catalog import Catalog, split_call, without_action
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
-from opensesame_predictor.core.features import LexicalScores, method_intent, verb_objects
+from opensesame_predictor.core.features import (
+    LexicalScores,
+    clauses,
+    method_intent,
+    through_step,
+    verb_objects,
+)
 from opensesame_predictor.core.guardrails import check_request, parse_request
 from opensesame_predictor.core.history import HistoryState, refers_back, structure_table
 from opensesame_predictor.core.index import PredictorIndex, readable_notes
@@ -218,11 +224,17 @@ class Predictor:
         lexical = index.lexical(said)
         if extracted is None:
             extracted = extract_values(request.prompt)
+        allowed = index.allowed(request.spec)
+        steps = clauses(said)
+        focus, number = index.focus(steps, positions, allowed)
+        step = steps[number] if number >= 0 else ""
+        # the values the step in hand is given: those said before it and in it
+        head = through_step(request.prompt, len(steps), number)
+        if head != request.prompt:
+            extracted = extract_values(head)
         values = count_values(extracted)
         names = extracted.to_look_up
-        allowed = index.allowed(request.spec)
         candidates, notes = index.candidates(lexical, state, values, allowed, CANDIDATES, names)
-        focus, step = index.focus(said, positions, allowed)
         listed = extracted.listed
         features = self._features(
             request,
