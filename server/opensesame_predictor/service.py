@@ -29,7 +29,7 @@ import anyio.to_thread
 
 from opensesame_predictor import __version__
 from opensesame_predictor.config import Settings
-from opensesame_predictor.core import features, history, models, specs, vectors
+from opensesame_predictor.core import encoder, features, history, models, specs, vectors
 from opensesame_predictor.core import index as index_module
 from opensesame_predictor.core.catalog import (
     Catalog,
@@ -76,9 +76,10 @@ RELOAD_INTERVAL_SECONDS = 2.0  # spec files are checked for changes at most this
 def _index_code() -> str:
     """The code that builds indexes: any change to it must not reuse indexes built before."""
     digest = hashlib.sha256(__version__.encode())
-    for module in (features, history, index_module, models, specs, vectors):
+    for module in (encoder, features, history, index_module, models, specs, vectors):
         digest.update(Path(module.__file__ or "").read_bytes())
     digest.update(vectors.VECTORS_FILE.read_bytes())
+    digest.update(encoder.MODEL_FILE.read_bytes())
     return digest.hexdigest()
 
 

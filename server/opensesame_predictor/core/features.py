@@ -429,10 +429,13 @@ class CatalogIndex:
             for name, (scheme, parts) in FIELDS.items()
         }
         self.chars = TermIndex((char_grams(text) for text in self.short_texts), "tfidf")
+        from opensesame_predictor.core.encoder import encoder  # loaded once
         from opensesame_predictor.core.vectors import vectors  # numpy only; loaded once
 
         # single precision: every request reads them all (BLAS has no half-precision product)
         self.meanings = vectors().embed_many([meaning_text(op) for op in operations])
+        # ... and as the sentence model reads them, word order and all
+        self.sentences = encoder().embed_many([meaning_text(op) for op in operations])
         # the words of each operation's short text, as rows of one table of word vectors
         # (half precision: a request reads only its candidates' rows), held flat: operation
         # i's rows are word_ids[word_starts[i] : word_starts[i + 1]]
@@ -464,6 +467,13 @@ class CatalogIndex:
 
         meaning: np.ndarray = self.meanings @ vectors().embed(prompt)
         return LexicalScores(fields, self.chars.scores(char_grams(prompt)), prompt_tokens, meaning)
+
+    def sentence(self, prompt: str, candidates: np.ndarray) -> np.ndarray:
+        """The cosine of the sentence model's vectors of the prompt and of each candidate."""
+        from opensesame_predictor.core.encoder import encoder
+
+        cosine: np.ndarray = self.sentences[candidates] @ encoder().embed(prompt)
+        return cosine
 
     def soft_cover(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
         """How much of each candidate's short text the prompt says, word by word and in other

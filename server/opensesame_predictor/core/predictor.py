@@ -302,6 +302,10 @@ class Predictor:
         features["semantic_relative"] = (
             semantic / top_meaning if top_meaning > 0 else np.zeros_like(semantic)
         ).astype(np.float32)
+        # the whole request as the sentence model reads it, values and all
+        features["sentence"] = (
+            index.text.sentence(request.prompt, candidates) if has_prompt else zeros
+        )
         # how much of the operation the words say, of the step in hand when there are several
         features["soft_cover"] = (
             index.text.soft_cover(step or said, candidates) if has_prompt else zeros

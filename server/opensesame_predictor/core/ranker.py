@@ -50,8 +50,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "relevance",  # the combined lexical score relative to the best candidate's, 0..1
     ),
     # what the words mean: static word vectors of the prompt and of the operation, as a whole and
-    # word by word
-    "meaning": ("semantic", "semantic_relative", "soft_cover"),
+    # word by word; and the sentence model's vectors of both, read in context
+    "meaning": ("semantic", "semantic_relative", "soft_cover", "sentence"),
     # ... and what the verbs act on: the thing the path ends in ("add a card" -> `POST /cards`)
     "intent": ("method_match", "method_conflict", "deprecated", "acts_on"),
     "history": FLOW,  # id flow, links, CRUD, same resource, repeats: history.structure_table
@@ -126,6 +126,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "search_needed": 0.0,
     "missing_field": -1.0,
     "soft_cover": 0.0,
+    "sentence": 0.0,
     "acts_on": 0.0,
     **{f"{name}_backed": 0.0 for name in BACKED},
 }

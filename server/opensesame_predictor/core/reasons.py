@@ -13,7 +13,7 @@ from opensesame_predictor.core.params import PromptValues
 WORDS = (
     *("all", "short", "path", "opid", "summary", "description", "char", "fuzzy", "path_cover"),
     "relevance",
-    *("semantic", "semantic_relative", "soft_cover"),
+    *("semantic", "semantic_relative", "soft_cover", "sentence"),
 )
 
 

@@ -1,0 +1,87 @@
+"""Sentence vectors of all-MiniLM-L6-v2 (Apache-2.0) read in context: what a whole request
+means, word order and all, beside the static word vectors of `core/vectors.py`, which read each
+word alone.
+
+The model runs as an int8 ONNX graph (`data/encoder.onnx`, built from the pinned model by
+`make encoder`) that returns the normalised mean of its last layer, as sentence-transformers
+makes it, with the model's own tokenizer. A request's first `REQUEST_PIECES` pieces are read
+(the time to read grows with the length). Operations are read when a spec is loaded, and kept
+with its index; each distinct operation text's vector is kept too, so that a spec reloaded
+beside others, or a training run, reads each text once.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from cachetools import LRUCache
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+MODEL_FILE = DATA / "encoder.onnx"
+TOKENIZER_FILE = DATA / "encoder-tokenizer.json"
+DIMENSIONS = 384
+REQUEST_PIECES = 64  # the cost of reading a request grows with its length: p95 stays in budget
+OPERATION_PIECES = 128
+KEPT = 30_000  # operation texts whose vectors are kept (1.5 KB each): a corpus of 200 APIs
+
+
+class Encoder:
+    def __init__(self, model: Path = MODEL_FILE, tokenizer: Path = TOKENIZER_FILE) -> None:
+        import onnxruntime  # type: ignore[import-untyped]
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        # one thread each: predictions are served side by side, and a short request is read
+        # faster alone than split across threads
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = Tokenizer.from_file(str(tokenizer))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        self._kept: LRUCache[tuple[str, int], np.ndarray] = LRUCache(KEPT)
+        self._lock = threading.Lock()
+
+    def embed(self, text: str, pieces: int = REQUEST_PIECES) -> np.ndarray:
+        """A request's sentence vector (unit length), from its first `pieces` pieces. Not
+        kept: requests seldom come twice, and an editor sends one per keystroke."""
+        return self._read(text, pieces)
+
+    def embed_many(self, texts: list[str], pieces: int = OPERATION_PIECES) -> np.ndarray:
+        """Operations' sentence vectors, one row each; each distinct text is read once."""
+        rows = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        for i, text in enumerate(texts):
+            with self._lock:
+                found = self._kept.get((text, pieces))
+            if found is None:
+                found = self._read(text, pieces)
+                with self._lock:
+                    self._kept[(text, pieces)] = found
+            rows[i] = found
+        return rows
+
+    def _read(self, text: str, pieces: int) -> np.ndarray:
+        # one text at a time: the int8 graph scales its activations by what it is given, so
+        # a text read beside others would come out a little different (cosine ~0.99) and an
+        # operation's vector would depend on which spec it was loaded with; padding buys
+        # little at these lengths
+        ids = self._tokenizer.encode(text).ids
+        if len(ids) > pieces:  # keep the closing [SEP]
+            ids = [*ids[: pieces - 1], ids[-1]]
+        feed = {
+            "input_ids": np.array([ids], dtype=np.int64),
+            "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+        }
+        (vectors,) = self._session.run(None, feed)
+        return np.asarray(vectors[0], dtype=np.float32)
+
+
+@cache
+def encoder() -> Encoder:
+    """The shared encoder, loaded on first use (about a third of a second)."""
+    return Encoder()

@@ -1,0 +1,90 @@
+"""The sentence model: the shipped int8 graph runs on onnxruntime, reads requests of like meaning
+as closer than unrelated ones, reads a bounded number of pieces, and gives a text the same vector
+whatever it is read beside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from opensesame_predictor.core.encoder import (
+    DIMENSIONS,
+    MODEL_FILE,
+    REQUEST_PIECES,
+    Encoder,
+    encoder,
+)
+from opensesame_predictor.core.models import PredictRequest
+from opensesame_predictor.core.predictor import Predictor
+
+
+@pytest.fixture(scope="module")
+def model() -> Encoder:
+    return encoder()
+
+
+def test_the_model_ships_with_its_licence_and_notice() -> None:
+    data = MODEL_FILE.parent
+    assert MODEL_FILE.stat().st_size < 25_000_000
+    assert "Apache License" in (data / "vectors-LICENSE").read_text(encoding="utf-8")
+    notice = (data / "encoder-NOTICE").read_text(encoding="utf-8")
+    assert "all-MiniLM-L6-v2" in notice and "sha256" in notice
+
+
+def test_requests_of_like_meaning_are_closer(model: Encoder) -> None:
+    request = model.embed("get rid of the file I uploaded yesterday")
+    assert request.shape == (DIMENSIONS,)
+    assert np.linalg.norm(request) == pytest.approx(1.0, abs=1e-3)
+    near, far = model.embed_many(["delete a document", "weather forecast for a city"])
+    assert float(request @ near) > float(request @ far) + 0.2
+
+
+def test_word_order_counts(model: Encoder) -> None:
+    """What static word vectors cannot tell apart: the same words, another meaning."""
+    one = model.embed("transfer money from savings to checking")
+    other = model.embed("transfer money from checking to savings")
+    assert float(one @ other) < 0.999
+
+
+def test_a_request_is_read_up_to_a_bound(model: Encoder) -> None:
+    start = "find flights from Lisbon to Oslo next Friday " * 20  # beyond the bound already
+    assert len(start.split()) > REQUEST_PIECES
+    assert np.array_equal(model.embed(start), model.embed(start + "and book a hotel " * 200))
+    assert not np.array_equal(model.embed(start, 4096), model.embed(start + "book a hotel", 4096))
+
+
+def test_a_text_has_one_vector_whatever_it_is_read_with() -> None:
+    texts = ["list the pets", "add a new pet to the store", "delete an order", "list the pets"]
+    together = Encoder().embed_many(texts)
+    alone = np.stack([Encoder().embed_many([text])[0] for text in texts])
+    assert np.array_equal(together, alone)
+    assert np.array_equal(together[0], together[3])
+
+
+def test_operation_texts_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = Encoder()
+    read: list[str] = []
+    original = fresh._read
+
+    def counted(text: str, pieces: int) -> np.ndarray:
+        read.append(text)
+        return original(text, pieces)
+
+    monkeypatch.setattr(fresh, "_read", counted)
+    fresh.embed_many(["list the pets", "delete an order"])
+    fresh.embed_many(["delete an order", "list the pets", "update a pet"])
+    assert read == ["list the pets", "delete an order", "update a pet"]
+
+
+def test_the_ranking_reads_the_whole_request_in_context(predictor: Predictor) -> None:
+    ranked, _ = predictor.rank(PredictRequest(prompt="I no longer want the order 7, call it off"))
+    by_key = {item.operation.key: item.table["sentence"][item.row] for item in ranked}
+    assert by_key["DELETE /store/orders/{orderId}"] > by_key["GET /pets"]
+
+
+def test_an_empty_text_is_read_without_error(model: Encoder, tmp_path: Path) -> None:
+    assert model.embed("").shape == (DIMENSIONS,)
+    with pytest.raises(Exception, match=r"encoder\.onnx|NO_SUCHFILE|No such file"):
+        Encoder(tmp_path / "encoder.onnx")
