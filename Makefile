@@ -62,7 +62,7 @@ CORPUS ?= ../shared/corpus/specs
 AUTHORED = validation/authored-workspace.jsonl validation/authored-large-apis.jsonl
 SCORED = validation/authored-steps.jsonl validation/authored-steps-2.jsonl \
 	validation/authored-steps-3.jsonl validation/authored-steps-4.jsonl \
-	validation/authored-steps-5.jsonl
+	validation/authored-steps-5.jsonl validation/authored-steps-6.jsonl
 weights: $(STAMP)
 	$(BIN)/opensesame-predictor train --spec $(CORPUS) \
 		$(addprefix --authored ,$(AUTHORED)) $(addprefix --authored-score-only ,$(SCORED)) \

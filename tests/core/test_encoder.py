@@ -16,7 +16,9 @@ from opensesame_predictor.core.encoder import (
     Encoder,
     encoder,
 )
-from opensesame_predictor.core.models import PredictRequest
+from opensesame_predictor.core.history import HistoryState
+from opensesame_predictor.core.index import PredictorIndex
+from opensesame_predictor.core.models import Operation, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 
 
@@ -88,3 +90,48 @@ def test_an_empty_text_is_read_without_error(model: Encoder, tmp_path: Path) -> 
     assert model.embed("").shape == (DIMENSIONS,)
     with pytest.raises(Exception, match=r"encoder\.onnx|NO_SUCHFILE|No such file"):
         Encoder(tmp_path / "encoder.onnx")
+
+
+def _operation(spec: str, method: str, path: str, summary: str) -> Operation:
+    return Operation(spec=spec, method=method, path=path, operation_id="", summary=summary)
+
+
+def test_the_operation_closest_in_context_is_a_candidate_without_a_word_in_common() -> None:
+    """Forty operations share words with the request and none means it; the loan shares none."""
+    crowd = [
+        _operation("lib", "GET", f"/shelves/{k}/library/take", f"Library shelf {k} take out")
+        for k in range(40)
+    ]
+    loan = _operation("lib", "POST", "/loans", "Borrow a book")
+    index = PredictorIndex([*crowd, loan])
+    prompt = "I want to take a novel home from the library for a week"
+    lexical = index.lexical(prompt)
+    assert lexical.fields["all"][40] == 0.0  # no word of the request is the loan's
+    assert int(np.argmax(lexical.sentence)) == 40
+    candidates, _ = index.candidates(lexical, HistoryState.build([], []), 0, index.allowed(None), 5)
+    assert 40 in candidates.tolist()
+
+
+def test_an_empty_request_has_no_reading_and_adds_no_candidates() -> None:
+    ops = [_operation("a", "GET", f"/things{k}", f"Thing {k}") for k in range(30)]
+    index = PredictorIndex(ops)
+    lexical = index.lexical("")
+    assert not lexical.sentence.any()
+    assert not index.api_sentence(lexical.sentence).any()
+
+
+def test_the_api_a_request_is_about_in_context() -> None:
+    pets = [
+        _operation("pets", "GET", "/pets", "List the pets in the store"),
+        _operation("pets", "POST", "/pets", "Add a pet to the store"),
+    ]
+    weather = [
+        _operation("weather", "GET", "/forecast", "Forecast for a city"),
+        _operation("weather", "GET", "/alerts", "Storm warnings in force"),
+    ]
+    index = PredictorIndex([*pets, *weather])
+    behind = index.api_sentence(index.lexical("will it rain in Oslo tomorrow?").sentence)
+    assert behind[2] == behind[3] == 0.0  # the weather API is the closest
+    assert behind[0] == behind[1] < 0.0
+    alone = PredictorIndex(weather)
+    assert not alone.api_sentence(alone.lexical("will it rain?").sentence).any()

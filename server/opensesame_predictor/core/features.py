@@ -394,6 +394,7 @@ class LexicalScores:
     char: np.ndarray
     prompt_tokens: list[str]
     meaning: np.ndarray  # cosine of the prompt's and each operation's word vectors
+    sentence: np.ndarray  # ... and of the sentence model's vectors of the request as given
 
     @property
     def combined(self) -> np.ndarray:
@@ -460,20 +461,24 @@ class CatalogIndex:
         relative: np.ndarray = combined / top if top > 0 else combined
         return relative
 
-    def lexical(self, prompt: str) -> LexicalScores:
+    def lexical(self, prompt: str, request: str | None = None) -> LexicalScores:
+        """The prompt's words (its values left out) against every operation; the sentence
+        model reads the `request` as given, values and all, when there is one."""
         prompt_tokens = tokens(prompt)
         fields = {name: index.scores(prompt_tokens) for name, index in self.fields.items()}
+        from opensesame_predictor.core.encoder import encoder
         from opensesame_predictor.core.vectors import vectors
 
         meaning: np.ndarray = self.meanings @ vectors().embed(prompt)
-        return LexicalScores(fields, self.chars.scores(char_grams(prompt)), prompt_tokens, meaning)
-
-    def sentence(self, prompt: str, candidates: np.ndarray) -> np.ndarray:
-        """The cosine of the sentence model's vectors of the prompt and of each candidate."""
-        from opensesame_predictor.core.encoder import encoder
-
-        cosine: np.ndarray = self.sentences[candidates] @ encoder().embed(prompt)
-        return cosine
+        read = prompt if request is None else request
+        # nothing said, nothing read: an empty request is near some operations, by chance
+        sentence: np.ndarray = (
+            self.sentences @ encoder().embed(read)
+            if read.strip()
+            else np.zeros(self.size, dtype=np.float32)
+        )
+        chars = self.chars.scores(char_grams(prompt))
+        return LexicalScores(fields, chars, prompt_tokens, meaning, sentence)
 
     def soft_cover(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:
         """How much of each candidate's short text the prompt says, word by word and in other

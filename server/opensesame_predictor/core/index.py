@@ -73,6 +73,11 @@ class PredictorIndex:
             documents[k] += tokens(" ".join(path_words(op.path)) + " " + op.summary)
             documents[k] += tokens(" ".join(op.tags))
         self.apis = TermIndex(documents, "bm25")
+        # each API as the sentence model reads it: the mean of its operations' vectors, so that
+        # an operation's cosine summed over its API and scaled gives the API's
+        sums = np.zeros((len(self.api_names), self.text.sentences.shape[1]), dtype=np.float64)
+        np.add.at(sums, self.api_of, self.text.sentences)
+        self.api_scale = 1.0 / np.maximum(np.linalg.norm(sums, axis=1), 1e-9)
         self.shapes: list[Shape] = shared_parts(shapes_of(operations))
         self.position = {op.uid: i for i, op in enumerate(operations)}
         self.specs = np.array([op.spec for op in operations])
@@ -130,8 +135,19 @@ class PredictorIndex:
         made = set(called)
         return frozenset(n for n in wanted if made.isdisjoint(self.makers[n].tolist()))
 
-    def lexical(self, prompt: str) -> LexicalScores:
-        return self.text.lexical(prompt)
+    def lexical(self, prompt: str, request: str | None = None) -> LexicalScores:
+        return self.text.lexical(prompt, request)
+
+    def api_sentence(self, sentence: np.ndarray) -> np.ndarray:
+        """How far each operation's API is, in the sentence model's reading, from the API
+        closest to the request (0 for the closest, and for every operation when one API is
+        loaded): the cosine of the request with the mean of each API's operations' vectors."""
+        if len(self.api_names) < 2:
+            return np.zeros(self.size, dtype=np.float32)
+        closeness = np.bincount(self.api_of, weights=sentence, minlength=len(self.api_names))
+        closeness *= self.api_scale
+        behind: np.ndarray = (closeness - closeness.max())[self.api_of].astype(np.float32)
+        return behind
 
     def api_match(self, prompt_tokens: list[str]) -> np.ndarray:
         """How well each operation's API matches the prompt, relative to the best API (1 for
@@ -210,6 +226,11 @@ class PredictorIndex:
         meaning = np.where(allowed, lexical.meaning, -np.inf)
         for i in np.argsort(-meaning, kind="stable")[: min(MEANING, available)]:
             chosen.setdefault(int(i), None)
+        # ... and what the whole request means, as the sentence model reads it
+        if lexical.sentence.any():
+            sentence = np.where(allowed, lexical.sentence, -np.inf)
+            for i in np.argsort(-sentence, kind="stable")[: min(MEANING, available)]:
+                chosen.setdefault(int(i), None)
         for noun in state.last_yielded:
             best(self.consumers.get(noun, NONE))
         if state.looks_up(names):

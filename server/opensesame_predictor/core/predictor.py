@@ -221,7 +221,7 @@ class Predictor:
         )
         # words are matched without the values the prompt carries; values fill parameters
         said = without_values(request.prompt)
-        lexical = index.lexical(said)
+        lexical = index.lexical(said, request.prompt)
         if extracted is None:
             extracted = extract_values(request.prompt)
         allowed = index.allowed(request.spec)
@@ -303,9 +303,8 @@ class Predictor:
             semantic / top_meaning if top_meaning > 0 else np.zeros_like(semantic)
         ).astype(np.float32)
         # the whole request as the sentence model reads it, values and all
-        features["sentence"] = (
-            index.text.sentence(request.prompt, candidates) if has_prompt else zeros
-        )
+        features["sentence"] = lexical.sentence[candidates] if has_prompt else zeros
+        features["api_sentence"] = index.api_sentence(lexical.sentence)[candidates]
         # how much of the operation the words say, of the step in hand when there are several
         features["soft_cover"] = (
             index.text.soft_cover(step or said, candidates) if has_prompt else zeros

@@ -74,7 +74,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "repeats": ("repeat_listed",),
     # which API the request is about, when several are loaded: its words against each API's,
     # and the API of the last call
-    "api": ("api_match", "api_best", "same_api"),
+    "api": ("api_match", "api_best", "same_api", "api_sentence"),
     # structure that the request's words back: a flow into an operation the prompt describes
     "evidence": ("crud_relevant", "search_needed"),
     "backed": tuple(f"{name}_backed" for name in BACKED),
@@ -121,6 +121,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "api_match": 0.0,
     "api_best": 0.0,
     "same_api": 0.0,
+    "api_sentence": 0.0,
     "repeat_listed": 0.0,
     "crud_relevant": 0.0,
     "search_needed": 0.0,
