@@ -434,9 +434,10 @@ class CatalogIndex:
         from opensesame_predictor.core.vectors import vectors  # numpy only; loaded once
 
         # single precision: every request reads them all (BLAS has no half-precision product)
-        self.meanings = vectors().embed_many([meaning_text(op) for op in operations])
+        about = [meaning_text(op) for op in operations]
+        self.meanings = vectors().embed_many(about)
         # ... and as the sentence model reads them, word order and all
-        self.sentences = encoder().embed_many([meaning_text(op) for op in operations])
+        self.sentences = encoder().embed_many(about)
         # the words of each operation's short text, as rows of one table of word vectors
         # (half precision: a request reads only its candidates' rows), held flat: operation
         # i's rows are word_ids[word_starts[i] : word_starts[i + 1]]
