@@ -57,6 +57,30 @@ def test_a_bad_case_is_an_error_naming_its_line(
         read_authored(path, load_specs(SPECS))
 
 
+def test_a_gold_may_name_an_operation_whose_path_key_holds_a_query_or_fragment(
+    tmp_path: Path,
+) -> None:
+    spec = Path(__file__).resolve().parents[1] / "data" / "path-conditions.yaml"
+    concurrency = "/2017-10-31/functions/{FunctionName}/provisioned-concurrency"
+    golds = [
+        f"GET {concurrency}#Qualifier",
+        f"GET {concurrency}#List=ALL",
+        "GET /rides?page={page}&per_page={per_page}",
+        "GET /2018-10-31/layers#find=LayerVersion&Arn",
+    ]
+    cases = [{"prompt": "x", "gold": [gold]} for gold in golds]
+    path = write_cases(tmp_path / "conditions.jsonl", cases, spec.name)
+    assert [case.gold for case in read_authored(path, load_specs([str(spec)])).cases] == [
+        [gold] for gold in golds
+    ]
+    # the bare path names no one operation
+    bare = write_cases(
+        tmp_path / "bare.jsonl", [{"prompt": "x", "gold": [f"GET {concurrency}"]}], spec.name
+    )
+    with pytest.raises(ValueError, match=r":1: gold .* names no"):
+        read_authored(bare, load_specs([str(spec)]))
+
+
 def test_authored_cases_are_reported_beside_the_validation(tmp_path: Path) -> None:
     path = write_cases(tmp_path / "pets.jsonl", [CASES[0], CASES[2]], "petstore-3.0.yaml")
     _, meta = train(SPECS, seed=13, folds=2, authored=[path])

@@ -11,18 +11,23 @@ from typing import Any
 import pytest
 
 from opensesame_predictor.config import Settings
+from opensesame_predictor.core.catalog import split_key
 from opensesame_predictor.core.errors import GuardrailViolation, InvalidRequest
+from opensesame_predictor.core.models import PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.offline.evaluate import (
     FileMetrics,
     evaluate,
     expected_calibration_error,
+    is_gold,
     read_cases,
 )
 from opensesame_predictor.service import Service
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PETSTORE = Path(__file__).resolve().parents[2] / "fixtures" / "petstore-3.0.yaml"
+CONDITIONS = DATA / "path-conditions.yaml"  # operations told apart by `#Qualifier`, `?page=`
+CONCURRENCY = "/2017-10-31/functions/{FunctionName}/provisioned-concurrency"
 
 
 @pytest.fixture
@@ -156,6 +161,47 @@ def test_a_gold_call_that_names_no_operation_is_an_error_naming_the_case(
     ]
     with pytest.raises(InvalidRequest, match=r"case typo: gold 'GET /does/not/exist' names no"):
         evaluate(read_cases(write_cases(tmp_path / "none.jsonl", cases)), predictor_for)
+
+
+def test_a_gold_written_as_the_spec_key_names_that_operation_only() -> None:
+    gold = [
+        split_key(f"GET {CONCURRENCY}#Qualifier"),
+        split_key("GET /rides?page={page}&per_page={per_page}"),
+        split_key("/2018-10-31/layers#find=LayerVersion&Arn"),  # any method
+    ]
+    assert is_gold("GET", f"{CONCURRENCY}#Qualifier", gold)
+    assert not is_gold("GET", f"{CONCURRENCY}#List=ALL", gold)  # the same bare path
+    assert not is_gold("DELETE", f"{CONCURRENCY}#Qualifier", gold)
+    assert is_gold("GET", "/rides?page={page}&per_page={per_page}", gold)
+    assert not is_gold("GET", "/rides/{id}", gold)
+    assert is_gold("GET", "/2018-10-31/layers#find=LayerVersion&Arn", gold)
+    assert not is_gold("GET", "/2018-10-31/layers", gold)
+
+
+def test_golds_whose_path_key_holds_a_query_or_fragment_are_ranked(
+    tmp_path: Path, predictor_for: Callable[[str], Predictor]
+) -> None:
+    predictor = predictor_for(str(CONDITIONS))
+    every_key = [op.key for op in predictor.catalog.operations]
+    spec = str(CONDITIONS)
+    prompt = "list all the provisioned concurrency configurations of my function"
+    perfect = evaluate(
+        read_cases(
+            write_cases(
+                tmp_path / "all.jsonl", [{"spec": spec, "prompt": prompt, "gold": every_key}]
+            )
+        ),
+        predictor_for,
+    )
+    assert (perfect.n, perfect.top1) == (1, 1.0)
+    # `#Qualifier` is not `#List=ALL`: the gold's own rank counts, not its bare path's
+    ranked = [p.api_call for p in predictor.predict(PredictRequest(prompt=prompt)).predictions]
+    assert ranked[0] == f"GET {CONCURRENCY}#List=ALL"
+    qualifier = f"GET {CONCURRENCY}#Qualifier"
+    case = {"spec": spec, "prompt": prompt, "gold": [qualifier]}
+    metrics = evaluate(read_cases(write_cases(tmp_path / "one.jsonl", [case])), predictor_for)
+    assert metrics.top1 == 0.0
+    assert metrics.mrr == round(1 / (ranked.index(qualifier) + 1), 4)
 
 
 def test_no_cases_give_zeros(predictor_for: Callable[[str], Predictor]) -> None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from rapidfuzz import fuzz, process
 
@@ -383,9 +383,8 @@ _ACTION_FRAGMENT = re.compile(r"Action=[A-Za-z][A-Za-z0-9]*")
 _ACTION_QUERY = re.compile(r"(?:^|&)(Action=[A-Za-z][A-Za-z0-9]*)(?:&|$)")
 
 
-def split_call(api_call: str, method: str | None = None) -> tuple[str | None, str]:
-    """`GET /users/42`, `/users/42` or `https://host/v1/users/42?x=1` -> (method, path). A
-    query-protocol action stays, as a last segment (`/123/orders/#Action=PurgeQueue`)."""
+def _split(api_call: str, method: str | None) -> tuple[str | None, str, str, str]:
+    """A call -> (method, path, query, fragment), the path as split_call gives it."""
     text = api_call.strip()
     head, _, rest = text.partition(" ")
     if head.upper() in HTTP_METHODS and rest.strip():
@@ -404,12 +403,75 @@ def split_call(api_call: str, method: str | None = None) -> tuple[str | None, st
         action = found.group(1)
     if action:
         text = text.rstrip("/") + "/#" + action
-    return (method.upper() if method else None), text
+    return (method.upper() if method else None), text, query, fragment
+
+
+def split_call(api_call: str, method: str | None = None) -> tuple[str | None, str]:
+    """`GET /users/42`, `/users/42` or `https://host/v1/users/42?x=1` -> (method, path). A
+    query-protocol action stays, as a last segment (`/123/orders/#Action=PurgeQueue`)."""
+    method, path, _, _ = _split(api_call, method)
+    return method, path
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """An operation's key as written (`GET /rides?page={page}`) -> (method, path): as
+    split_call, but keeping the query or fragment a spec writes into a path key, which tells
+    operations on one path apart (`#Qualifier`, `#List=ALL`)."""
+    method, path, query, fragment = _split(key, None)
+    if without_action(path) != path:
+        return method, path  # the action is what split_call keeps already
+    return method, path + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
 
 
 def without_action(path: str) -> str:
     """The path of a call without its query-protocol action (`/1234/orders/#Action=X`)."""
     return path.split("/#", 1)[0] or "/"
+
+
+# Some descriptions tell operations on one path apart by a query or fragment written into the
+# path key (AWS REST: `/functions/{F}/provisioned-concurrency#Qualifier` beside `...#List=ALL`;
+# others `/rides?page={page}&per_page={per_page}`). A call names them by its query, so such a
+# key is matched on its bare path and its pieces are conditions on the call's query.
+Conditions = dict[str, str | None]  # name -> the value wanted, None for any
+
+
+def bare_path(path: str) -> str:
+    """An operation's path key without the query or fragment that tells it apart
+    (a query-protocol action stays: it is matched as a segment)."""
+    if _ACTION_FRAGMENT.fullmatch(path.partition("/#")[2]):
+        return path
+    return re.split(r"[?#]", path, maxsplit=1)[0] or "/"
+
+
+def _pieces(text: str) -> dict[str, str]:
+    """`find=LayerVersion&Arn` -> {"find": "LayerVersion", "Arn": ""}."""
+    pieces: dict[str, str] = {}
+    for piece in text.split("&"):
+        name, _, value = piece.partition("=")
+        if name:
+            pieces[unquote(name)] = unquote(value)
+    return pieces
+
+
+def _conditions(path: str) -> Conditions:
+    """What a path key asks of a call's query: `#Qualifier` its presence, `#List=ALL` that
+    value, `?page={page}` the name with any value. A templated name (`?{field}=1`) cannot be
+    checked and asks nothing."""
+    rest = path[len(bare_path(path)) + 1 :]
+    return {
+        name: None if not value or "{" in value else value
+        for name, value in _pieces(rest.replace("#", "&").replace("?", "&")).items()
+        if "{" not in name
+    }
+
+
+def _fit(conditions: Conditions, query: dict[str, str]) -> tuple[int, int]:
+    """(conditions the query misses, minus those it meets): lower is the better fit, so an
+    operation without conditions is the fallback of those whose conditions a call misses."""
+    met = sum(
+        1 for name, value in conditions.items() if name in query and value in (None, query[name])
+    )
+    return len(conditions) - met, -met
 
 
 def _suggest_form(key: str) -> str:
@@ -435,9 +497,14 @@ class Catalog:
         self.by_key: dict[str, list[Operation]] = {}
         for op in self.operations:
             self.by_key.setdefault(op.key, []).append(op)
-        self._templates = [(op, _template(op.path)) for op in self.operations]
+        self._by_bare: dict[str, list[Operation]] = {}  # in by_key_path's order of methods
+        order = {method: rank for rank, method in enumerate(HTTP_METHODS)}
+        for op in sorted(self.operations, key=lambda op: order.get(op.method, len(order))):
+            self._by_bare.setdefault(bare_path(op.path), []).append(op)
+        self._conditions = {op.uid: _conditions(op.path) for op in self.operations}
+        self._templates = [(op, _template(bare_path(op.path))) for op in self.operations]
         self._literal_counts = {
-            op.uid: sum(1 for s in op.path.split("/") if s and "{" not in s)
+            op.uid: sum(1 for s in bare_path(op.path).split("/") if s and "{" not in s)
             for op in self.operations
         }
         self.errors = [spec for spec in self.specs if spec.error]
@@ -460,8 +527,12 @@ class Catalog:
         """By uid (`spec:METHOD /path`) or key (`METHOD /path`), optionally within a spec."""
         if key in self.by_uid:
             return self.by_uid[key]
-        method, path = split_call(key)
+        # the key as written first (`GET /rides?page={page}` is an operation's own key)
+        method, path = split_key(key)
         candidates = self.by_key.get(f"{method} {path}", [])
+        if not candidates:
+            method, path = split_call(key)
+            candidates = self.by_key.get(f"{method} {path}", [])
         if spec:
             candidates = [op for op in candidates if op.spec == spec]
         return candidates[0] if candidates else None
@@ -477,40 +548,50 @@ class Catalog:
     def match(
         self, api_call: str, method: str | None = None, spec: str | None = None
     ) -> Operation | None:
-        """The operation a concrete call refers to (`/users/42` -> `/users/{id}`)."""
-        method, path = split_call(api_call, method)
-        candidates = self._match_path(path, method, spec)
+        """The operation a concrete call refers to (`/users/42` -> `/users/{id}`,
+        `/functions/f1/provisioned-concurrency?Qualifier=3` -> `...#Qualifier`)."""
+        method, path, query, fragment = _split(api_call, method)
+        # a call written as the spec lists it names its conditions in the fragment
+        given = _pieces(query) | _pieces(fragment)
+        candidates = self._match_path(path, method, spec, given)
         if not candidates and (bare := without_action(path)) != path:
-            candidates = self._match_path(bare, method, spec)  # an action of no operation here
+            # an action of no operation here
+            candidates = self._match_path(bare, method, spec, given)
             path = bare
         if not candidates:
             for prefixes in self.server_paths.values():
                 for prefix in prefixes:
                     if path.startswith(prefix + "/"):
-                        candidates = self._match_path(path[len(prefix) :], method, spec)
+                        candidates = self._match_path(path[len(prefix) :], method, spec, given)
                         if candidates:
                             break
                 if candidates:
                     break
         return candidates[0] if candidates else None
 
-    def _match_path(self, path: str, method: str | None, spec: str | None) -> list[Operation]:
+    def _match_path(
+        self, path: str, method: str | None, spec: str | None, query: dict[str, str]
+    ) -> list[Operation]:
         """Literal paths first, then templates with more literal segments; the method filters
         before the choice, so `DELETE /pets/search` can still reach `DELETE /pets/{petId}`.
-        Without a method, GET wins among equally specific paths."""
+        On one path, the operation whose conditions the query meets best; then, without a
+        method, GET wins among equally specific paths."""
 
         def wanted(op: Operation) -> bool:
             return (spec is None or op.spec == spec) and (method is None or op.method == method)
 
-        exact = [op for op in self.by_key_path(path) if wanted(op)]
+        def fit(op: Operation) -> tuple[int, int]:
+            return _fit(self._conditions[op.uid], query)
+
+        exact = [op for op in self._by_bare.get(path, []) if wanted(op)]
         if exact:
-            exact.sort(key=lambda op: op.method != "GET")
+            exact.sort(key=lambda op: (*fit(op), op.method != "GET"))
             return exact
         concrete = path.strip("/").split("/")
         matches = [
             op for op, template in self._templates if wanted(op) and _fits(template, concrete)
         ]
-        matches.sort(key=lambda op: (-self._literal_counts[op.uid], op.method != "GET"))
+        matches.sort(key=lambda op: (-self._literal_counts[op.uid], *fit(op), op.method != "GET"))
         return matches
 
     def files_changed(self) -> bool:

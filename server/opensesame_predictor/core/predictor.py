@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from opensesame_predictor import __version__
-from opensesame_predictor.core.catalog import Catalog, split_call, without_action
+from opensesame_predictor.core.catalog import Catalog, bare_path, split_call, without_action
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
 from opensesame_predictor.core.features import (
     LexicalScores,
@@ -383,10 +383,11 @@ class Predictor:
         if op is None:
             return _Resolved(None, {})
         _, path = split_call(api_call, method)
-        if without_action(op.path) == op.path:  # an `Action` query the match looked past
+        matched = bare_path(op.path)  # `#Qualifier`, `?page={page}`: not segments of the path
+        if without_action(matched) == matched:  # an `Action` query the match looked past
             path = without_action(path)
         values: dict[str, str] = {}
-        template = op.path.strip("/").split("/")
+        template = matched.strip("/").split("/")
         concrete = path.strip("/").split("/")
         # a full URL may still carry the server's base path (/v1/pets/42 for /pets/{petId})
         concrete = (

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from opensesame_predictor.core.catalog import Catalog, LoadedSpec, split_call
+from opensesame_predictor.core.catalog import Catalog, LoadedSpec, split_key
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.ranker import FEATURES, Ranker
@@ -61,7 +61,7 @@ def read_authored(path: Path, loaded: Sequence[LoadedSpec]) -> AuthoredFile:
         chosen = [by_file[name] for name in names]
         operations = [op for item in chosen if item.parsed for op in item.parsed.operations]
         for call in case.gold:
-            if not any(is_gold(op.method, op.path, [split_call(call)]) for op in operations):
+            if not any(is_gold(op.method, op.path, [split_key(call)]) for op in operations):
                 raise ValueError(f"{path}:{number}: gold {call!r} names no operation of its specs")
         cases.append(case)
         specs.append(chosen)
@@ -83,7 +83,7 @@ def score_cases(authored: AuthoredFile, coef: np.ndarray) -> list[tuple[np.ndarr
             history=[HistoryEvent(api_call=call) for call in case.history],
         )
         ranked, _ = predictors[key].rank(request)
-        gold = [split_call(g) for g in case.gold]
+        gold = [split_key(g) for g in case.gold]
         found = (
             k for k, r in enumerate(ranked) if is_gold(r.operation.method, r.operation.path, gold)
         )

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
-from opensesame_predictor.core.catalog import split_call
+from opensesame_predictor.core.catalog import split_key
 from opensesame_predictor.core.errors import InvalidRequest
 from opensesame_predictor.core.fetch import is_url
 from opensesame_predictor.core.models import MAX_PREDICTIONS, HistoryEvent, PredictRequest
@@ -103,12 +103,15 @@ def expected_calibration_error(confidences: list[float], hits: list[bool], bins:
 
 
 def is_gold(method: str, path: str, gold: list[tuple[str | None, str]]) -> bool:
-    """A gold call without a method (`/users/{id}`) accepts any method on that path."""
+    """Whether the operation `method path` (its path key as the spec writes it) is among the
+    gold calls, each as split_key reads it: so `#Qualifier` and `#List=ALL` on one path stay
+    two operations. A gold call without a method (`/users/{id}`) accepts any method on that
+    path."""
     return any(path == g_path and g_method in (None, method) for g_method, g_path in gold)
 
 
 def _method_path(call: str) -> tuple[str, str]:
-    method, path = split_call(call)
+    method, path = split_key(call)  # a prediction's key: `GET /rides?page={page}` as it is
     return method or "", path
 
 
@@ -141,7 +144,7 @@ def evaluate(
             exc.args = (exc.message,)
             raise
         latencies.append((time.perf_counter() - started) * 1000)
-        gold = [split_call(g) for g in case.gold]
+        gold = [split_key(g) for g in case.gold]
         named = {(op.method, op.path) for op in predictor.catalog.operations}
         for call, (g_method, g_path) in zip(case.gold, gold, strict=True):
             if not any(p == g_path and g_method in (None, m) for m, p in named):
