@@ -15,6 +15,8 @@ from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.service import Service
+from support.mcp import call as call_tool
+from support.mcp import text_of
 
 SPEC = Path(__file__).resolve().parents[1] / "data" / "path-conditions.yaml"
 CONCURRENCY = "/2017-10-31/functions/{FunctionName}/provisioned-concurrency"
@@ -23,13 +25,18 @@ LIST_ALL = f"{CONCURRENCY}#List=ALL"
 
 
 @pytest.fixture(scope="module")
-def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Service:
     settings = Settings(specs=[str(SPEC)])
     store = SpecStore(tmp_path_factory.mktemp("store") / "store.json", settings.cache_ttl_seconds)
     runtime = Service(settings, store)
     runtime.set_sources(settings.specs)
     assert runtime.load().errors == []
-    return runtime.predictor
+    return runtime
+
+
+@pytest.fixture(scope="module")
+def predictor(service: Service) -> Predictor:
+    return service.predictor
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +154,24 @@ def test_a_parameter_next_to_the_query_of_a_key_is_read_from_the_history(
     )
     assert rates.parameters == {"country": "fr"}
     assert rates.parameter_sources == {"country": "history"}
+
+
+def test_the_operations_of_one_path_include_those_told_apart_by_their_key(
+    catalog: Catalog,
+) -> None:
+    on_path = {op.key for op in catalog.on_path(QUALIFIER)}
+    assert on_path == {
+        f"GET {QUALIFIER}",
+        f"PUT {QUALIFIER}",
+        f"DELETE {QUALIFIER}",
+        f"GET {LIST_ALL}",
+    }
+    assert {op.key for op in catalog.on_path(CONCURRENCY)} == on_path
+
+
+async def test_describe_names_the_other_operations_of_the_path(service: Service) -> None:
+    concrete = "/2017-10-31/functions/f1/provisioned-concurrency?Qualifier=3"
+    result = await call_tool(service, "describe_endpoint", {"api_call": concrete})
+    note = text_of(result).splitlines()[0]
+    assert note.startswith("No operation is exactly"), note
+    assert f"showing GET {QUALIFIER}" in note and f"GET {LIST_ALL}" in note, note

@@ -601,6 +601,11 @@ class Catalog:
     def by_key_path(self, path: str) -> list[Operation]:
         return [op for method in HTTP_METHODS for op in self.by_key.get(f"{method} {path}", [])]
 
+    def on_path(self, path: str) -> list[Operation]:
+        """The operations on one path, those told apart by a query or fragment in their key
+        included (`...#Qualifier` beside `...#List=ALL`)."""
+        return list(self._by_bare.get(bare_path(path), []))
+
 
 def _last_good(previous: LoadedSpec, failed: LoadedSpec) -> LoadedSpec:
     """An edit that breaks a spec file: the last version that loaded keeps serving, and the

@@ -83,7 +83,7 @@ def check(calls: list[ApiCall], index: PathShapes, can_fix_method: bool) -> list
             continue
         same_path = catalog.match(call.path)
         if same_path is not None and call.method:
-            methods = sorted({op.method for op in catalog.by_key_path(same_path.path)})
+            methods = sorted({op.method for op in catalog.on_path(same_path.path)})
             message = (
                 f"{call.method} {same_path.path} is not an operation of the catalog; "
                 f"the path takes {', '.join(methods)}"

@@ -274,7 +274,7 @@ def describe_endpoint(service: Service, catalog: Catalog, api_call: str) -> Call
     text = describe_text(data)
     asked = api_call.strip()
     if asked not in (op.key, op.uid):  # matched, not named: say which one was chosen
-        others = [o.key for o in catalog.operations if o.path == op.path and o.uid != op.uid]
+        others = [o.key for o in catalog.on_path(op.path) if o.uid != op.uid]
         note = f"No operation is exactly {safe_line(asked, 200, markup=False)!r}: showing {op.key}"
         if others:
             note += f" (on the same path: {', '.join(others)})"
