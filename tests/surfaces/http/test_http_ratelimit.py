@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -215,3 +216,31 @@ def test_mcp_requests_meet_the_global_limit(
     refused = client.post("/mcp", json=MCP_CALL, headers={"X-User-Id": "fresh"})
     assert refused.status_code == 429
     assert "global" in refused.json()["error"]["message"]
+
+
+def test_answers_refused_while_loading_spend_no_quota(
+    make_client: Callable[..., TestClient], petstore_path: Path, clock: FakeClock
+) -> None:
+    """A caller retrying while the specs load gets 503 `loading` each time, and still has
+    the whole quota once they are loaded: the refusal was the server's, not the caller's."""
+    runtime = make_service(petstore_path, load=False)
+    release = threading.Event()
+    real_load = runtime.load
+
+    def slow_load(progress: object = None) -> object:
+        release.wait(30)
+        return real_load(progress)  # type: ignore[arg-type]
+
+    runtime.load = slow_load  # type: ignore[method-assign]
+    guard = RateLimitGuard(per_user="3/minute", block_after=0, clock=clock.time)
+    client = make_client(app=http_app(runtime, guard=guard))
+    headers = {"X-User-Id": "alice"}
+    for _ in range(5):
+        refused = client.post("/predict", json=BODY, headers=headers)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "loading"
+        assert refused.headers["retry-after"] == "1"
+    release.set()
+    assert runtime.ready.wait(30)
+    answers = [client.post("/predict", json=BODY, headers=headers).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]

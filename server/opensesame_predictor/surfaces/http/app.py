@@ -255,7 +255,11 @@ def create_app(
     known = frozenset(getattr(route, "path", "") for route in app.routes) - {""}
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(
-        GuardMiddleware, guard=guard, metrics=metrics, max_body_bytes=settings.max_body_bytes
+        GuardMiddleware,
+        guard=guard,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        require_ready=service.require_ready,
     )
     app.add_middleware(
         AuthMiddleware,

@@ -157,16 +157,21 @@ class BadJSON(Exception):
     """The body is not JSON (or JSON nested too deeply to read)."""
 
 
+def core_error_response(exc: OpenSesameError) -> JSONResponse:
+    """The answer to a request the core refused: its status, code and message."""
+    status = core_error_status(exc)
+    log.info("request refused: %s (%d)", exc.code, status)
+    headers = {"Retry-After": "1"} if isinstance(exc, Loading) else None
+    detail = error_detail(exc)
+    return JSONResponse(
+        {"error": detail.model_dump(exclude_none=True)}, status_code=status, headers=headers
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_core_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OpenSesameError)
-        status = core_error_status(exc)
-        log.info("request refused: %s (%d)", exc.code, status)
-        headers = {"Retry-After": "1"} if isinstance(exc, Loading) else None
-        detail = error_detail(exc)
-        return JSONResponse(
-            {"error": detail.model_dump(exclude_none=True)}, status_code=status, headers=headers
-        )
+        return core_error_response(exc)
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

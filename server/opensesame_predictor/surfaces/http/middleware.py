@@ -7,15 +7,16 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opensesame_predictor.config import Settings
+from opensesame_predictor.core.errors import OpenSesameError
 from opensesame_predictor.surfaces.http.auth import hash_key, presented_key
-from opensesame_predictor.surfaces.http.errors import error_response
+from opensesame_predictor.surfaces.http.errors import core_error_response, error_response
 from opensesame_predictor.surfaces.http.metrics import HTTPMetrics
 from opensesame_predictor.surfaces.http.ratelimit import (
     Decision,
@@ -134,9 +135,11 @@ class GuardMiddleware:
         metrics: HTTPMetrics,
         max_body_bytes: int,
         limited: frozenset[str] = frozenset({PREDICT_PATH, MCP_PATH}),
+        require_ready: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self.guard = guard
+        self.require_ready = require_ready
         self.metrics = metrics
         # the body cap of each JSON route; a batch holds up to BATCH_LIMIT bodies (its items
         # are counted against the limits one by one, by the route)
@@ -154,6 +157,14 @@ class GuardMiddleware:
             return
         headers = Headers(scope=scope)
         extra_headers: dict[str, str] = {}
+        if self.guard is not None and path == PREDICT_PATH and self.require_ready is not None:
+            # refused for the server's own state (specs still loading, a failed load): the
+            # answer says so at once, and the caller's quota is not spent on it
+            try:
+                self.require_ready()
+            except OpenSesameError as exc:
+                await core_error_response(exc)(scope, receive, send)
+                return
         if self.guard is not None and path in self.limited:
             decision = self.guard.check(client_identity(headers, scope))
             extra_headers = ratelimit_headers(decision, self.guard.policy_header)
