@@ -4,14 +4,17 @@ whatever it is read beside."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from opensesame_predictor.core import encoder as encoder_module
 from opensesame_predictor.core.encoder import (
     DIMENSIONS,
     MODEL_FILE,
+    OPERATION_PIECES,
     REQUEST_PIECES,
     Encoder,
     encoder,
@@ -63,6 +66,33 @@ def test_a_text_has_one_vector_whatever_it_is_read_with() -> None:
     alone = np.stack([Encoder().embed_many([text])[0] for text in texts])
     assert np.array_equal(together, alone)
     assert np.array_equal(together[0], together[3])
+
+
+def test_many_texts_read_side_by_side_get_the_vectors_each_gets_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spec's operations are read on several threads; each text's vector is the one it has
+    read alone, in its own row, and each distinct text is read once."""
+    monkeypatch.setattr(encoder_module, "READERS", 3)
+    texts = [
+        f"list the {thing} of the account {n}" for n in range(20) for thing in ("pets", "orders")
+    ]
+    texts += texts[:5]  # repeated: read once
+    fresh = Encoder()
+    threads: set[str] = set()
+    original = fresh._read
+
+    def watched(text: str, pieces: int) -> np.ndarray:
+        threads.add(threading.current_thread().name)
+        return original(text, pieces)
+
+    monkeypatch.setattr(fresh, "_read", watched)
+    together = fresh.embed_many(texts)
+    assert len(threads) > 1  # more than one reader took part
+    alone = Encoder()
+    assert np.array_equal(
+        together, np.stack([alone.embed(text, OPERATION_PIECES) for text in texts])
+    )
 
 
 def test_operation_texts_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,9 @@ beside others, or a training run, reads each text once.
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -26,6 +28,9 @@ DIMENSIONS = 384
 REQUEST_PIECES = 64  # the cost of reading a request grows with its length: p95 stays in budget
 OPERATION_PIECES = 128
 KEPT = 30_000  # operation texts whose vectors are kept (1.5 KB each): a corpus of 200 APIs
+# a spec's operations are read on this many threads (one session, one core each)
+READERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+PARALLEL_FROM = 32  # texts: fewer are read faster than threads start
 
 
 class Encoder:
@@ -53,16 +58,23 @@ class Encoder:
         return self._read(text, pieces)
 
     def embed_many(self, texts: list[str], pieces: int = OPERATION_PIECES) -> np.ndarray:
-        """Operations' sentence vectors, one row each; each distinct text is read once."""
+        """Operations' sentence vectors, one row each; each distinct text is read once, and
+        texts not kept yet are read on every core (onnxruntime lets go of the GIL while it
+        runs, and each text is still read alone, so the vectors do not depend on it)."""
+        with self._lock:
+            known = {text: self._kept.get((text, pieces)) for text in texts}
+        missing = [text for text, vector in known.items() if vector is None]
+        if len(missing) >= PARALLEL_FROM and READERS > 1:
+            with ThreadPoolExecutor(READERS, thread_name_prefix="encoder") as pool:
+                read = list(pool.map(lambda text: self._read(text, pieces), missing))
+        else:
+            read = [self._read(text, pieces) for text in missing]
+        with self._lock:
+            for text, vector in zip(missing, read, strict=True):
+                known[text] = self._kept[(text, pieces)] = vector
         rows = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         for i, text in enumerate(texts):
-            with self._lock:
-                found = self._kept.get((text, pieces))
-            if found is None:
-                found = self._read(text, pieces)
-                with self._lock:
-                    self._kept[(text, pieces)] = found
-            rows[i] = found
+            rows[i] = known[text]
         return rows
 
     def _read(self, text: str, pieces: int) -> np.ndarray:
