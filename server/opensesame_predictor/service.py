@@ -63,7 +63,7 @@ from opensesame_predictor.core.models import (
 )
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.refine import Refiner
-from opensesame_predictor.core.store import IndexCache, SpecStore
+from opensesame_predictor.core.store import IndexCache, SpecStore, VectorCache
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +148,10 @@ class Service:
             max_bytes=settings.store_max_bytes,
             max_age_seconds=settings.store_max_age_seconds,
         )
-        self.index_cache = IndexCache(
-            self.store.path.parent / "indexes" if self.store.path is not None else None
-        )
+        indexes = self.store.path.parent / "indexes" if self.store.path is not None else None
+        self.index_cache = IndexCache(indexes)
+        self.vector_cache = VectorCache(indexes, encoder.model_digest())
+        self._vectors_remembered = False
         self.loader = SpecLoader(self.store, fetch_policy(settings), settings.max_spec_bytes)
         self.workspace = Workspace(self.loader)
         self.refiner = build_refiner(settings)
@@ -241,9 +242,27 @@ class Service:
             cached = self.index_cache.get(key)
             if isinstance(cached, PredictorIndex) and cached.size == len(catalog.operations):
                 return cached.attach(catalog.operations)
-        index = PredictorIndex(catalog.operations, catalog.about())
+        index = self._build_index(catalog)
         if key:
             self.index_cache.put(key, index)
+        return index
+
+    def _build_index(self, catalog: Catalog) -> PredictorIndex:
+        """A new index; the sentence model reads only the operation texts no earlier run read
+        (their vectors are saved beside the index cache)."""
+        reader = encoder.encoder()
+        if not self._vectors_remembered:
+            self._vectors_remembered = True
+            saved = self.vector_cache.load()
+            if saved is not None:
+                try:
+                    reader.remember(*saved)
+                except ValueError as exc:
+                    log.info("sentence vectors not reused: %s", exc)
+        before = reader.reads
+        index = PredictorIndex(catalog.operations, catalog.about())
+        if reader.reads != before:
+            self.vector_cache.save(*reader.kept())
         return index
 
     def reload_if_changed(self) -> bool:

@@ -12,6 +12,7 @@ beside others, or a training run, reads each text once.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -49,8 +50,10 @@ class Encoder:
         self._tokenizer = Tokenizer.from_file(str(tokenizer))
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
-        self._kept: LRUCache[tuple[str, int], np.ndarray] = LRUCache(KEPT)
+        # keyed by a digest of the text: kept texts can be saved and found again next run
+        self._kept: LRUCache[bytes, np.ndarray] = LRUCache(KEPT)
         self._lock = threading.Lock()
+        self.reads = 0  # operation texts read so far (not requests): whether to save
 
     def embed(self, text: str, pieces: int = REQUEST_PIECES) -> np.ndarray:
         """A request's sentence vector (unit length), from its first `pieces` pieces. Not
@@ -62,7 +65,7 @@ class Encoder:
         texts not kept yet are read on every core (onnxruntime lets go of the GIL while it
         runs, and each text is still read alone, so the vectors do not depend on it)."""
         with self._lock:
-            known = {text: self._kept.get((text, pieces)) for text in texts}
+            known = {text: self._kept.get(text_key(text, pieces)) for text in texts}
         missing = [text for text, vector in known.items() if vector is None]
         if len(missing) >= PARALLEL_FROM and READERS > 1:
             with ThreadPoolExecutor(READERS, thread_name_prefix="encoder") as pool:
@@ -70,12 +73,29 @@ class Encoder:
         else:
             read = [self._read(text, pieces) for text in missing]
         with self._lock:
+            self.reads += len(missing)
             for text, vector in zip(missing, read, strict=True):
-                known[text] = self._kept[(text, pieces)] = vector
+                known[text] = self._kept[text_key(text, pieces)] = vector
         rows = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         for i, text in enumerate(texts):
             rows[i] = known[text]
         return rows
+
+    def kept(self) -> tuple[np.ndarray, np.ndarray]:
+        """The texts' vectors kept, as (keys, vectors) arrays: what `remember` takes back."""
+        with self._lock:
+            items = list(self._kept.items())
+        keys = np.frombuffer(b"".join(k for k, _ in items), dtype=np.uint8)
+        vectors = np.stack([v for _, v in items]) if items else np.zeros((0, DIMENSIONS))
+        return keys.reshape(len(items), KEY_BYTES), vectors.astype(np.float32)
+
+    def remember(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Vectors of texts read before (`kept`, saved by an earlier run)."""
+        if keys.shape != (len(vectors), KEY_BYTES) or vectors.shape[1:] != (DIMENSIONS,):
+            raise ValueError("not a table of sentence vectors of this model")
+        with self._lock:
+            for key, vector in zip(keys, vectors, strict=True):
+                self._kept.setdefault(key.tobytes(), np.asarray(vector, dtype=np.float32))
 
     def _read(self, text: str, pieces: int) -> np.ndarray:
         # one text at a time: the int8 graph scales its activations by what it is given, so
@@ -91,6 +111,22 @@ class Encoder:
         }
         (vectors,) = self._session.run(None, feed)
         return np.asarray(vectors[0], dtype=np.float32)
+
+
+KEY_BYTES = 16
+
+
+def text_key(text: str, pieces: int) -> bytes:
+    """What a text's vector is kept under: a digest of the text and how much of it is read."""
+    return hashlib.blake2b(f"{pieces}\0{text}".encode(), digest_size=KEY_BYTES).digest()
+
+
+@cache
+def model_digest() -> str:
+    """The model and tokenizer a vector comes from: vectors of another are never reused."""
+    digest = hashlib.sha256(MODEL_FILE.read_bytes())
+    digest.update(TOKENIZER_FILE.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @cache

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 from cachetools import TTLCache
 from filelock import FileLock
 from pydantic import BaseModel
@@ -369,6 +370,46 @@ class _LockedDB:
         if store._lock is not None and store._lock.is_locked:
             store._lock.release()
         store._mutex.release()
+
+
+class VectorCache:
+    """The sentence model's vectors of operation texts read before, saved beside the index
+    cache: a catalog whose specs partly changed since the last run reads only the operations
+    that changed. Plain numpy arrays (never pickles), in this user's private folder; a file
+    that fails to load is ignored and rewritten."""
+
+    def __init__(self, directory: Path | None, model: str) -> None:
+        self.path = (
+            private / f"sentences-{model}.npz"
+            if directory is not None and (private := _private_directory(directory)) is not None
+            else None
+        )
+
+    def load(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.path is None:
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as saved:
+                return saved["keys"], saved["vectors"]
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # damaged or of another layout: rebuilt, never fatal
+            log.info("sentence vectors %s unreadable (%s); reading again", self.path.name, exc)
+            self.path.unlink(missing_ok=True)
+            return None
+
+    def save(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                np.savez(out, keys=keys, vectors=vectors)
+            os.replace(tmp, self.path)  # several workers: the last whole file wins
+        except OSError as exc:
+            log.info("could not write sentence vectors %s: %s", self.path.name, exc)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class IndexCache:
