@@ -23,6 +23,7 @@ from opensesame_predictor.core.history import HistoryState
 from opensesame_predictor.core.index import PredictorIndex
 from opensesame_predictor.core.models import Operation, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
+from support import count_reads
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +98,7 @@ def test_many_texts_read_side_by_side_get_the_vectors_each_gets_alone(
 
 def test_operation_texts_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     fresh = Encoder()
-    read: list[str] = []
-    original = fresh._read
-
-    def counted(text: str, pieces: int) -> np.ndarray:
-        read.append(text)
-        return original(text, pieces)
-
-    monkeypatch.setattr(fresh, "_read", counted)
+    read = count_reads(monkeypatch, fresh)
     fresh.embed_many(["list the pets", "delete an order"])
     fresh.embed_many(["delete an order", "list the pets", "update a pet"])
     assert read == ["list the pets", "delete an order", "update a pet"]

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from opensesame_predictor.config import Settings
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.service import Service
 from support.mcp import call as call_tool
 from support.mcp import text_of
+from support.services import service_over
 
 SPEC = Path(__file__).resolve().parents[1] / "data" / "path-conditions.yaml"
 CONCURRENCY = "/2017-10-31/functions/{FunctionName}/provisioned-concurrency"
@@ -26,11 +25,8 @@ LIST_ALL = f"{CONCURRENCY}#List=ALL"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Service:
-    settings = Settings(specs=[str(SPEC)])
-    store = SpecStore(tmp_path_factory.mktemp("store") / "store.json", settings.cache_ttl_seconds)
-    runtime = Service(settings, store)
-    runtime.set_sources(settings.specs)
-    assert runtime.load().errors == []
+    runtime = service_over(SPEC, tmp_path_factory)
+    assert runtime.catalog.errors == []
     return runtime
 
 

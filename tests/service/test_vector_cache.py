@@ -13,6 +13,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core import encoder as encoder_module
 from opensesame_predictor.core.features import meaning_text
 from opensesame_predictor.service import Service
+from support import count_reads
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PETSTORE = FIXTURES / "petstore-3.0.yaml"
@@ -30,15 +31,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     process does)."""
     reader = encoder_module.encoder()
     monkeypatch.setattr(reader, "_kept", type(reader._kept)(encoder_module.KEPT))
-    texts: list[str] = []
-    original = reader._read
-
-    def counted(text: str, pieces: int) -> np.ndarray:
-        texts.append(text)
-        return original(text, pieces)
-
-    monkeypatch.setattr(reader, "_read", counted)
-    return texts
+    return count_reads(monkeypatch, reader)
 
 
 def forget(reads: list[str]) -> None:

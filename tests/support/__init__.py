@@ -56,3 +56,16 @@ class ParseCounter:
     def __call__(self, *args: Any, **kwargs: Any) -> ParsedSpec:
         self.calls += 1
         return parse_spec(*args, **kwargs)
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch, reader: Any) -> list[str]:
+    """The texts a sentence encoder reads (runs its model on) from here on, in order."""
+    texts: list[str] = []
+    original = reader._read
+
+    def counted(text: str, pieces: int) -> Any:
+        texts.append(text)
+        return original(text, pieces)
+
+    monkeypatch.setattr(reader, "_read", counted)
+    return texts

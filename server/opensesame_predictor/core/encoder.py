@@ -64,8 +64,9 @@ class Encoder:
         """Operations' sentence vectors, one row each; each distinct text is read once, and
         texts not kept yet are read on every core (onnxruntime lets go of the GIL while it
         runs, and each text is still read alone, so the vectors do not depend on it)."""
+        keys = {text: text_key(text, pieces) for text in texts}
         with self._lock:
-            known = {text: self._kept.get(text_key(text, pieces)) for text in texts}
+            known = {text: self._kept.get(key) for text, key in keys.items()}
         missing = [text for text, vector in known.items() if vector is None]
         if len(missing) >= PARALLEL_FROM and READERS > 1:
             with ThreadPoolExecutor(READERS, thread_name_prefix="encoder") as pool:
@@ -75,7 +76,7 @@ class Encoder:
         with self._lock:
             self.reads += len(missing)
             for text, vector in zip(missing, read, strict=True):
-                known[text] = self._kept[text_key(text, pieces)] = vector
+                known[text] = self._kept[keys[text]] = vector
         rows = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         for i, text in enumerate(texts):
             rows[i] = known[text]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -401,15 +402,12 @@ class VectorCache:
     def save(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        table = io.BytesIO()
+        np.savez(table, keys=keys, vectors=vectors)
         try:
-            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-                np.savez(out, keys=keys, vectors=vectors)
-            os.replace(tmp, self.path)  # several workers: the last whole file wins
+            _write_atomically(self.path, table.getvalue())  # several workers: the last wins
         except OSError as exc:
             log.info("could not write sentence vectors %s: %s", self.path.name, exc)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 class IndexCache:
