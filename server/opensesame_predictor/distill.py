@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import random
 import shutil
 import sys
 import tempfile
@@ -89,21 +90,10 @@ def sentence_vectors(folder: Path, texts: list[str]) -> Any:
     return np.concatenate(rows).astype(np.float32)
 
 
-def tune(folder: Path, pairs: list[list[str]], output: Path) -> Path:
-    """The model tuned one epoch on (request, operation text) pairs: each request against the
-    texts of the other operations of its batch (in-batch negatives, a batch holds up to 32
-    distinct operations of one API, where the ranking is hard), cross-entropy of the scaled
-    cosines. Seeded and run on two threads, so that the same inputs give the same model."""
-    import random
-
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    torch.manual_seed(0)
-    rng = random.Random(0)
-    torch.set_num_threads(2)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModel.from_pretrained(str(folder))
+def tuning_batches(pairs: list[list[str]], rng: random.Random) -> list[list[tuple[str, str, str]]]:
+    """(request, text, operation) batches for tuning: each of one API, up to `TUNING_BATCH`
+    distinct operations (a request is scored against the other operations of its batch, where
+    the ranking is hard), at least four; in a seeded order."""
     by_api: dict[str, list[tuple[str, str, str]]] = {}
     for api, request, text, key in pairs:
         by_api.setdefault(api, []).append((request, text, key))
@@ -125,6 +115,21 @@ def tune(folder: Path, pairs: list[list[str]], output: Path) -> Path:
             if len(batch) >= 4:  # fewer operations teach little
                 batches.append(batch)
     rng.shuffle(batches)
+    return batches
+
+
+def tune(folder: Path, pairs: list[list[str]], output: Path) -> Path:
+    """The model tuned one epoch on (request, operation text) pairs (`tuning_batches`),
+    cross-entropy of each request's scaled cosines with the texts of its batch. Seeded and run
+    on two threads, so that the same inputs give the same model."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder))
+    batches = tuning_batches(pairs, random.Random(0))
     steps, warm = len(batches), max(1, len(batches) // 10)
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-5)
     schedule = torch.optim.lr_scheduler.LambdaLR(

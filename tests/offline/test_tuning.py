@@ -5,6 +5,7 @@ in training and in the shipped files."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from opensesame_predictor.core.features import meaning_text
 from opensesame_predictor.core.ranker import WEIGHTS_FILE
+from opensesame_predictor.distill import TUNING_BATCH, tuning_batches
 from opensesame_predictor.offline import train as train_module
 from opensesame_predictor.offline.train import folds_of, load_specs, train
 from opensesame_predictor.offline.tuning import (
@@ -98,3 +100,17 @@ def test_the_shipped_model_and_weights_keep_their_specs_apart() -> None:
     assert weights["left_out_as_tuned_on"] == len(tuned)
     authored = sorted((ROOT / "validation").glob("authored-*.jsonl"))
     assert len(authored) >= 9 and tuned.isdisjoint(authored_specs(authored))
+
+
+def test_tuning_batches_hold_distinct_operations_of_one_api(tuning: dict[str, Any]) -> None:
+    """A request is scored against the other operations of its batch: one API per batch, no
+    operation twice (it would count as a wrong answer for its own request), 4 to 32 of them."""
+    batches = tuning_batches(tuning["pairs"], random.Random(0))
+    api_of = {(request, key): api for api, request, _, key in tuning["pairs"]}
+    assert batches
+    for batch in batches:
+        keys = [key for _, _, key in batch]
+        assert len(set(keys)) == len(keys)
+        assert 4 <= len(batch) <= TUNING_BATCH
+        assert len({api_of[(request, key)] for request, _, key in batch}) == 1
+    assert tuning_batches(tuning["pairs"], random.Random(0)) == batches
