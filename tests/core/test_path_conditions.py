@@ -11,6 +11,7 @@ import pytest
 
 from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
+from opensesame_predictor.core.params import query_values
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.service import Service
 from support.mcp import call as call_tool
@@ -171,3 +172,32 @@ async def test_describe_names_the_other_operations_of_the_path(service: Service)
     note = text_of(result).splitlines()[0]
     assert note.startswith("No operation is exactly"), note
     assert f"showing GET {QUALIFIER}" in note and f"GET {LIST_ALL}" in note, note
+
+
+def test_the_query_of_a_history_call_fills_the_next(predictor: Predictor) -> None:
+    """`?Qualifier=prod` in the call made is a value the caller gave: the next call on that
+    configuration takes it, from the history."""
+    made = "GET /2017-10-31/functions/orders-fn/provisioned-concurrency?Qualifier=prod"
+    request = PredictRequest(
+        prompt="now delete that provisioned concurrency configuration",
+        history=[HistoryEvent(api_call=made)],
+    )
+    delete = next(
+        p for p in predictor.predict(request).predictions if p.api_call == f"DELETE {QUALIFIER}"
+    )
+    assert delete.parameters == {"FunctionName": "orders-fn", "Qualifier": "prod"}
+    assert delete.parameter_sources["Qualifier"] == "history"
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("GET /pricing/fr?currency=EUR", {"currency": "EUR"}),
+        ("GET /rides?page=2&per_page=50#top", {"page": "2", "per_page": "50"}),
+        ("GET /rides?page={page}&per_page=20", {"per_page": "20"}),  # a template gives none
+        ("GET https://api.example.com/v1/search?q=red%20shoes", {"q": "red shoes"}),
+        ("GET /rides", {}),
+    ],
+)
+def test_query_values_of_a_call(call: str, expected: dict[str, str]) -> None:
+    assert query_values(call) == expected

@@ -40,6 +40,7 @@ from opensesame_predictor.core.params import (
     extract_values,
     fill,
     history_values,
+    query_values,
     without_values,
 )
 from opensesame_predictor.core.ranker import BACKED, Ranker
@@ -408,7 +409,6 @@ class Predictor:
             resolved = self._resolve(event.api_call, event.method, catalog)
             op = resolved.operation
             shape = index.shapes[index.position[op.uid]] if op is not None else None
-            known.update(
-                history_values(resolved.path_values, event.parameters, event.response, shape)
-            )
+            given = {**query_values(event.api_call), **event.parameters}
+            known.update(history_values(resolved.path_values, given, event.response, shape))
         return known
