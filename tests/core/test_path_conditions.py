@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.catalog import Catalog, query_values
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
-from opensesame_predictor.core.params import query_values
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.service import Service
 from support.mcp import call as call_tool

@@ -413,6 +413,17 @@ def split_call(api_call: str, method: str | None = None) -> tuple[str | None, st
     return method, path
 
 
+def query_values(api_call: str) -> dict[str, str]:
+    """The values a call's query gives (`GET /pricing/fr?currency=EUR`): the caller supplied
+    them, as it does a call's parameters. A templated value (`?page={page}`) gives none."""
+    _, _, query, _ = _split(api_call, None)
+    return {
+        name: value
+        for name, value in _pieces(query).items()
+        if value and not (value.startswith("{") and value.endswith("}"))
+    }
+
+
 def split_key(key: str) -> tuple[str | None, str]:
     """An operation's key as written (`GET /rides?page={page}`) -> (method, path): as
     split_call, but keeping the query or fragment a spec writes into a path key, which tells

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl
 
 from opensesame_predictor.core.features import INTENT_METHODS, QUOTED, STOPWORDS, stem, words
 from opensesame_predictor.core.history import GENERIC, Shape
@@ -209,18 +208,6 @@ def history_values(
         own = sorted(shape.yields) if shape else []
         _response_ids(response, own, found, depth=0)
     return found
-
-
-def query_values(api_call: str) -> dict[str, str]:
-    """The values a call's query string gives (`GET /pricing/fr?currency=EUR`): the caller
-    supplied them, as it does a call's parameters. A templated value (`?page={page}`) gives
-    none."""
-    query = api_call.partition("?")[2].partition("#")[0]
-    return {
-        name: value
-        for name, value in parse_qsl(query)
-        if not (value.startswith("{") and value.endswith("}"))
-    }
 
 
 IDENTIFYING = frozenset({"login", "username", "slug", "key", "name", "uri", "url"})

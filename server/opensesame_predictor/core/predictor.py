@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from opensesame_predictor import __version__
-from opensesame_predictor.core.catalog import Catalog, bare_path, split_call, without_action
+from opensesame_predictor.core.catalog import (
+    Catalog,
+    bare_path,
+    query_values,
+    split_call,
+    without_action,
+)
 from opensesame_predictor.core.errors import CatalogEmpty, InvalidRequest
 from opensesame_predictor.core.features import (
     LexicalScores,
@@ -40,7 +46,6 @@ from opensesame_predictor.core.params import (
     extract_values,
     fill,
     history_values,
-    query_values,
     without_values,
 )
 from opensesame_predictor.core.ranker import BACKED, Ranker
