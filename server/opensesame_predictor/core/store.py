@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 from cachetools import TTLCache
@@ -101,13 +101,17 @@ def _private_directory(directory: Path) -> Path | None:
     return directory
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
+def _write_atomically(path: Path, content: bytes | Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file that replaces the target at once: a reader or a crash
-    sees the old file or the new one, never half of one. Only this user may read it."""
+    sees the old file or the new one, never half of one. Only this user may read it. `content`
+    is the bytes, or what writes them to a file (a large pickle is streamed, not held twice)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
-            handle.write(content)
+            if isinstance(content, bytes):
+                handle.write(content)
+            else:
+                content(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -455,15 +459,12 @@ class IndexCache:
         if self.directory is None:
             return
         path = self._path(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         try:
-            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-                pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
+            _write_atomically(
+                path, lambda out: pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+            )
         except OSError as exc:
             log.info("could not write index cache %s: %s", path.name, exc)
-        finally:
-            tmp.unlink(missing_ok=True)
         files = sorted(self.directory.glob("index-*.pickle"), key=lambda p: p.stat().st_mtime)
         for old in files[: -self.keep]:
             old.unlink(missing_ok=True)
