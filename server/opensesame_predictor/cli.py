@@ -454,6 +454,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="like --authored, but not calibrated on: its ECE is out of sample",
     )
+    train.add_argument(
+        "--fold-models",
+        type=Path,
+        metavar="FOLDER",
+        help="the sentence models tuned on some folds only (`make encoder` puts them in "
+        ".vectors-build/tuning): each fold's cases are read by one not tuned on it; without "
+        "them, the specs the shipped model was tuned on are left out",
+    )
+    train.add_argument(
+        "--dump",
+        type=Path,
+        metavar="FILE.npz",
+        help="also save the ranked cases, synthetic and authored (`offline/dump.py`), to judge "
+        "a change to the fit without ranking them again",
+    )
     train.add_argument("--json", action="store_true", help="print the validation as JSON")
     train.set_defaults(handler=cmd_train)
 
@@ -520,6 +535,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 progress=progress,
                 authored=args.authored,
                 scored_only=args.authored_score_only,
+                fold_models=args.fold_models,
+                dump=args.dump,
             )
     except ValueError as exc:
         print(printable(f"error: {exc}"), file=sys.stderr)

@@ -161,3 +161,27 @@ def test_the_api_a_request_is_about_in_context() -> None:
     assert behind[0] == behind[1] < 0.0
     alone = PredictorIndex(weather)
     assert not alone.api_sentence(alone.lexical("will it rain?").sentence).any()
+
+
+def test_another_model_reads_meanwhile_and_the_shipped_one_after(tmp_path: Path) -> None:
+    """Training reads a fold's requests with a model not tuned on it (`model_in`): the shared
+    encoder is that folder's model meanwhile, the shipped one again after; a folder without a
+    model is named."""
+    shipped = encoder()
+    other = tmp_path / "fold"
+    other.mkdir()
+    for name in ("encoder.onnx", "encoder-tokenizer.json"):
+        (other / name).symlink_to(MODEL_FILE.parent / name)
+    with encoder_module.model_in(other):
+        inside = encoder()
+        assert inside is not shipped
+        assert np.allclose(inside.embed("list the pets"), shipped.embed("list the pets"))
+        assert encoder_module.model_digest() == encoder_module._digest(MODEL_FILE.parent)
+    assert encoder() is shipped
+    with (
+        encoder_module.model_in(tmp_path / "absent"),
+        pytest.raises(FileNotFoundError, match="absent"),
+    ):
+        encoder()
+    with encoder_module.model_in(None):
+        assert encoder() is shipped

@@ -1,6 +1,6 @@
-"""What the sentence model is tuned on: single-call requests of the specs of the tuning folds
-only, never an excluded spec; and the ranker is fitted without the specs the model was tuned on,
-in training and in the shipped files."""
+"""What the sentence models are tuned on: single-call requests, never of an excluded spec, each
+fold model on its folds only; and the ranker learns each fold as read by a model that was not
+tuned on it, in training and in the shipped files."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from opensesame_predictor.core.features import meaning_text
 from opensesame_predictor.core.ranker import WEIGHTS_FILE
 from opensesame_predictor.distill import TUNING_BATCH, tuning_batches
 from opensesame_predictor.offline import train as train_module
-from opensesame_predictor.offline.train import folds_of, load_specs, train
+from opensesame_predictor.offline.train import folds_of, load_specs, sentence_readers, train
 from opensesame_predictor.offline.tuning import (
+    FOLD_MODELS,
     FOLDS,
     TUNED_FILE,
-    TUNED_FOLDS,
+    fold_model_specs,
     main,
+    of_folds,
     tuned_specs,
     tuning_pairs,
 )
@@ -41,7 +43,7 @@ def tuning() -> dict[str, Any]:
     return tuning_pairs(SPECS, excluded={"shop.yaml"})
 
 
-def test_pairs_come_from_the_tuning_folds_only(tuning: dict[str, Any]) -> None:
+def test_pairs_of_a_fold_model_come_from_its_folds_only(tuning: dict[str, Any]) -> None:
     loaded = {
         item.summary.name: item
         for item in load_specs(SPECS)
@@ -49,17 +51,27 @@ def test_pairs_come_from_the_tuning_folds_only(tuning: dict[str, Any]) -> None:
     }
     fold = folds_of(sorted(loaded), FOLDS)
     by_file = {Path(item.summary.source).name: name for name, item in loaded.items()}
-    expected = sorted(
-        file for file, name in by_file.items() if fold[name] < TUNED_FOLDS and file != "shop.yaml"
-    )
-    assert tuning["specs"] == expected
-    assert expected, "the fixtures give the tuning folds at least one spec"
-    tuned_names = {by_file[file] for file in expected}
-    assert {api for api, *_ in tuning["pairs"]} == tuned_names
+    assert tuning["specs"] == sorted(file for file in by_file if file != "shop.yaml")
+    for folds in FOLD_MODELS.values():
+        found = of_folds(tuning, folds)
+        expected = sorted(
+            file for file, name in by_file.items() if fold[name] in folds and file != "shop.yaml"
+        )
+        assert found["specs"] == expected
+        assert {api for api, *_ in found["pairs"]} == {by_file[file] for file in expected}
+        # the same pairs as in the whole corpus's, in the same order
+        assert found["pairs"] == [
+            p for p in tuning["pairs"] if by_file_of(p[0], by_file) in expected
+        ]
+    assert {api for api, *_ in tuning["pairs"]} == {by_file[f] for f in tuning["specs"]}
     for api, request, text, key in tuning["pairs"]:
         operation = next(op for op in loaded[api].parsed.operations if op.key == key)  # type: ignore[union-attr]
         assert text == meaning_text(operation)
         assert request.strip()
+
+
+def by_file_of(api: str, by_file: dict[str, str]) -> str:
+    return next(file for file, name in by_file.items() if name == api)
 
 
 def test_an_excluded_spec_is_never_read_for_tuning(tuning: dict[str, Any]) -> None:
@@ -73,33 +85,90 @@ def test_pairs_are_the_same_every_run(tuning: dict[str, Any]) -> None:
 
 
 def test_the_command_writes_pairs_and_the_list_of_tuned_specs(tmp_path: Path) -> None:
-    pairs, listed = tmp_path / "pairs.json", tmp_path / "tuned.json"
-    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(pairs)]
+    out, listed = tmp_path / "tuning", tmp_path / "tuned.json"
+    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(out)]
     assert main([*argv, "--tuned", str(listed)]) == 0
-    written = json.loads(pairs.read_text(encoding="utf-8"))
+    written = json.loads((out / "pairs.json").read_text(encoding="utf-8"))
     assert written and all(len(pair) == 4 for pair in written)
-    assert tuned_specs(listed) == set(json.loads(listed.read_text(encoding="utf-8"))["specs"])
+    document = json.loads(listed.read_text(encoding="utf-8"))
+    assert tuned_specs(listed) == set(document["specs"])
+    models = fold_model_specs(listed)
+    assert set(models) == set(FOLD_MODELS)
+    for name in models:
+        pairs = json.loads((out / name / "pairs.json").read_text(encoding="utf-8"))
+        assert len(pairs) == document["fold_models"][name]["pairs"]
+        assert {tuple(p) for p in pairs} <= {tuple(p) for p in written}
+    # the fold models split the shipped model's specs between them
+    assert set().union(*models.values()) == tuned_specs(listed)
+    assert sum(len(specs) for specs in models.values()) == len(tuned_specs(listed))
     assert tuned_specs(tmp_path / "absent.json") == set()
+    assert fold_model_specs(tmp_path / "absent.json") == {}
 
 
-def test_training_leaves_the_tuned_specs_out(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_fold_is_read_by_a_model_not_tuned_on_it() -> None:
+    files = {0: {"x.json", "y.json"}, 1: {"z.json"}, 2: {"w.json"}}
+    models = {"a": {"x.json", "y.json"}, "b": {"z.json"}}
+    readers, left_out = sentence_readers(files, {"x.json", "y.json", "z.json"}, models)
+    # fold 2: the shipped model was not tuned on it
+    assert readers == {0: "b", 1: "a", 2: None} and left_out == set()
+    # no fold model free of fold 0: its tuned specs are left out, the shipped model reads it
+    readers, left_out = sentence_readers(files, {"x.json", "z.json"}, {"a": {"x.json", "z.json"}})
+    assert readers == {0: None, 1: None, 2: None} and left_out == {"x.json", "z.json"}
+
+
+def test_training_leaves_the_tuned_specs_out_without_fold_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     specs = [str(FIXTURES / "petstore-3.0.yaml"), str(FIXTURES / "tasks-3.1.json")]
     monkeypatch.setattr(train_module, "tuned_specs", lambda: {"tasks-3.1.json"})
     _, meta = train(specs, seed=13, folds=1)
     assert meta["trained_on"] == ["petstore-3.0.yaml"]
     assert meta["left_out_as_tuned_on"] == 1
+    assert meta["sentence_model_read"] == {"shipped": ["petstore-3.0.yaml"]}
+
+
+def test_training_reads_a_tuned_fold_with_a_fold_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    specs = [str(FIXTURES / "petstore-3.0.yaml"), str(FIXTURES / "tasks-3.1.json")]
+    monkeypatch.setattr(train_module, "tuned_specs", lambda: {"tasks-3.1.json"})
+    monkeypatch.setattr(
+        train_module, "fold_model_specs", lambda: {"a": {"tasks-3.1.json"}, "b": {"other.json"}}
+    )
+    with pytest.raises(ValueError, match="no fold model there"):
+        train(specs, seed=13, folds=1, fold_models=tmp_path)
+    (tmp_path / "b").mkdir()
+    for name in ("encoder.onnx", "encoder-tokenizer.json"):
+        (tmp_path / "b" / name).symlink_to(TUNED_FILE.parent / name)
+    used: list[Path | None] = []
+    real = train_module.model_in
+
+    def recorded(folder: Path | None) -> Any:
+        used.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(train_module, "model_in", recorded)
+    _, meta = train(specs, seed=13, folds=1, fold_models=tmp_path)
+    assert meta["trained_on"] == ["petstore-3.0.yaml", "tasks-3.1.json"]
+    assert meta["left_out_as_tuned_on"] == 0
+    assert meta["sentence_model_read"] == {"b": ["petstore-3.0.yaml", "tasks-3.1.json"]}
+    assert used and set(used) == {tmp_path / "b"}
 
 
 def test_the_shipped_model_and_weights_keep_their_specs_apart() -> None:
-    """The shipped weights were fitted on none of the specs the shipped model was tuned on,
-    and no authored validation file asks about any of them."""
+    """The shipped weights learned no spec as read by a model tuned on it, and no authored
+    validation file asks about a spec any model was tuned on."""
     tuned = tuned_specs(TUNED_FILE)
-    assert len(tuned) >= 30
+    models = fold_model_specs(TUNED_FILE)
+    assert len(tuned) >= 60 and set().union(*models.values()) == tuned
     weights = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
-    assert weights["trained_on"] and tuned.isdisjoint(weights["trained_on"])
-    assert weights["left_out_as_tuned_on"] == len(tuned)
+    read = weights["sentence_model_read"]
+    assert set().union(*map(set, read.values())) == set(weights["trained_on"])
+    for name, files in read.items():
+        assert set(files).isdisjoint(tuned if name == "shipped" else models[name])
+    assert weights["left_out_as_tuned_on"] == 0
     authored = sorted((ROOT / "validation").glob("authored-*.jsonl"))
-    assert len(authored) >= 9 and tuned.isdisjoint(authored_specs(authored))
+    assert len(authored) >= 10 and tuned.isdisjoint(authored_specs(authored))
 
 
 def test_tuning_batches_hold_distinct_operations_of_one_api(tuning: dict[str, Any]) -> None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -122,15 +124,42 @@ def text_key(text: str, pieces: int) -> bytes:
     return hashlib.blake2b(f"{pieces}\0{text}".encode(), digest_size=KEY_BYTES).digest()
 
 
-@cache
+_folder = DATA  # where the shared encoder's model is: the shipped one but while `model_in`
+
+
+@contextmanager
+def model_in(folder: Path | None) -> Iterator[None]:
+    """Meanwhile, the shared encoder is the model in `folder` (its `encoder.onnx` and
+    `encoder-tokenizer.json`; None: the shipped one). Training reads each fold's requests with
+    a model that was not tuned on them."""
+    global _folder
+    before, _folder = _folder, folder or DATA
+    try:
+        yield
+    finally:
+        _folder = before
+
+
 def model_digest() -> str:
     """The model and tokenizer a vector comes from: vectors of another are never reused."""
-    digest = hashlib.sha256(MODEL_FILE.read_bytes())
-    digest.update(TOKENIZER_FILE.read_bytes())
+    return _digest(_folder)
+
+
+@cache
+def _digest(folder: Path) -> str:
+    digest = hashlib.sha256((folder / MODEL_FILE.name).read_bytes())
+    digest.update((folder / TOKENIZER_FILE.name).read_bytes())
     return digest.hexdigest()[:16]
 
 
-@cache
 def encoder() -> Encoder:
     """The shared encoder, loaded on first use (about a third of a second)."""
-    return Encoder()
+    return _encoder(_folder)
+
+
+@cache
+def _encoder(folder: Path) -> Encoder:
+    model = folder / MODEL_FILE.name
+    if not model.is_file():
+        raise FileNotFoundError(f"{model}: no sentence model there (`make encoder` builds it)")
+    return Encoder(model, folder / TOKENIZER_FILE.name)

@@ -68,6 +68,31 @@ def read_authored(path: Path, loaded: Sequence[LoadedSpec]) -> AuthoredFile:
     return AuthoredFile(path.name, cases, specs)
 
 
+def case_matrices(authored: AuthoredFile) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each case's candidates as a feature matrix, and which of them are gold (a boolean per
+    candidate): what `train --dump` saves, to judge a fit without ranking the cases again."""
+    predictors: dict[tuple[str, ...], Predictor] = {}
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for case, specs in zip(authored.cases, authored.specs, strict=True):
+        key = tuple(item.summary.name for item in specs)
+        if key not in predictors:
+            predictors[key] = Predictor(Catalog(specs), ranker=Ranker(), enable_guardrails=False)
+        request = PredictRequest(
+            prompt=case.prompt[:4096],
+            history=[HistoryEvent(api_call=call) for call in case.history],
+        )
+        ranked, _ = predictors[key].rank(request)
+        if not ranked:
+            found.append((np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool)))
+            continue
+        table = ranked[0].table  # every candidate shares one feature table
+        columns = np.column_stack([table[name] for name in FEATURES]).astype(np.float64)
+        gold = [split_key(g) for g in case.gold]
+        golds = [is_gold(r.operation.method, r.operation.path, gold) for r in ranked]
+        found.append((columns[[r.row for r in ranked]], np.array(golds, dtype=bool)))
+    return found
+
+
 def score_cases(authored: AuthoredFile, coef: np.ndarray) -> list[tuple[np.ndarray, int]]:
     """Each case's candidate scores under the weights (scale 1) and where its first-ranked gold
     operation is among them (-1: not a candidate)."""

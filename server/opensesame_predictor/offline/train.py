@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from opensesame_predictor.core.catalog import (
     Workspace,
     resolve_sources,
 )
+from opensesame_predictor.core.encoder import model_in
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from opensesame_predictor.core.ranker import (
@@ -44,10 +45,16 @@ from opensesame_predictor.core.ranker import (
     fit,
 )
 from opensesame_predictor.core.store import SpecStore
-from opensesame_predictor.offline.authored import AuthoredFile, read_authored, score_cases
+from opensesame_predictor.offline import dump as dumped
+from opensesame_predictor.offline.authored import (
+    AuthoredFile,
+    case_matrices,
+    read_authored,
+    score_cases,
+)
 from opensesame_predictor.offline.evaluate import ranking_metrics
 from opensesame_predictor.offline.synthetic import SyntheticCase, generate
-from opensesame_predictor.offline.tuning import tuned_specs
+from opensesame_predictor.offline.tuning import fold_model_specs, tuned_specs
 from opensesame_predictor.service import fetch_policy
 
 DEPRECATED_PENALTY = -1.0
@@ -213,16 +220,22 @@ def rank_cases(
 
 
 def build_cases(
-    loaded: list[LoadedSpec], seed: int, folds: int, progress: ProgressCallback | None = None
+    loaded: list[LoadedSpec],
+    seed: int,
+    folds: int,
+    progress: ProgressCallback | None = None,
+    readers: Mapping[int, Path | None] | None = None,
 ) -> tuple[list[Ranked], dict[str, int], int]:
-    """Synthetic cases of every spec, ranked in their contexts; and each spec's fold."""
+    """Synthetic cases of every spec, ranked in their contexts; and each spec's fold. Fold k's
+    requests and operations are read by the sentence model in `readers[k]` (default: the
+    shipped one)."""
     rng = random.Random(seed)
     usable = [item for item in loaded if item.parsed is not None and item.parsed.operations]
     small = [part for item in usable if (part := small_api(item, rng)) is not None]
     fold = folds_of([item.summary.name for item in usable + small], folds)
     small_names = {item.summary.name for item in small}
     groups = [
-        group
+        (k, group)
         for k in range(folds)
         for names, sizes in ((small_names, SMALL_WORKSPACE), (set(fold) - small_names, None))
         for group in workspaces_of(sorted(n for n in names if fold[n] == k), rng, sizes)
@@ -231,18 +244,38 @@ def build_cases(
     by_name = {item.summary.name: item for item in usable}
     ranked: list[Ranked] = []
     generated = 0
-    for number, group in enumerate(groups):
+    for number, (k, group) in enumerate(groups):
         if progress:
             progress(number, len(groups), f"workspace {number + 1}")
-        catalog = Catalog([by_name[name] for name in group])
-        cases = generate([catalog], seed=rng.randrange(2**31))
-        generated += len(cases)
-        predictor = Predictor(catalog, ranker=Ranker(), enable_guardrails=False)
-        in_workspace = [rng.random() < IN_WORKSPACE for _ in cases]
-        ranked += rank_cases(cases, predictor, in_workspace)
+        with model_in((readers or {}).get(k)):
+            catalog = Catalog([by_name[name] for name in group])
+            cases = generate([catalog], seed=rng.randrange(2**31))
+            generated += len(cases)
+            predictor = Predictor(catalog, ranker=Ranker(), enable_guardrails=False)
+            in_workspace = [rng.random() < IN_WORKSPACE for _ in cases]
+            ranked += rank_cases(cases, predictor, in_workspace)
     if progress:
         progress(len(groups), len(groups), "")
     return ranked, fold, generated
+
+
+def sentence_readers(
+    files_by_fold: Mapping[int, set[str]],
+    tuned: set[str],
+    fold_models: Mapping[str, set[str]],
+) -> tuple[dict[int, str | None], set[str]]:
+    """Which sentence model reads each fold's cases, so that the ranker never learns from a
+    model's reading of requests it was tuned on: the shipped model (None) if it was tuned on
+    none of the fold's specs, else the first fold model tuned on none of them. Where there is
+    none, the specs the shipped model was tuned on are left out (returned)."""
+    readers: dict[int, str | None] = {}
+    left_out: set[str] = set()
+    for k, files in sorted(files_by_fold.items()):
+        free = [name for name, specs in fold_models.items() if not files & specs]
+        readers[k] = None if not files & tuned or not free else free[0]
+        if readers[k] is None:
+            left_out |= files & tuned
+    return readers, left_out
 
 
 def validate(
@@ -329,30 +362,49 @@ def train(
     progress: ProgressCallback | None = None,
     authored: Sequence[Path] = (),
     scored_only: Sequence[Path] = (),
+    fold_models: Path | None = None,
+    dump: Path | None = None,
 ) -> tuple[Ranker, dict[str, Any]]:
     """Fit weights on synthetic cases from the specs, with leave-API-out validation. `drop`
     names features or groups of features to leave out (their weights stay 0). `authored`:
     files of requests people wrote over some of the specs (`offline.authored`), scored and
     calibrated on; `scored_only`: such files scored but not calibrated on, so that their ECE
-    is out of sample."""
+    is out of sample. `fold_models`: the folder of the sentence models tuned on some folds only
+    (`offline.tuning`, `make encoder`), NAME/encoder.onnx each. `dump`: where to save the
+    ranked cases (`offline.dump`)."""
     # Synthetic requests aim at deprecated operations as often as at any other, so the data
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
-    # the sentence model read these specs' synthetic requests when it was tuned: on them its
-    # reading is better than on an API nobody tuned for, and would be trusted too much
-    tuned = tuned_specs()
     everything = load_specs(specs, progress)
-    loaded = [item for item in everything if Path(item.summary.source).name not in tuned]
-    names = sorted({item.summary.name for item in loaded if item.parsed is not None})
+    names = sorted({item.summary.name for item in everything if item.parsed is not None})
     if not names:
         raise ValueError(f"no spec could be loaded from {', '.join(specs)}")
     folds = max(1, min(folds, len({provider(n) for n in names})))
+    fold_of = folds_of(names, folds)
+    files_by_fold: dict[int, set[str]] = {k: set() for k in range(folds)}
+    for item in everything:
+        if item.parsed is not None:
+            files_by_fold[fold_of[item.summary.name]].add(Path(item.summary.source).name)
+    # the shipped sentence model read these specs' synthetic requests when it was tuned: on
+    # them its reading is better than on an API nobody tuned for, and would be trusted too
+    # much; each fold is read by a model that was not tuned on it, or its tuned specs left out
+    available = fold_model_specs() if fold_models is not None else {}
+    reader_names, left_out = sentence_readers(files_by_fold, tuned_specs(), available)
+    readers: dict[int, Path | None] = {}
+    for k, name in reader_names.items():
+        folder = None if name is None or fold_models is None else fold_models / name
+        if folder is not None and not (folder / "encoder.onnx").is_file():
+            raise ValueError(f"{folder}: no fold model there (`make encoder` builds them)")
+        readers[k] = folder
+    loaded = [item for item in everything if Path(item.summary.source).name not in left_out]
     written = [read_authored(path, loaded) for path in (*authored, *scored_only)]
     calibrated_on = {path.name for path in authored}
-    ranked, fold, generated = build_cases(loaded, seed, folds, progress)
+    ranked, fold, generated = build_cases(loaded, seed, folds, progress, readers)
     groups = _groups(ranked, dropped)
     if not groups:
         raise ValueError("the specs gave no synthetic case to learn from")
+    if dump is not None:
+        _dump(dump, ranked, fold, written)
     scored = _score_authored(written, ranked, dropped, c)
     usable = [
         (s, g)
@@ -375,6 +427,13 @@ def train(
             Path(item.summary.source).name for item in loaded if item.parsed is not None
         ),
         "left_out_as_tuned_on": len(everything) - len(loaded),
+        "sentence_model_read": {
+            name or "shipped": sorted(
+                set().union(*(files_by_fold[k] for k, n in reader_names.items() if n == name))
+                - left_out
+            )
+            for name in dict.fromkeys(reader_names.values())
+        },
         "cases": generated,
         "cases_without_gold_candidate": sum(1 for r in ranked if r.gold < 0),
         "seed": seed,
@@ -390,6 +449,27 @@ def train(
             for name, cases in scored.items()
         }
     return ranker, meta
+
+
+def _dump(
+    path: Path, ranked: list[Ranked], fold: dict[str, int], written: list[AuthoredFile]
+) -> None:
+    synthetic = [
+        dumped.DumpedCase(
+            r.matrix, np.arange(len(r.matrix)) == r.gold, r.api, r.kind, r.context, fold[r.api]
+        )
+        for r in ranked
+    ]
+    authored = {
+        w.name: [
+            dumped.DumpedCase(
+                matrix, gold, ",".join(s.summary.name for s in specs), w.name, "authored", -1
+            )
+            for (matrix, gold), specs in zip(case_matrices(w), w.specs, strict=True)
+        ]
+        for w in written
+    }
+    dumped.save(path, synthetic, authored, {w.name: w.apis for w in written})
 
 
 def _score_authored(

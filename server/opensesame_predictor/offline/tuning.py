@@ -1,14 +1,16 @@
 """What the sentence model is tuned on (`make encoder`): synthetic (request, operation text)
-pairs of single-call tasks from part of the corpus, and which specs those are.
+pairs of single-call tasks from the corpus, and which specs those are.
 
 The model as published reads requests and API descriptions as generic English; tuned on pairs
 where a request and the text of the operation it asks for belong together, it learns how
-requests to an API word what an operation's text says. Only the specs of some folds are used,
-and their names are shipped (`data/encoder-tuned.json`): the ranker is fitted on the other specs
-(`offline.train`), whose requests the model has not read, or it would learn to trust the
-model's reading more than it deserves on an API nobody tuned for. The specs of the authored
-validation files are left out as well, so that what is measured on them stays a measure of
-APIs neither the model nor the ranker has read.
+requests to an API word what an operation's text says. The shipped model is tuned on every
+spec of the corpus. The ranker must not learn from its reading of those specs, though: on
+requests it was tuned on the model reads better than on an API nobody tuned for, and the ranker
+would trust it more than it deserves. So two more models are tuned, each on the specs of some
+folds only (`FOLD_MODELS`), and the ranker learns each fold's cases as read by the model that
+was not tuned on that fold (`offline.train`). The specs of the authored validation files are
+left out of every tuning, so that what is measured on them stays a measure of APIs no model
+and no ranker has read. Which specs tuned which model is shipped (`data/encoder-tuned.json`).
 """
 
 from __future__ import annotations
@@ -16,45 +18,53 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 TUNED_FILE = Path(__file__).resolve().parent.parent / "data" / "encoder-tuned.json"
 FOLDS = 5
-TUNED_FOLDS = 3  # the specs of folds 0..2 of 5 tune the model; the ranker learns on the rest
+# the models the ranker's cases are read with: each tuned on the specs of its folds only, so
+# that every fold has one that never read it
+FOLD_MODELS = {"a": (0, 1, 2), "b": (3, 4)}
 SEED = 7
 ROUNDS = 16  # rounds of tasks per spec: about a hundred requests per spec
 
 
 def tuning_pairs(specs: list[str], excluded: set[str]) -> dict[str, Any]:
-    """[api, request, operation text, operation key] for single-call tasks of the specs of the
-    tuning folds, and those specs' file names."""
+    """[api, request, operation text, operation key] for single-call tasks of every spec, the
+    specs' file names, and each API's file name."""
     from opensesame_predictor.core.catalog import Catalog
     from opensesame_predictor.core.features import meaning_text
     from opensesame_predictor.offline.synthetic import generate
-    from opensesame_predictor.offline.train import folds_of, load_specs
+    from opensesame_predictor.offline.train import load_specs
 
-    loaded = [
-        item
-        for item in load_specs(specs)
-        if item.parsed is not None
-        and item.parsed.operations
-        and Path(item.summary.source).name not in excluded
-    ]
-    fold = folds_of([item.summary.name for item in loaded], FOLDS)
     pairs: list[list[str]] = []
-    tuned: list[str] = []
-    for item in loaded:
-        if fold[item.summary.name] >= TUNED_FOLDS:
+    files: dict[str, str] = {}
+    for item in load_specs(specs):
+        if item.parsed is None or not item.parsed.operations:
             continue
-        assert item.parsed is not None
-        tuned.append(Path(item.summary.source).name)
+        if Path(item.summary.source).name in excluded:
+            continue
+        files[item.summary.name] = Path(item.summary.source).name
         # what the sentence model reads of an operation when its spec is indexed
         text = {op.key: meaning_text(op) for op in item.parsed.operations}
+        # each spec is generated alone, with the same seed: a fold's pairs are the same
+        # whichever other specs are tuned on beside it
         for case in generate([Catalog([item])], seed=SEED, rounds=ROUNDS):
             if case.kind == "single" and not case.history and case.gold in text:
                 pairs.append([item.summary.name, case.prompt, text[case.gold], case.gold])
-    return {"specs": sorted(tuned), "pairs": pairs}
+    return {"specs": sorted(files.values()), "pairs": pairs, "files": files}
+
+
+def of_folds(found: dict[str, Any], folds: Collection[int]) -> dict[str, Any]:
+    """The pairs and specs of `tuning_pairs` that belong to the given folds (of `FOLDS`)."""
+    from opensesame_predictor.offline.train import folds_of
+
+    fold = folds_of(list(found["files"]), FOLDS)
+    files = {name: file for name, file in found["files"].items() if fold[name] in folds}
+    pairs = [pair for pair in found["pairs"] if pair[0] in files]
+    return {"specs": sorted(files.values()), "pairs": pairs, "files": files}
 
 
 def tuned_specs(path: Path = TUNED_FILE) -> set[str]:
@@ -66,29 +76,54 @@ def tuned_specs(path: Path = TUNED_FILE) -> set[str]:
     return {str(name) for name in listed}
 
 
+def fold_model_specs(path: Path = TUNED_FILE) -> dict[str, set[str]]:
+    """Each fold model's name and the file names of the specs it was tuned on."""
+    try:
+        models = json.loads(path.read_text(encoding="utf-8")).get("fold_models", {})
+    except FileNotFoundError:
+        return {}
+    return {name: {str(spec) for spec in model["specs"]} for name, model in models.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     from opensesame_predictor.offline.vectors_fit import authored_specs
 
-    parser = argparse.ArgumentParser(description="Write the sentence model's tuning pairs.")
+    parser = argparse.ArgumentParser(description="Write the sentence models' tuning pairs.")
     parser.add_argument("--spec", action="append", required=True, help="corpus specs")
     parser.add_argument("--exclude-authored", action="append", type=Path, default=[])
-    parser.add_argument("--output", type=Path, required=True, help="pairs (.json)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        help="folder: pairs.json for the shipped model, NAME/pairs.json for each fold model",
+    )
     parser.add_argument(
         "--tuned", type=Path, default=TUNED_FILE, help="where to list the tuning specs"
     )
     args = parser.parse_args(argv)
-    found = tuning_pairs(args.spec, authored_specs(args.exclude_authored))
-    args.output.write_text(json.dumps(found["pairs"]), encoding="utf-8")
+    shipped = tuning_pairs(args.spec, authored_specs(args.exclude_authored))
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "pairs.json").write_text(json.dumps(shipped["pairs"]), encoding="utf-8")
+    print(f"{len(shipped['pairs'])} pairs from {len(shipped['specs'])} specs")
+    models: dict[str, Any] = {}
+    for name, folds in FOLD_MODELS.items():
+        found = of_folds(shipped, folds)
+        (args.output / name).mkdir(exist_ok=True)
+        (args.output / name / "pairs.json").write_text(json.dumps(found["pairs"]), "utf-8")
+        models[name] = {"folds": list(folds), "pairs": len(found["pairs"]), "specs": found["specs"]}
+        print(f"fold model {name}: {len(found['pairs'])} pairs from {len(found['specs'])} specs")
     document = {
-        "about": "specs whose synthetic requests tuned the sentence model (data/encoder.onnx); "
-        "the ranker is fitted without them",
+        "about": "specs whose synthetic requests tuned the sentence model (data/encoder.onnx), "
+        "and the fold models the ranker's cases are read with (each fold by one not tuned on it)",
         "seed": SEED,
         "rounds": ROUNDS,
-        "pairs": len(found["pairs"]),
-        "specs": found["specs"],
+        "folds": FOLDS,
+        "pairs": len(shipped["pairs"]),
+        "specs": shipped["specs"],
+        "fold_models": models,
     }
     args.tuned.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}: {len(found['pairs'])} pairs from {len(found['specs'])} specs")
+    print(f"wrote {args.output} and {args.tuned}")
     return 0
 
 
