@@ -137,9 +137,10 @@ def test_training_reads_a_tuned_fold_with_a_fold_model(
     )
     with pytest.raises(ValueError, match="no fold model there"):
         train(specs, seed=13, folds=1, fold_models=tmp_path)
-    (tmp_path / "b").mkdir()
-    for name in ("encoder.onnx", "encoder-tokenizer.json"):
-        (tmp_path / "b" / name).symlink_to(TUNED_FILE.parent / name)
+    for model in ("a", "b"):
+        (tmp_path / model).mkdir()
+        for name in ("encoder.onnx", "encoder-tokenizer.json"):
+            (tmp_path / model / name).symlink_to(TUNED_FILE.parent / name)
     used: list[Path | None] = []
     real = train_module.model_in
 

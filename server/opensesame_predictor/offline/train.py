@@ -375,6 +375,14 @@ def train(
     # Synthetic requests aim at deprecated operations as often as at any other, so the data
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
+    available: dict[str, set[str]] = {}
+    if fold_models is not None:
+        available = fold_model_specs()
+        for name in available:  # checked before the corpus is loaded: that takes minutes
+            if not (fold_models / name / "encoder.onnx").is_file():
+                raise ValueError(
+                    f"{fold_models / name}: no fold model there (`make encoder` builds them)"
+                )
     everything = load_specs(specs, progress)
     names = sorted({item.summary.name for item in everything if item.parsed is not None})
     if not names:
@@ -388,14 +396,11 @@ def train(
     # the shipped sentence model read these specs' synthetic requests when it was tuned: on
     # them its reading is better than on an API nobody tuned for, and would be trusted too
     # much; each fold is read by a model that was not tuned on it, or its tuned specs left out
-    available = fold_model_specs() if fold_models is not None else {}
     reader_names, left_out = sentence_readers(files_by_fold, tuned_specs(), available)
-    readers: dict[int, Path | None] = {}
-    for k, name in reader_names.items():
-        folder = None if name is None or fold_models is None else fold_models / name
-        if folder is not None and not (folder / "encoder.onnx").is_file():
-            raise ValueError(f"{folder}: no fold model there (`make encoder` builds them)")
-        readers[k] = folder
+    readers = {
+        k: None if reader is None or fold_models is None else fold_models / reader
+        for k, reader in reader_names.items()
+    }
     loaded = [item for item in everything if Path(item.summary.source).name not in left_out]
     written = [read_authored(path, loaded) for path in (*authored, *scored_only)]
     calibrated_on = {path.name for path in authored}
