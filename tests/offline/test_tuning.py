@@ -105,6 +105,19 @@ def test_the_command_writes_pairs_and_the_list_of_tuned_specs(tmp_path: Path) ->
     assert fold_model_specs(tmp_path / "absent.json") == {}
 
 
+def test_rounds_set_how_many_pairs_each_spec_gives(tuning: dict[str, Any], tmp_path: Path) -> None:
+    """`--rounds`: how many tasks each spec gives; the listing says how many."""
+    fewer = tuning_pairs(SPECS, excluded={"shop.yaml"}, rounds=4)
+    assert 0 < len(fewer["pairs"]) < len(tuning["pairs"])
+    assert fewer["specs"] == tuning["specs"]
+    listed = tmp_path / "tuned.json"
+    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(tmp_path)]
+    assert main([*argv, "--tuned", str(listed), "--rounds", "4"]) == 0
+    assert json.loads(listed.read_text(encoding="utf-8"))["rounds"] == 4
+    with pytest.raises(SystemExit):
+        main([*argv, "--tuned", str(listed), "--rounds", "0"])
+
+
 def test_each_fold_is_read_by_a_model_not_tuned_on_it() -> None:
     files = {0: {"x.json", "y.json"}, 1: {"z.json"}, 2: {"w.json"}}
     models = {"a": {"x.json", "y.json"}, "b": {"z.json"}}

@@ -31,9 +31,9 @@ SEED = 7
 ROUNDS = 16  # rounds of tasks per spec: about a hundred requests per spec
 
 
-def tuning_pairs(specs: list[str], excluded: set[str]) -> dict[str, Any]:
-    """[api, request, operation text, operation key] for single-call tasks of every spec, the
-    specs' file names, and each API's file name."""
+def tuning_pairs(specs: list[str], excluded: set[str], rounds: int = ROUNDS) -> dict[str, Any]:
+    """[api, request, operation text, operation key] for single-call tasks of every spec
+    (`rounds` rounds of tasks each), the specs' file names, and each API's file name."""
     from opensesame_predictor.core.catalog import Catalog
     from opensesame_predictor.core.features import meaning_text
     from opensesame_predictor.offline.synthetic import generate
@@ -51,7 +51,7 @@ def tuning_pairs(specs: list[str], excluded: set[str]) -> dict[str, Any]:
         text = {op.key: meaning_text(op) for op in item.parsed.operations}
         # each spec is generated alone, with the same seed: a fold's pairs are the same
         # whichever other specs are tuned on beside it
-        for case in generate([Catalog([item])], seed=SEED, rounds=ROUNDS):
+        for case in generate([Catalog([item])], seed=SEED, rounds=rounds):
             if case.kind == "single" and not case.history and case.gold in text:
                 pairs.append([item.summary.name, case.prompt, text[case.gold], case.gold])
     return {"specs": sorted(files.values()), "pairs": pairs, "files": files}
@@ -100,8 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tuned", type=Path, default=TUNED_FILE, help="where to list the tuning specs"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help=f"rounds of tasks per spec ({ROUNDS})"
+    )
     args = parser.parse_args(argv)
-    shipped = tuning_pairs(args.spec, authored_specs(args.exclude_authored))
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
+    shipped = tuning_pairs(args.spec, authored_specs(args.exclude_authored), args.rounds)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "pairs.json").write_text(json.dumps(shipped["pairs"]), encoding="utf-8")
     print(f"{len(shipped['pairs'])} pairs from {len(shipped['specs'])} specs")
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "about": "specs whose synthetic requests tuned the sentence model (data/encoder.onnx), "
         "and the fold models the ranker's cases are read with (each fold by one not tuned on it)",
         "seed": SEED,
-        "rounds": ROUNDS,
+        "rounds": args.rounds,
         "folds": FOLDS,
         "pairs": len(shipped["pairs"]),
         "specs": shipped["specs"],
