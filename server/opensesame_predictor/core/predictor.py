@@ -48,7 +48,7 @@ from opensesame_predictor.core.params import (
     history_values,
     without_values,
 )
-from opensesame_predictor.core.ranker import BACKED, Ranker
+from opensesame_predictor.core.ranker import BACKED, FEATURES, Ranker
 from opensesame_predictor.core.reasons import explain
 from opensesame_predictor.core.refine import Refiner
 
@@ -72,6 +72,16 @@ class Ranked:
     @property
     def features(self) -> dict[str, float]:
         return {name: float(values[self.row]) for name, values in self.table.items()}
+
+
+def feature_matrix(ranked: list[Ranked]) -> np.ndarray:
+    """The candidates' features, one row each, columns in `FEATURES` order: what training fits
+    weights on."""
+    if not ranked:
+        return np.zeros((0, len(FEATURES)))
+    table = ranked[0].table  # every candidate shares one feature table
+    columns = np.column_stack([table[name] for name in FEATURES]).astype(np.float64)
+    return columns[[item.row for item in ranked]]
 
 
 @dataclass

@@ -10,7 +10,7 @@ separated, are loaded together as one workspace.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from opensesame_predictor.core.catalog import Catalog, LoadedSpec, split_key
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
-from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.predictor import Predictor, feature_matrix
+from opensesame_predictor.core.predictor import Ranked as RankedOperation
 from opensesame_predictor.core.ranker import FEATURES, Ranker
 from opensesame_predictor.offline.evaluate import EvalCase, is_gold
 
@@ -68,37 +69,12 @@ def read_authored(path: Path, loaded: Sequence[LoadedSpec]) -> AuthoredFile:
     return AuthoredFile(path.name, cases, specs)
 
 
-def case_matrices(authored: AuthoredFile) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each case's candidates as a feature matrix, and which of them are gold (a boolean per
-    candidate): what `train --dump` saves, to judge a fit without ranking the cases again."""
+def _ranked(
+    authored: AuthoredFile, ranker: Ranker
+) -> Iterator[tuple[EvalCase, list[RankedOperation]]]:
+    """Each case with its candidates in order, ranked among the specs it names (loaded once
+    per set of specs)."""
     predictors: dict[tuple[str, ...], Predictor] = {}
-    found: list[tuple[np.ndarray, np.ndarray]] = []
-    for case, specs in zip(authored.cases, authored.specs, strict=True):
-        key = tuple(item.summary.name for item in specs)
-        if key not in predictors:
-            predictors[key] = Predictor(Catalog(specs), ranker=Ranker(), enable_guardrails=False)
-        request = PredictRequest(
-            prompt=case.prompt[:4096],
-            history=[HistoryEvent(api_call=call) for call in case.history],
-        )
-        ranked, _ = predictors[key].rank(request)
-        if not ranked:
-            found.append((np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool)))
-            continue
-        table = ranked[0].table  # every candidate shares one feature table
-        columns = np.column_stack([table[name] for name in FEATURES]).astype(np.float64)
-        gold = [split_key(g) for g in case.gold]
-        golds = [is_gold(r.operation.method, r.operation.path, gold) for r in ranked]
-        found.append((columns[[r.row for r in ranked]], np.array(golds, dtype=bool)))
-    return found
-
-
-def score_cases(authored: AuthoredFile, coef: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """Each case's candidate scores under the weights (scale 1) and where its first-ranked gold
-    operation is among them (-1: not a candidate)."""
-    ranker = Ranker(dict(zip(FEATURES, coef.tolist(), strict=True)), 1.0, "validation")
-    predictors: dict[tuple[str, ...], Predictor] = {}
-    scored: list[tuple[np.ndarray, int]] = []
     for case, specs in zip(authored.cases, authored.specs, strict=True):
         key = tuple(item.summary.name for item in specs)
         if key not in predictors:
@@ -108,10 +84,29 @@ def score_cases(authored: AuthoredFile, coef: np.ndarray) -> list[tuple[np.ndarr
             history=[HistoryEvent(api_call=call) for call in case.history],
         )
         ranked, _ = predictors[key].rank(request)
-        gold = [split_key(g) for g in case.gold]
-        found = (
-            k for k, r in enumerate(ranked) if is_gold(r.operation.method, r.operation.path, gold)
-        )
-        where = next(found, -1)
+        yield case, ranked
+
+
+def _golds(case: EvalCase, ranked: list[RankedOperation]) -> list[bool]:
+    gold = [split_key(g) for g in case.gold]
+    return [is_gold(r.operation.method, r.operation.path, gold) for r in ranked]
+
+
+def case_matrices(authored: AuthoredFile) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each case's candidates as a feature matrix, and which of them are gold (a boolean per
+    candidate): what `train --dump` saves, to judge a fit without ranking the cases again."""
+    return [
+        (feature_matrix(ranked), np.array(_golds(case, ranked), dtype=bool))
+        for case, ranked in _ranked(authored, Ranker())
+    ]
+
+
+def score_cases(authored: AuthoredFile, coef: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Each case's candidate scores under the weights (scale 1) and where its first-ranked gold
+    operation is among them (-1: not a candidate)."""
+    ranker = Ranker(dict(zip(FEATURES, coef.tolist(), strict=True)), 1.0, "validation")
+    scored: list[tuple[np.ndarray, int]] = []
+    for case, ranked in _ranked(authored, ranker):
+        where = next((k for k, hit in enumerate(_golds(case, ranked)) if hit), -1)
         scored.append((np.array([r.score for r in ranked]), where))
     return scored

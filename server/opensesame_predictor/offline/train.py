@@ -33,7 +33,7 @@ from opensesame_predictor.core.catalog import (
 )
 from opensesame_predictor.core.encoder import model_in
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
-from opensesame_predictor.core.predictor import Predictor
+from opensesame_predictor.core.predictor import Predictor, feature_matrix
 from opensesame_predictor.core.ranker import (
     FEATURES,
     GROUPS,
@@ -206,12 +206,9 @@ def rank_cases(
         ranked, _ = predictor.rank(request)
         context = "workspace" if whole else "api"
         if not ranked:
-            empty = np.zeros((0, len(FEATURES)))
-            ranked_cases.append(Ranked(empty, -1, case.spec, case.kind, context))
+            ranked_cases.append(Ranked(feature_matrix([]), -1, case.spec, case.kind, context))
             continue
-        table = ranked[0].table  # every candidate shares one feature table
-        columns = np.column_stack([table[name] for name in FEATURES]).astype(np.float64)
-        matrix = columns[[item.row for item in ranked]]
+        matrix = feature_matrix(ranked)
         uids = [item.operation.uid for item in ranked]
         gold = f"{case.spec}:{case.gold}"
         where = uids.index(gold) if gold in uids else -1
