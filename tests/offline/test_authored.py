@@ -161,6 +161,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
         "authored-steps-6.jsonl",
         "authored-steps-7.jsonl",
         "authored-steps-8.jsonl",
+        "authored-steps-9.jsonl",
         "authored-steps.jsonl",
         "authored-workspace.jsonl",
     ]
