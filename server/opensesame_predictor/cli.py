@@ -425,6 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=13,
         help="seed of the synthetic cases: the same seed and specs give the same weights (13)",
     )
+    train.add_argument(
+        "--wording",
+        choices=["plain", "hard", "alternate"],
+        default="plain",
+        help="how the synthetic requests are worded: plain (shipped), hard (as far from the "
+        "operation's words as people's), or the two in turn; for experiments (README, 'Tried')",
+    )
     train.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
     train.add_argument(
         "--folds", type=int, default=5, help="folds of the leave-API-out validation (1: none)"
@@ -537,6 +544,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 scored_only=args.authored_score_only,
                 fold_models=args.fold_models,
                 dump=args.dump,
+                wording=args.wording,
             )
     except ValueError as exc:
         print(printable(f"error: {exc}"), file=sys.stderr)

@@ -12,7 +12,7 @@ import pytest
 
 from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.catalog import Catalog
-from opensesame_predictor.core.models import Parameter
+from opensesame_predictor.core.models import Operation, Parameter
 from opensesame_predictor.offline.synthetic import SyntheticCase, generate
 from opensesame_predictor.offline.train import load_specs
 from support import in_path, in_query, json_ok, with_id
@@ -219,20 +219,18 @@ def test_values_follow_what_the_parameter_holds() -> None:
     assert all(phrasing.value_for(pet, rng).isalnum() for _ in range(20))
 
 
-def test_some_words_are_said_in_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_some_words_are_said_in_other_words() -> None:
     """People describe what they want without the spec's vocabulary: with rewording on, words
     that have close neighbours in meaning are replaced by one of them, others stay."""
-    monkeypatch.setattr(phrasing, "REWORDED", 1.0)
-    said = phrasing.reword(["picture", "movie", "zzqx"], random.Random(3))
+    always = phrasing.Wording(reworded=1.0)
+    said = phrasing.reword(["picture", "movie", "zzqx"], random.Random(3), wording=always)
     assert said[0] != "picture" and said[1] != "movie"
     assert said[2] == "zzqx"  # nothing like it: kept
-    monkeypatch.setattr(phrasing, "REWORDED", 0.0)
-    assert phrasing.reword(["picture", "movie"], random.Random(3)) == ["picture", "movie"]
+    literal = phrasing.reword(["picture", "movie"], random.Random(3), wording=phrasing.LITERAL)
+    assert literal == ["picture", "movie"]
 
 
-def test_rewording_lowers_the_share_of_words_taken_from_the_operation(
-    library: Catalog, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rewording_lowers_the_share_of_words_taken_from_the_operation(library: Catalog) -> None:
     from opensesame_predictor.core.features import PIECES, tokens
 
     operations = {op.key: op for op in library.operations}
@@ -248,6 +246,54 @@ def test_rewording_lowers_the_share_of_words_taken_from_the_operation(
         return sum(shares) / len(shares)
 
     reworded = literal_share(generate([library], seed=5, rounds=30))
-    monkeypatch.setattr(phrasing, "REWORDED", 0.0)
-    literal = literal_share(generate([library], seed=5, rounds=30))
-    assert reworded < literal
+    literal = literal_share(generate([library], seed=5, rounds=30, wordings=[phrasing.LITERAL]))
+    hard = literal_share(generate([library], seed=5, rounds=30, wordings=[phrasing.HARD]))
+    assert hard < reworded < literal
+
+
+def test_rounds_alternate_between_wordings(library: Catalog) -> None:
+    first = generate([library], seed=5, rounds=1)
+    both = generate([library], seed=5, rounds=2, wordings=phrasing.WORDINGS["alternate"])
+    assert both[: len(first)] == first  # round 0: plain
+    assert both != generate([library], seed=5, rounds=2)  # round 1: worded otherwise
+
+
+def test_an_apis_own_terms_are_said_otherwise_or_left_out() -> None:
+    """A newcomer knows the API's own terms least: a word only one operation uses is said in
+    other words where one close in meaning is known, else left out now and then; common
+    words follow the ordinary chance."""
+    terms_only = phrasing.Wording(reworded=0.0, terms_reworded=1.0, terms_dropped=1.0)
+    rare = frozenset({"picture", "zzqx"})
+    said = phrasing.reword(["picture", "zzqx", "movie", "qqzx"], random.Random(3), rare, terms_only)
+    assert said[0] != "picture" and "zzqx" not in said
+    assert said[1:] == ["movie", "qqzx"]  # not the API's own terms: at their own chance, 0
+    kept = phrasing.Wording(reworded=0.0, terms_reworded=1.0, terms_dropped=0.0)
+    assert phrasing.reword(["zzqx"], random.Random(3), rare, kept) == ["zzqx"]
+
+
+def test_an_apis_own_terms_are_the_words_of_one_operation(library: Catalog) -> None:
+    from opensesame_predictor.offline.synthetic import _Api
+
+    api = _Api.of(library.operations, "Library")
+    assert {"borrow", "holidays"} <= api.rare  # one operation's words each
+    assert "books" not in api.rare  # two operations' paths name books
+
+
+def test_a_request_may_ask_for_what_the_call_returns() -> None:
+    """People ask for the things they want ('the distance and last update of my car'), which
+    are the fields the call returns, not the envelope around them."""
+    assert phrasing._fields(["data", "data.name", "paging.next", "lastUpdated", "id"]) == [
+        "last updated",
+        "name",
+    ]
+    asking = phrasing.Wording(reworded=0.0, terms_reworded=0.0, asked=1e6)
+    op = Operation(
+        spec="cars",
+        method="GET",
+        path="/vehicles/{vehicleId}/odometer",
+        summary="Vehicle odometer",
+        response_fields=["distance", "lastUpdated"],
+    )
+    said = {" ".join(phrasing.act(op, True, random.Random(s), wording=asking)) for s in range(20)}
+    asked = {"distance", "last", "updated"}
+    assert all(asked & set(s.split()) for s in said)  # some of what is asked for, each time

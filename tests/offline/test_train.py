@@ -63,6 +63,7 @@ def test_trained_ranker_describes_itself(trained: TrainResult) -> None:
     assert meta["trained_on"] == ["petstore-3.0.yaml", "tasks-3.1.json"]
     assert isinstance(meta["cases"], int) and meta["cases"] > 0
     assert meta["seed"] == 13
+    assert meta["wording"] == "plain"
     assert meta["dropped"] == []
 
 
@@ -78,6 +79,15 @@ def test_dropping_a_group_zeroes_its_weights() -> None:
 def test_unknown_feature_or_group_is_refused() -> None:
     with pytest.raises(ValueError, match="no_such_group"):
         train(SPECS, drop=("history", "no_such_group"))
+
+
+def test_another_wording_changes_the_cases_and_an_unknown_one_is_refused() -> None:
+    hard, meta = train(SPECS, seed=13, folds=1, wording="hard")
+    plain, _ = train(SPECS, seed=13, folds=1)
+    assert meta["wording"] == "hard"
+    assert hard.weights != plain.weights
+    with pytest.raises(ValueError, match="unknown wording 'salad'"):
+        train(SPECS, wording="salad")
 
 
 def test_save_then_load_round_trips(tmp_path: Path, trained: TrainResult) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 
 from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.catalog import Catalog
@@ -33,7 +33,6 @@ KINDS: dict[str, float] = {
 }
 # Calls of a task that were made before its request: history only, not cases.
 MADE_BEFORE = {"then": 1}
-DISTRACTED = 0.4  # share of requests that also mention things another operation is about
 GOALS_PER_SPEC = 30  # a round draws at most this many goals from one spec: big APIs don't dominate
 
 
@@ -55,6 +54,8 @@ class _Api:
     title: str
     producers: dict[str, list[int]]  # resource -> operations that need nothing and yield it
     makers: dict[str, list[int]]
+    rare: frozenset[str]  # the API's own terms (`phrasing.own_terms`)
+    wording: phrasing.Wording = phrasing.PLAIN
 
     @classmethod
     def of(cls, operations: list[Operation], title: str) -> _Api:
@@ -64,7 +65,8 @@ class _Api:
             if not shape.needed and shape.reads:  # one finds what exists; a POST makes it
                 for noun in shape.yields:
                     producers.setdefault(noun, []).append(i)
-        return cls(operations, shapes, title, producers, makers_of(operations, shapes))
+        makers = makers_of(operations, shapes)
+        return cls(operations, shapes, title, producers, makers, phrasing.own_terms(operations))
 
     def opaque_needs(self, i: int) -> list[tuple[str, str]]:
         """(parameter, resource) of the ids the operation needs that people don't know."""
@@ -185,7 +187,7 @@ def _request(api: _Api, i: int, rng: random.Random, ids: bool = True) -> list[st
     """Words asking for one operation with the values it takes; `ids` gives its opaque ids
     too ('pet 4821'), else the caller leaves them to what comes before."""
     op, shape = api.operations[i], api.shapes[i]
-    words = phrasing.act(op, shape.is_item, rng)
+    words = phrasing.act(op, shape.is_item, rng, api.rare, api.wording)
     for param in _natural_params(op, shape):
         if param.location == "path" or rng.random() < 0.7:
             words += phrasing.given(param, phrasing.value_for(param, rng), rng)
@@ -197,7 +199,7 @@ def _request(api: _Api, i: int, rng: random.Random, ids: bool = True) -> list[st
     words += _optional(op, rng)
     if rng.random() < 0.2:
         words += phrasing.about_api(api.title, rng)
-    if rng.random() < DISTRACTED:
+    if rng.random() < api.wording.distracted:
         other = api.operations[rng.randrange(len(api.operations))]
         words += phrasing.aside(other, rng)
     return words
@@ -255,7 +257,7 @@ def _task(api: _Api, i: int, kind: str, rng: random.Random) -> tuple[str, list[i
         if first is None:
             return None
         if rng.random() < 0.3:  # the look-up said first: "find the artist X and list ..."
-            words = [*phrasing.act(api.operations[first], False, rng), noun]
+            words = [*phrasing.act(api.operations[first], False, rng, api.rare, api.wording), noun]
             words += [phrasing.entity(rng)] if named else []
             words += ["and", *_request(api, i, rng, ids=False)]
         else:
@@ -265,7 +267,10 @@ def _task(api: _Api, i: int, kind: str, rng: random.Random) -> tuple[str, list[i
         return _chain(api, i, rng)
     creator = api.creator(i)
     if kind == "create" and creator is not None:
-        words = [*phrasing.act(api.operations[creator], False, rng), "and then"]
+        words = [
+            *phrasing.act(api.operations[creator], False, rng, api.rare, api.wording),
+            "and then",
+        ]
         return say([*words, *_request(api, i, rng, ids=False)], rng), [creator, i]
     return None
 
@@ -284,7 +289,7 @@ def _repeat(api: _Api, i: int, rng: random.Random) -> tuple[str, list[int]] | No
     values = list(dict.fromkeys(drawn))[:count]
     if len(values) < 2:
         return None
-    words = phrasing.act(op, api.shapes[i].is_item, rng)
+    words = phrasing.act(op, api.shapes[i].is_item, rng, api.rare, api.wording)
     words += phrasing.given(param, phrasing.listing(values), rng)
     return phrasing.sentence_of(words, rng), [i] * len(values)
 
@@ -309,9 +314,14 @@ def _chain(api: _Api, i: int, rng: random.Random) -> tuple[str, list[int]] | Non
     return phrasing.sentence_of(words, rng), [root, middle, i]
 
 
-def generate(catalogs: list[Catalog], seed: int = 13, rounds: int = 2) -> list[SyntheticCase]:
+def generate(
+    catalogs: list[Catalog],
+    seed: int = 13,
+    rounds: int = 2,
+    wordings: Sequence[phrasing.Wording] = (phrasing.PLAIN,),
+) -> list[SyntheticCase]:
     """Cases from the tasks of every spec of every catalog, each step a case whose history is
-    the steps before it."""
+    the steps before it; round r is worded as `wordings[r % len(wordings)]` says."""
     rng = random.Random(seed)
     apis = [
         (item.summary.name, _Api.of(item.parsed.operations, item.parsed.title))
@@ -320,9 +330,10 @@ def generate(catalogs: list[Catalog], seed: int = 13, rounds: int = 2) -> list[S
         if item.parsed is not None and item.parsed.operations
     ]
     cases: list[SyntheticCase] = []
-    for _ in range(rounds):
+    for number in range(rounds):
+        wording = wordings[number % len(wordings)]
         for name, api in apis:
-            for kind, prompt, sequence in tasks_for(api, rng):
+            for kind, prompt, sequence in tasks_for(replace(api, wording=wording), rng):
                 for step, gold in enumerate(sequence):
                     if step < MADE_BEFORE.get(kind, 0):
                         continue

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from opensesame_predictor.config import Settings
+from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.catalog import (
     Catalog,
     LoadedSpec,
@@ -222,10 +223,11 @@ def build_cases(
     folds: int,
     progress: ProgressCallback | None = None,
     readers: Mapping[int, Path | None] | None = None,
+    wordings: Sequence[phrasing.Wording] = (phrasing.PLAIN,),
 ) -> tuple[list[Ranked], dict[str, int], int]:
     """Synthetic cases of every spec, ranked in their contexts; and each spec's fold. Fold k's
     requests and operations are read by the sentence model in `readers[k]` (default: the
-    shipped one)."""
+    shipped one); round r of each workspace's tasks is worded as `wordings[r % len]`."""
     rng = random.Random(seed)
     usable = [item for item in loaded if item.parsed is not None and item.parsed.operations]
     small = [part for item in usable if (part := small_api(item, rng)) is not None]
@@ -246,7 +248,7 @@ def build_cases(
             progress(number, len(groups), f"workspace {number + 1}")
         with model_in((readers or {}).get(k)):
             catalog = Catalog([by_name[name] for name in group])
-            cases = generate([catalog], seed=rng.randrange(2**31))
+            cases = generate([catalog], seed=rng.randrange(2**31), wordings=wordings)
             generated += len(cases)
             predictor = Predictor(catalog, ranker=Ranker(), enable_guardrails=False)
             in_workspace = [rng.random() < IN_WORKSPACE for _ in cases]
@@ -361,6 +363,7 @@ def train(
     scored_only: Sequence[Path] = (),
     fold_models: Path | None = None,
     dump: Path | None = None,
+    wording: str = "plain",
 ) -> tuple[Ranker, dict[str, Any]]:
     """Fit weights on synthetic cases from the specs, with leave-API-out validation. `drop`
     names features or groups of features to leave out (their weights stay 0). `authored`:
@@ -368,7 +371,10 @@ def train(
     calibrated on; `scored_only`: such files scored but not calibrated on, so that their ECE
     is out of sample. `fold_models`: the folder of the sentence models tuned on some folds only
     (`offline.tuning`, `make encoder`), NAME/encoder.onnx each. `dump`: where to save the
-    ranked cases (`offline.dump`)."""
+    ranked cases (`offline.dump`). `wording`: how the synthetic requests are worded, a name of
+    `phrasing.WORDINGS`."""
+    if wording not in phrasing.WORDINGS:
+        raise ValueError(f"unknown wording {wording!r}: one of {', '.join(phrasing.WORDINGS)}")
     # Synthetic requests aim at deprecated operations as often as at any other, so the data
     # cannot teach what real callers do (avoid them): that weight is set, not learned.
     dropped = [i for i, name in enumerate(FEATURES) if name in _expand((*drop, "deprecated"))]
@@ -401,7 +407,9 @@ def train(
     loaded = [item for item in everything if Path(item.summary.source).name not in left_out]
     written = [read_authored(path, loaded) for path in (*authored, *scored_only)]
     calibrated_on = {path.name for path in authored}
-    ranked, fold, generated = build_cases(loaded, seed, folds, progress, readers)
+    ranked, fold, generated = build_cases(
+        loaded, seed, folds, progress, readers, phrasing.WORDINGS[wording]
+    )
     groups = _groups(ranked, dropped)
     if not groups:
         raise ValueError("the specs gave no synthetic case to learn from")
@@ -439,6 +447,7 @@ def train(
         "cases": generated,
         "cases_without_gold_candidate": sum(1 for r in ranked if r.gold < 0),
         "seed": seed,
+        "wording": wording,
         "c": c,
         "folds": folds,
         "dropped": sorted(_expand(drop)),

@@ -34,6 +34,7 @@ ROUNDS = 16  # rounds of tasks per spec: about a hundred requests per spec
 def tuning_pairs(specs: list[str], excluded: set[str], rounds: int = ROUNDS) -> dict[str, Any]:
     """[api, request, operation text, operation key] for single-call tasks of every spec
     (`rounds` rounds of tasks each), the specs' file names, and each API's file name."""
+    from opensesame_predictor.core import phrasing
     from opensesame_predictor.core.catalog import Catalog
     from opensesame_predictor.core.features import meaning_text
     from opensesame_predictor.offline.synthetic import generate
@@ -51,7 +52,10 @@ def tuning_pairs(specs: list[str], excluded: set[str], rounds: int = ROUNDS) -> 
         text = {op.key: meaning_text(op) for op in item.parsed.operations}
         # each spec is generated alone, with the same seed: a fold's pairs are the same
         # whichever other specs are tuned on beside it
-        for case in generate([Catalog([item])], seed=SEED, rounds=rounds):
+        # worded as plainly as ever (`phrasing.PLAIN`): the tuned models are shipped as built
+        for case in generate(
+            [Catalog([item])], seed=SEED, rounds=rounds, wordings=[phrasing.PLAIN]
+        ):
             if case.kind == "single" and not case.history and case.gold in text:
                 pairs.append([item.summary.name, case.prompt, text[case.gold], case.gold])
     return {"specs": sorted(files.values()), "pairs": pairs, "files": files}

@@ -55,11 +55,8 @@ def training_texts(specs: list[str], excluded: set[str], seed: int = 99) -> list
             texts += [sentence(p.description) for p in op.parameters if p.description]
     # requests worded without rewording: that draws on this very table, which must not
     # shape the texts it is refitted on
-    rewording, phrasing.REWORDED = phrasing.REWORDED, 0.0
-    try:
-        texts += [case.prompt for case in generate([Catalog(loaded)], seed=seed, rounds=1)]
-    finally:
-        phrasing.REWORDED = rewording
+    made = generate([Catalog(loaded)], seed=seed, rounds=1, wordings=[phrasing.LITERAL])
+    texts += [case.prompt for case in made]
     kept = [t.strip()[:300] for t in texts if len(t.split()) >= MIN_WORDS]
     unique = list(dict.fromkeys(kept))
     random.Random(1).shuffle(unique)
