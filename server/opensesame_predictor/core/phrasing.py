@@ -225,8 +225,10 @@ def act(
     described_params = [p for p in op.parameters if p.description and p.location != "header"]
     if described_params:
         sources.append((sentence(rng.choice(described_params).description), 0.7))
-    asked = _fields(op.response_fields if op.method == "GET" else op.body_fields)
-    if asked and wording.asked > 0:
+    # the fields are read only when the wording asks for them: `plain` never does
+    fields = op.response_fields if op.method == "GET" else op.body_fields
+    asked = _fields(fields) if wording.asked > 0 else []
+    if asked:
         picked = rng.sample(asked, min(len(asked), rng.randint(1, 3)))
         sources.append((listing(picked), wording.asked))
     text = rng.choices([s for s, _ in sources], weights=[w for _, w in sources])[0]
