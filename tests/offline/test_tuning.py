@@ -118,6 +118,27 @@ def test_rounds_set_how_many_pairs_each_spec_gives(tuning: dict[str, Any], tmp_p
         main([*argv, "--tuned", str(listed), "--rounds", "0"])
 
 
+def test_wording_sets_how_the_tuning_requests_are_worded(
+    tuning: dict[str, Any], tmp_path: Path
+) -> None:
+    """`--wording hard`: the same operations, asked for in fewer of their own words."""
+    hard = tuning_pairs(SPECS, excluded={"shop.yaml"}, wording="hard")
+    assert hard["specs"] == tuning["specs"]
+    assert {key for *_, key in hard["pairs"]} & {key for *_, key in tuning["pairs"]}
+
+    def shared(pairs: list[list[str]]) -> float:
+        words = [(set(q.lower().split()), set(t.lower().split())) for _, q, t, _ in pairs]
+        return sum(len(q & t) / max(len(q), 1) for q, t in words) / len(words)
+
+    assert shared(hard["pairs"]) < shared(tuning["pairs"])
+    listed = tmp_path / "tuned.json"
+    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(tmp_path)]
+    assert main([*argv, "--tuned", str(listed), "--wording", "hard"]) == 0
+    assert json.loads(listed.read_text(encoding="utf-8"))["wording"] == "hard"
+    with pytest.raises(SystemExit):
+        main([*argv, "--tuned", str(listed), "--wording", "shouty"])
+
+
 def test_each_fold_is_read_by_a_model_not_tuned_on_it() -> None:
     files = {0: {"x.json", "y.json"}, 1: {"z.json"}, 2: {"w.json"}}
     models = {"a": {"x.json", "y.json"}, "b": {"z.json"}}

@@ -31,9 +31,12 @@ SEED = 7
 ROUNDS = 16  # rounds of tasks per spec: about a hundred requests per spec
 
 
-def tuning_pairs(specs: list[str], excluded: set[str], rounds: int = ROUNDS) -> dict[str, Any]:
+def tuning_pairs(
+    specs: list[str], excluded: set[str], rounds: int = ROUNDS, wording: str = "plain"
+) -> dict[str, Any]:
     """[api, request, operation text, operation key] for single-call tasks of every spec
-    (`rounds` rounds of tasks each), the specs' file names, and each API's file name."""
+    (`rounds` rounds of tasks each, worded as `phrasing.WORDINGS[wording]`), the specs' file
+    names, and each API's file name."""
     from opensesame_predictor.core import phrasing
     from opensesame_predictor.core.catalog import Catalog
     from opensesame_predictor.core.features import meaning_text
@@ -52,9 +55,8 @@ def tuning_pairs(specs: list[str], excluded: set[str], rounds: int = ROUNDS) -> 
         text = {op.key: meaning_text(op) for op in item.parsed.operations}
         # each spec is generated alone, with the same seed: a fold's pairs are the same
         # whichever other specs are tuned on beside it
-        # worded as plainly as ever (`phrasing.PLAIN`): the tuned models are shipped as built
         for case in generate(
-            [Catalog([item])], seed=SEED, rounds=rounds, wordings=[phrasing.PLAIN]
+            [Catalog([item])], seed=SEED, rounds=rounds, wordings=phrasing.WORDINGS[wording]
         ):
             if case.kind == "single" and not case.history and case.gold in text:
                 pairs.append([item.summary.name, case.prompt, text[case.gold], case.gold])
@@ -90,6 +92,7 @@ def fold_model_specs(path: Path = TUNED_FILE) -> dict[str, set[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from opensesame_predictor.core import phrasing
     from opensesame_predictor.offline.vectors_fit import authored_specs
 
     parser = argparse.ArgumentParser(description="Write the sentence models' tuning pairs.")
@@ -107,10 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=ROUNDS, help=f"rounds of tasks per spec ({ROUNDS})"
     )
+    parser.add_argument(
+        "--wording",
+        choices=sorted(phrasing.WORDINGS),
+        default="plain",
+        help="how the requests are worded (plain)",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds: at least 1")
-    shipped = tuning_pairs(args.spec, authored_specs(args.exclude_authored), args.rounds)
+    excluded = authored_specs(args.exclude_authored)
+    shipped = tuning_pairs(args.spec, excluded, args.rounds, args.wording)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "pairs.json").write_text(json.dumps(shipped["pairs"]), encoding="utf-8")
     print(f"{len(shipped['pairs'])} pairs from {len(shipped['specs'])} specs")
@@ -126,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "and the fold models the ranker's cases are read with (each fold by one not tuned on it)",
         "seed": SEED,
         "rounds": args.rounds,
+        "wording": args.wording,
         "folds": FOLDS,
         "pairs": len(shipped["pairs"]),
         "specs": shipped["specs"],
