@@ -427,10 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--wording",
-        choices=["plain", "hard", "alternate"],
+        choices=["plain", "hard", "alternate", "asked"],
         default="plain",
         help="how the synthetic requests are worded: plain (shipped), hard (as far from the "
-        "operation's words as people's), or the two in turn; for experiments (README, 'Tried')",
+        "operation's words as people's), the two in turn, or asked (plain, and asking for what "
+        "a call returns); for experiments (README, 'Tried')",
     )
     train.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
     train.add_argument(

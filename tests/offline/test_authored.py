@@ -156,6 +156,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
         "authored-large-apis.jsonl",
         "authored-steps-10.jsonl",
         "authored-steps-11.jsonl",
+        "authored-steps-12.jsonl",
         "authored-steps-2.jsonl",
         "authored-steps-3.jsonl",
         "authored-steps-4.jsonl",

@@ -297,3 +297,11 @@ def test_a_request_may_ask_for_what_the_call_returns() -> None:
     said = {" ".join(phrasing.act(op, True, random.Random(s), wording=asking)) for s in range(20)}
     asked = {"distance", "last", "updated"}
     assert all(asked & set(s.split()) for s in said)  # some of what is asked for, each time
+
+    def asking_share(wording: phrasing.Wording) -> float:
+        said = [phrasing.act(op, True, random.Random(s), wording=wording) for s in range(60)]
+        return sum(bool(asked & set(" ".join(words).split())) for words in said) / len(said)
+
+    # `asked`: the plain wording that also asks for what a call returns, now and then
+    assert asking_share(phrasing.PLAIN) == 0.0
+    assert 0.0 < asking_share(phrasing.ASKED) < 1.0
