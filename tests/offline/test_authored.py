@@ -153,6 +153,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
     files = sorted(folder.glob("*.jsonl"))
     assert [p.name for p in files] == [
         "authored-large-apis-2.jsonl",
+        "authored-large-apis-3.jsonl",
         "authored-large-apis.jsonl",
         "authored-steps-10.jsonl",
         "authored-steps-11.jsonl",
