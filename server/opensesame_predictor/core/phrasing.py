@@ -117,10 +117,11 @@ class Wording:
 PLAIN = Wording()
 # Requests as far from their operation's words as people's: one-call requests find their gold
 # first by words 27 % of the time (PLAIN: 41 %, people's: 24 %; `offline.gap`). Tried for the
-# ranker's cases, alone and in turn with PLAIN; neither passed its check (README, "Tried").
+# ranker's cases, alone and in turn with PLAIN, and for the sentence models' tuning; none passed
+# its check (README, "Tried").
 HARD = Wording(terms_reworded=1.0, terms_dropped=0.5, asked=4.0, distracted=0.8)
 # HARD's asking for what a call returns alone, the API's own terms said as PLAIN says them: half
-# way from PLAIN to people's by words and by meaning.
+# way from PLAIN to people's by words and by meaning. Tried for the ranker's cases; did not pass.
 ASKED = Wording(asked=4.0)
 # How `train --wording` words the ranker's cases, round by round.
 WORDINGS: dict[str, tuple[Wording, ...]] = {
