@@ -154,10 +154,12 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
     assert [p.name for p in files] == [
         "authored-large-apis-2.jsonl",
         "authored-large-apis-3.jsonl",
+        "authored-large-apis-4.jsonl",
         "authored-large-apis.jsonl",
         "authored-steps-10.jsonl",
         "authored-steps-11.jsonl",
         "authored-steps-12.jsonl",
+        "authored-steps-13.jsonl",
         "authored-steps-2.jsonl",
         "authored-steps-3.jsonl",
         "authored-steps-4.jsonl",
