@@ -370,6 +370,19 @@ def test_every_option_has_help_text() -> None:
             assert action.help, f"{name} {action.option_strings or action.dest}: no help text"
 
 
+def test_train_offers_every_wording_the_generator_has() -> None:
+    """`--wording`'s choices are spelled out in the CLI (to keep `--help` light): they must stay
+    the names of `phrasing.WORDINGS`."""
+    from opensesame_predictor.cli import build_parser
+    from opensesame_predictor.core.phrasing import WORDINGS
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.choices and isinstance(a.choices, dict))
+    train = subparsers.choices["train"]
+    wording = next(a for a in train._actions if a.dest == "wording")
+    assert sorted(wording.choices) == sorted(WORDINGS)
+
+
 def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
     """`--help` starts fast: no numerical, HTTP-server, MCP or LSP library is imported
     (a one-shot `predict` imports no face either). Timings are the benchmark's, not a test's."""

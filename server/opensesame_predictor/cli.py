@@ -427,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--wording",
+        # the names of `phrasing.WORDINGS`, spelled out: importing it would load numpy on `--help`
         choices=["plain", "hard", "alternate", "asked"],
         default="plain",
         help="how the synthetic requests are worded: plain (shipped), hard (as far from the "
