@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from opensesame_predictor import distill
 from opensesame_predictor.core.features import meaning_text
 from opensesame_predictor.core.ranker import WEIGHTS_FILE
 from opensesame_predictor.distill import TUNING_BATCH, tuning_batches
@@ -218,3 +219,14 @@ def test_tuning_batches_hold_distinct_operations_of_one_api(tuning: dict[str, An
         assert 4 <= len(batch) <= TUNING_BATCH
         assert len({api_of[(request, key)] for request, _, key in batch}) == 1
     assert tuning_batches(tuning["pairs"], random.Random(0)) == batches
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1"])
+def test_a_mixture_share_outside_0_to_1_is_refused_before_anything_loads(
+    share: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["--encoder", "--tune", str(tmp_path / "pairs.json"), "--output", str(tmp_path)]
+    with pytest.raises(SystemExit) as stopped:
+        distill.main([*argv, "--tuned-share", share])
+    assert stopped.value.code == 2
+    assert "--tuned-share must lie between 0 and 1" in capsys.readouterr().err
