@@ -87,6 +87,19 @@ def test_files_beside_the_dump_are_scored_with_their_apis_left_out_of_the_fit(
     assert not np.allclose(coef, alone)
 
 
+def test_a_dropped_feature_weighs_nothing_and_an_unknown_one_is_named(
+    run: tuple[Path, dict[str, object]],
+) -> None:
+    folder, _ = run
+    saved = dumped.load(folder / "run.npz")
+    apis = saved.authored_apis["pets.jsonl"]
+    at = saved.features.index("sentence")
+    assert refitted(saved, apis)[at] != 0.0
+    assert refitted(saved, apis, drop=["sentence"])[at] == 0.0
+    with pytest.raises(ValueError, match="unknown feature: no_such"):
+        refitted(saved, apis, drop=["no_such"])
+
+
 def test_the_command_line_prints_every_file_and_names_a_bad_dump(
     run: tuple[Path, dict[str, object]],
     tmp_path: Path,
@@ -100,3 +113,5 @@ def test_the_command_line_prints_every_file_and_names_a_bad_dump(
     assert json.loads(capsys.readouterr().out)["pets.jsonl"]["n"] == 3
     assert main(["score", str(tmp_path / "missing.npz")]) == 2
     assert "missing.npz" in capsys.readouterr().err
+    assert main(["score", str(folder / "run.npz"), "--drop", "no_such"]) == 2
+    assert "no_such" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from opensesame_predictor.core.ranker import FEATURES, fit
+from opensesame_predictor.core.ranker import fit
 from opensesame_predictor.offline import dump as dumped
 from opensesame_predictor.offline.authored import case_matrices, read_authored
 from opensesame_predictor.offline.evaluate import ranking_metrics
@@ -45,21 +45,28 @@ def rank(paths: Sequence[Path], specs: Sequence[str], output: Path) -> dict[str,
     return {name: len(cases) for name, cases in authored.items()}
 
 
-def refitted(dump: dumped.Dump, left_out: set[str], c: float = 1.0) -> np.ndarray:
+def refitted(
+    dump: dumped.Dump, left_out: set[str], c: float = 1.0, drop: Sequence[str] = ()
+) -> np.ndarray:
     """Weights fitted on the dump's synthetic cases of every API but `left_out` (nor the
-    small APIs carved out of them), as `train` fits them."""
-    deprecated = FEATURES.index("deprecated")
+    small APIs carved out of them), as `train` fits them; the features in `drop` weigh 0."""
+    unknown = [name for name in drop if name not in dump.features]
+    if unknown:
+        raise ValueError(f"unknown feature: {', '.join(unknown)}")
+    deprecated = dump.features.index("deprecated")  # the dump's: it may hold new features
+    zeroed = [deprecated, *(dump.features.index(name) for name in drop)]
     groups = []
     for case in dump.synthetic:
         if case.api.removesuffix(PART) in left_out or not case.gold.any():
             continue
         if len(case.matrix) > 1:
             matrix = case.matrix.copy()
-            matrix[:, deprecated] = 0.0
+            matrix[:, zeroed] = 0.0
             groups.append((matrix, int(np.flatnonzero(case.gold)[0])))
     if not groups:
         raise ValueError("the dump holds no synthetic case outside the authored files' APIs")
     coef = fit(groups, c)
+    coef[zeroed] = 0.0
     coef[deprecated] = DEPRECATED_PENALTY
     return coef
 
@@ -77,10 +84,13 @@ def ranks(cases: Sequence[dumped.DumpedCase], coef: np.ndarray) -> list[int]:
     return found
 
 
-def score(run: Path, beside: Sequence[Path] = (), c: float = 1.0) -> dict[str, dict[str, Any]]:
+def score(
+    run: Path, beside: Sequence[Path] = (), c: float = 1.0, drop: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
     """Every authored file of the run's dump and of the dumps beside it, scored by one refit
     of the run's synthetic cases without any of their APIs; "pooled" is every case at once.
-    A file in both is taken from the run."""
+    A file in both is taken from the run. `drop`: features left out of the fit (a dump with
+    a new feature is both arms of its comparison)."""
     dump = dumped.load(run)
     files = dict(dump.authored)
     left_out = set().union(set(), *dump.authored_apis.values())
@@ -91,7 +101,7 @@ def score(run: Path, beside: Sequence[Path] = (), c: float = 1.0) -> dict[str, d
         for name, cases in other.authored.items():
             files.setdefault(name, cases)
         left_out |= set().union(set(), *other.authored_apis.values())
-    coef = refitted(dump, left_out, c)
+    coef = refitted(dump, left_out, c, drop)
     found = {name: ranks(cases, coef) for name, cases in sorted(files.items())}
     found["pooled"] = [r for name in sorted(files) for r in found[name]]
     # the dump keeps no confidences: ranks only
@@ -114,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("run", type=Path, help="a dump of `train --dump`")
     scoring.add_argument("beside", type=Path, nargs="*", help="dumps of more authored files")
     scoring.add_argument("-c", type=float, default=1.0, help="inverse L2 penalty (as `train`)")
+    scoring.add_argument(
+        "--drop", action="append", default=[], metavar="FEATURE", help="leave a feature out"
+    )
     scoring.add_argument("--json", action="store_true", help="print the scores as JSON")
     args = parser.parse_args(argv)
     try:
@@ -121,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, n in rank(args.files, args.spec, args.output).items():
                 print(f"{name}: {n} cases")
             return 0
-        scores = score(args.run, args.beside, args.c)
+        scores = score(args.run, args.beside, args.c, args.drop)
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
