@@ -165,9 +165,9 @@ def tune(folder: Path, pairs: list[list[str]], output: Path) -> Path:
 
 
 def mixed(pinned: Path, tuned: Path, share: float, output: Path) -> Path:
-    """The tuned model's weights mixed with the pinned model's, `share` of the tuned
-    (WiSE-FT: the mixture keeps more of what the model read well before tuning on requests
-    unlike the synthetic ones it was tuned on)."""
+    """The tuned model's weights mixed with the pinned model's, `share` of the tuned (WiSE-FT,
+    which keeps some of what a model read well before tuning; halfway, it read people's
+    requests worse here: README, "Tried")."""
     from transformers import AutoModel
 
     model = AutoModel.from_pretrained(str(tuned))
@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.0 <= args.tuned_share <= 1.0:
         parser.error("--tuned-share must lie between 0 and 1")
+    if args.tuned_share != 1.0 and not (args.encoder and args.tune):
+        parser.error("--tuned-share mixes a tuned model: it needs --encoder and --tune")
     import json
 
     import numpy as np

@@ -230,3 +230,11 @@ def test_a_mixture_share_outside_0_to_1_is_refused_before_anything_loads(
         distill.main([*argv, "--tuned-share", share])
     assert stopped.value.code == 2
     assert "--tuned-share must lie between 0 and 1" in capsys.readouterr().err
+
+
+def test_a_mixture_share_without_tuning_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit):
+        distill.main(["--encoder", "--output", str(tmp_path), "--tuned-share", "0.5"])
+    assert "needs --encoder and --tune" in capsys.readouterr().err
