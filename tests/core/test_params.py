@@ -222,6 +222,64 @@ def test_a_year_is_taken_for_a_year_before_an_id_said_first() -> None:
     assert values == {"year": 2024}
 
 
+def test_each_id_takes_the_value_said_of_its_noun() -> None:
+    op = operation(
+        Parameter(name="projectId", location="path", required=True),
+        Parameter(name="taskId", location="path", required=True, type="integer"),
+        path="/projects/{projectId}/tasks/{taskId}/comments",
+    )
+    for prompt in ("add a comment to task 5 of project 3", "comment on project 3's task #5"):
+        values, sources = fill(op, extract_values(prompt), {}, shape_of(op))
+        assert values == {"projectId": "3", "taskId": 5}, prompt
+        assert sources == {"projectId": "prompt", "taskId": "prompt"}
+
+
+def test_a_path_id_takes_the_value_said_of_the_resource_before_it() -> None:
+    op = Operation(
+        spec="t",
+        method="DELETE",
+        path="/orders/{id}",
+        parameters=[
+            Parameter(name="id", location="path", required=True),
+            Parameter(name="userId", location="query"),
+        ],
+    )
+    values, _ = fill(op, extract_values("for user 4, cancel order 7"), {}, shape_of(op))
+    assert values == {"id": "7", "userId": "4"}
+
+
+def test_a_value_said_of_another_parameter_is_not_taken() -> None:
+    op = operation(
+        Parameter(name="projectId", location="path", required=True),
+        Parameter(name="taskId", location="path", required=True),
+        path="/projects/{projectId}/tasks/{taskId}",
+    )
+    values, sources = fill(op, extract_values("show task 5"), {}, shape_of(op))
+    assert values == {"projectId": "{projectId}", "taskId": "5"}
+    assert sources == {"projectId": "placeholder", "taskId": "prompt"}
+
+
+@pytest.mark.parametrize(
+    "prompt", ["say hello in the #general channel", "post to channel #general: hello"]
+)
+def test_a_handle_fills_the_parameter_it_is_said_of(prompt: str) -> None:
+    op = operation(
+        Parameter(name="channel", location="body", required=True),
+        Parameter(name="user", location="body"),
+        path="/chat.postMessage",
+    )
+    values, sources = fill(op, extract_values(prompt), {}, shape_of(op))
+    assert values == {"channel": "#general"}
+    assert sources == {"channel": "prompt"}
+
+
+def test_handles_are_no_values_the_ranking_counts() -> None:
+    values = extract_values("ping @octocat in #general, not ana@example.com")
+    assert values.handles == ["@octocat", "#general"]
+    assert values.emails == ["ana@example.com"]
+    assert values.listed == 1
+
+
 def test_history_wins_over_the_prompt() -> None:
     op = operation(Parameter(name="petId", location="path", required=True))
     values, sources = fill(op, extract_values("pet 42"), {"petid": "7"}, shape_of(op))

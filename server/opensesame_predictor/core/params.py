@@ -28,6 +28,9 @@ _JOINED_BEFORE = re.compile(r"(?:[-:$€£¥]|\d/)\s?$")
 _JOINED_AFTER = re.compile(r"^(?:\s?%|-\w|:\d|/\d|\s?(?:am|pm)\b)", re.IGNORECASE)
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,2}$")
 _WORD_AFTER = re.compile(r"^\s([A-Za-z]+)")
+_NEXT_WORD = re.compile(r"\s{1,2}([A-Za-z]+)")
+# a channel, tag or handle: '#general', '@octocat' (an email's '@' has a word before it)
+_HANDLE = re.compile(r"(?<![\w@#/])([#@][A-Za-z][\w.-]{0,79})")
 # words before a count ("within 2 km", "the last 10 songs"); a noun before a number names
 # the thing it identifies ("order 7", "user 4412")
 _BEFORE_COUNT = STOPWORDS | frozenset(
@@ -74,6 +77,9 @@ class PromptValues:
     names: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)  # short capitals: USD, EDDF, TV
     known: int = 0  # names of new things or of the caller's own: nothing to look up
+    handles: list[str] = field(default_factory=list)  # '#general', '@octocat': no ranking cue
+    # value -> the (stemmed) noun said next to it: "task 5 of project 3", "the #general channel"
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def any(self) -> bool:
@@ -99,6 +105,17 @@ class PromptValues:
         """How many things the prompt names without their ids: looked up first."""
         return len(self.names) + len(self.quoted) - self.known
 
+    def _label(self, value: str, text: str, start: int, end: int) -> None:
+        """Note the noun that says what `value` (at `start`..`end` in `text`) is: the word
+        before it, else, after a small word, the word after it ("the #general channel")."""
+        before = _WORD_BEFORE.search(text, max(0, start - 24), start)
+        word = before.group(1).lower() if before else ""
+        if not word or word in _BEFORE_COUNT:
+            after = _NEXT_WORD.match(text, end)
+            word = after.group(1).lower() if after else ""
+        if word and word not in _BEFORE_COUNT:
+            self.labels.setdefault(value, stem(word))
+
     def _note_known(self, text: str, start: int) -> None:
         """A name (at `start` in `text`) the words before it give to a new thing, or say is the
         caller's own; only the last words before it count, so long prompts stay cheap."""
@@ -113,6 +130,7 @@ def extract_values(prompt: str) -> PromptValues:
         if quoted:
             values.quoted.append(quoted)
             values._note_known(prompt, quotation.start())
+            values._label(quoted, prompt, quotation.start(), quotation.end())
     values.emails = _EMAIL.findall(prompt)
     unquoted = QUOTED.sub(" ", prompt)
     values.owner_repo = [
@@ -121,7 +139,14 @@ def extract_values(prompt: str) -> PromptValues:
     for number in _NUMBER.finditer(unquoted):
         found = values.amounts if _is_amount(unquoted, number) else values.numbers
         found.append(number.group(1))
-    values.tokens = [t for t in _TOKEN_ID.findall(unquoted) if not _EMAIL.search(t)]
+        values._label(number.group(1), unquoted, number.start(), number.end())
+    for token in _TOKEN_ID.finditer(unquoted):
+        if not _EMAIL.search(token.group(0)):
+            values.tokens.append(token.group(0))
+            values._label(token.group(0), unquoted, token.start(), token.end())
+    for handle in _HANDLE.finditer(unquoted):
+        values.handles.append(handle.group(1))
+        values._label(handle.group(1), unquoted, handle.start(), handle.end())
     for match in _NAME.finditer(unquoted):
         name = _POSSESSIVE.sub("", match.group(1).strip())
         # the characters right before it, in place: a prompt full of names stays cheap
@@ -141,6 +166,7 @@ def extract_values(prompt: str) -> PromptValues:
             continue  # pronouns name no things
         values.names.append(name)
         values._note_known(unquoted, match.start())
+        values._label(name, unquoted, match.start(), match.end())
     return values
 
 
@@ -263,7 +289,34 @@ def _names_an_id(param: Parameter) -> bool:
     return name.endswith("id") or name in {"number", "num", "no"}
 
 
-def _from_prompt(param: Parameter, values: PromptValues) -> Any:
+def _noun(name: str) -> str:
+    """What a parameter names, as the words next to a value say it: `taskId` -> task."""
+    parts = [w for w in words(name) if w not in _ID_WORDS]
+    return stem("".join(parts)) if parts else ""
+
+
+_ID_WORDS = frozenset({"id", "ids", "key", "uuid", "slug", "name", "code", "number", "no"})
+
+
+def _said_of(label: str | None, noun: str) -> bool:
+    """Whether a value's label names the noun: `task` for a task, `item` for an order item."""
+    if not label or not noun:
+        return False
+    return label == noun or (len(label) > 2 and noun.endswith(label))
+
+
+def _from_prompt(
+    param: Parameter, values: PromptValues, noun: str = "", others: frozenset[str] = frozenset()
+) -> Any:
+    """The prompt's value for a parameter: first one said next to its noun ("task 5"), else
+    the first of its kind not said of another parameter's noun ("project 3")."""
+    for value, label in values.labels.items():
+        if _said_of(label, noun) and _fits(param, value, values):
+            return int(value) if param.type == "integer" else value
+
+    def free(found: list[str]) -> list[str]:
+        return [v for v in found if not any(_said_of(values.labels.get(v), o) for o in others)]
+
     name = normalise(param.name)
     if "email" in name and values.emails:
         return values.emails[0]
@@ -276,11 +329,14 @@ def _from_prompt(param: Parameter, values: PromptValues) -> Any:
     if _is_id(param):
         # an id takes a number that may identify something; any other number (a year, a
         # page, a limit) a date or a count first
-        numbers = values.numbers if _names_an_id(param) else [*values.amounts, *values.numbers]
+        numbers = free(
+            values.numbers if _names_an_id(param) else [*values.amounts, *values.numbers]
+        )
         if numbers:
             return int(numbers[0]) if param.type == "integer" else numbers[0]
-        if values.tokens and param.type != "integer":
-            return values.tokens[0]
+        tokens = free(values.tokens)
+        if tokens and param.type != "integer":
+            return tokens[0]
     searchable = {"q", "query", "search", "term", "keyword", "keywords", "name", "title", "text"}
     if param.location in ("query", "body") and param.type == "string" and name in searchable:
         if values.quoted:
@@ -294,12 +350,24 @@ def _from_prompt(param: Parameter, values: PromptValues) -> Any:
     return None
 
 
+def _fits(param: Parameter, value: str, values: PromptValues) -> bool:
+    """Whether a value said of the parameter's noun is of a kind it takes: a number for an
+    integer, no year or count for an id."""
+    if param.type == "integer":
+        return value.isdigit() and (value in values.numbers or not _names_an_id(param))
+    if _names_an_id(param):
+        return value in values.numbers or value in values.tokens or value in values.handles
+    return True
+
+
 def fill(
     op: Operation, prompt_values: PromptValues, known: dict[str, Any], shape: Shape | None = None
 ) -> tuple[dict[str, Any], dict[str, ValueSource]]:
     """Values for the operation's parameters: required ones always (a `{name}` placeholder when
     nothing is known), optional ones only when the prompt or the history supplies them."""
     nouns = dict(shape.consumes) if shape else {}
+    # what each parameter names, so that each takes the value said of it
+    said = {p.name: nouns.get(p.name) or _noun(p.name) for p in op.parameters}
     values: dict[str, Any] = {}
     sources: dict[str, ValueSource] = {}
     for param in op.parameters:
@@ -314,7 +382,8 @@ def fill(
         elif noun and f"{noun}id" in known:
             value, source = known[f"{noun}id"], "history"
         if value is None:
-            value = _from_prompt(param, prompt_values)
+            others = frozenset(n for p, n in said.items() if p != param.name and n)
+            value = _from_prompt(param, prompt_values, said[param.name], others)
             source = "prompt" if value is not None else None
         if value is None and param.required:
             if param.example is not None:
