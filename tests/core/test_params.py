@@ -280,11 +280,18 @@ def test_handles_are_no_values_the_ranking_counts() -> None:
     assert values.listed == 1
 
 
-def test_history_wins_over_the_prompt() -> None:
+def test_history_wins_over_a_value_the_prompt_says_of_nothing() -> None:
     op = operation(Parameter(name="petId", location="path", required=True))
-    values, sources = fill(op, extract_values("pet 42"), {"petid": "7"}, shape_of(op))
+    values, sources = fill(op, extract_values("show 42"), {"petid": "7"}, shape_of(op))
     assert values == {"petId": "7"}
     assert sources == {"petId": "history"}
+
+
+def test_a_value_the_prompt_says_of_the_thing_wins_over_history() -> None:
+    op = operation(Parameter(name="petId", location="path", required=True))
+    values, sources = fill(op, extract_values("now show pet 42"), {"petid": "7"}, shape_of(op))
+    assert values == {"petId": "42"}
+    assert sources == {"petId": "prompt"}
 
 
 # --- history_values -------------------------------------------------------------------------

@@ -305,14 +305,9 @@ def _said_of(label: str | None, noun: str) -> bool:
     return label == noun or (len(label) > 2 and noun.endswith(label))
 
 
-def _from_prompt(
-    param: Parameter, values: PromptValues, noun: str = "", others: frozenset[str] = frozenset()
-) -> Any:
-    """The prompt's value for a parameter: first one said next to its noun ("task 5"), else
-    the first of its kind not said of another parameter's noun ("project 3")."""
-    for value, label in values.labels.items():
-        if _said_of(label, noun) and _fits(param, value, values):
-            return int(value) if param.type == "integer" else value
+def _from_prompt(param: Parameter, values: PromptValues, others: frozenset[str]) -> Any:
+    """The prompt's value for a parameter: the first of its kind not said of another
+    parameter's noun ("project 3" is no task's)."""
 
     def free(found: list[str]) -> list[str]:
         return [v for v in found if not any(_said_of(values.labels.get(v), o) for o in others)]
@@ -350,6 +345,14 @@ def _from_prompt(
     return None
 
 
+def _said_value(param: Parameter, values: PromptValues, noun: str) -> Any:
+    """The value the prompt says of the parameter's noun ("task 5"), if it is of its kind."""
+    for value, label in values.labels.items():
+        if _said_of(label, noun) and _fits(param, value, values):
+            return int(value) if param.type == "integer" else value
+    return None
+
+
 def _fits(param: Parameter, value: str, values: PromptValues) -> bool:
     """Whether a value said of the parameter's noun is of a kind it takes: a number for an
     integer, no year or count for an id."""
@@ -374,16 +377,18 @@ def fill(
         if param.location in ("header", "cookie"):
             continue
         name = normalise(param.name)
-        value: Any = None
-        source: ValueSource | None = None
         noun = nouns.get(param.name)
-        if name in known:
+        # what the prompt says of this very thing comes first ("now show pet 42" after a
+        # listing), then what the calls made gave, then the prompt's other values
+        value: Any = _said_value(param, prompt_values, said[param.name])
+        source: ValueSource | None = "prompt" if value is not None else None
+        if value is None and name in known:
             value, source = known[name], "history"
-        elif noun and f"{noun}id" in known:
+        elif value is None and noun and f"{noun}id" in known:
             value, source = known[f"{noun}id"], "history"
         if value is None:
             others = frozenset(n for p, n in said.items() if p != param.name and n)
-            value = _from_prompt(param, prompt_values, said[param.name], others)
+            value = _from_prompt(param, prompt_values, others)
             source = "prompt" if value is not None else None
         if value is None and param.required:
             if param.example is not None:
