@@ -248,6 +248,23 @@ def test_a_path_id_takes_the_value_said_of_the_resource_before_it() -> None:
     assert values == {"id": "7", "userId": "4"}
 
 
+def test_two_values_said_of_one_noun_go_to_its_parameters_in_turn() -> None:
+    op = Operation(
+        spec="t",
+        method="POST",
+        path="/transfers",
+        parameters=[
+            Parameter(name="fromAccountId", location="body", required=True),
+            Parameter(name="toAccountId", location="body", required=True),
+            Parameter(name="amount", location="body", required=True, type="number"),
+        ],
+    )
+    prompt = extract_values("move 100 from account 5 to account 9")
+    values, _ = fill(op, prompt, {}, shape_of(op))
+    assert values["fromAccountId"] == "5"
+    assert values["toAccountId"] == "9"
+
+
 def test_a_value_said_of_another_parameter_is_not_taken() -> None:
     op = operation(
         Parameter(name="projectId", location="path", required=True),

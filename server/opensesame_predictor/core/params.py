@@ -345,11 +345,13 @@ def _from_prompt(param: Parameter, values: PromptValues, others: frozenset[str])
     return None
 
 
-def _said_value(param: Parameter, values: PromptValues, noun: str) -> Any:
-    """The value the prompt says of the parameter's noun ("task 5"), if it is of its kind."""
-    for value, label in values.labels.items():
-        if _said_of(label, noun) and _fits(param, value, values):
-            return int(value) if param.type == "integer" else value
+def _said_value(param: Parameter, values: PromptValues, noun: str, taken: set[str]) -> Any:
+    """The value the prompt says of the parameter's noun ("task 5"), if it is of its kind; one
+    not given to another parameter first ("from account 5 to account 9")."""
+    said = [v for v, label in values.labels.items() if _said_of(label, noun)]
+    for value in sorted((v for v in said if _fits(param, v, values)), key=lambda v: v in taken):
+        taken.add(value)
+        return int(value) if param.type == "integer" else value
     return None
 
 
@@ -371,6 +373,7 @@ def fill(
     nouns = dict(shape.consumes) if shape else {}
     # what each parameter names, so that each takes the value said of it
     said = {p.name: nouns.get(p.name) or _noun(p.name) for p in op.parameters}
+    taken: set[str] = set()
     values: dict[str, Any] = {}
     sources: dict[str, ValueSource] = {}
     for param in op.parameters:
@@ -380,7 +383,7 @@ def fill(
         noun = nouns.get(param.name)
         # what the prompt says of this very thing comes first ("now show pet 42" after a
         # listing), then what the calls made gave, then the prompt's other values
-        value: Any = _said_value(param, prompt_values, said[param.name])
+        value: Any = _said_value(param, prompt_values, said[param.name], taken)
         source: ValueSource | None = "prompt" if value is not None else None
         if value is None and name in known:
             value, source = known[name], "history"
