@@ -232,6 +232,8 @@ def test_each_id_takes_the_value_said_of_its_noun() -> None:
         values, sources = fill(op, extract_values(prompt), {}, shape_of(op))
         assert values == {"projectId": "3", "taskId": 5}, prompt
         assert sources == {"projectId": "prompt", "taskId": "prompt"}
+    values, _ = fill(op, extract_values("task 5 of project 5"), {}, shape_of(op))
+    assert values == {"projectId": "5", "taskId": 5}
 
 
 def test_a_path_id_takes_the_value_said_of_the_resource_before_it() -> None:

@@ -79,7 +79,7 @@ class PromptValues:
     known: int = 0  # names of new things or of the caller's own: nothing to look up
     handles: list[str] = field(default_factory=list)  # '#general', '@octocat': no ranking cue
     # value -> the (stemmed) noun said next to it: "task 5 of project 3", "the #general channel"
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
@@ -114,7 +114,7 @@ class PromptValues:
             after = _NEXT_WORD.match(text, end)
             word = after.group(1).lower() if after else ""
         if word and word not in _BEFORE_COUNT:
-            self.labels.setdefault(value, stem(word))
+            self.labels.append((value, stem(word)))
 
     def _note_known(self, text: str, start: int) -> None:
         """A name (at `start` in `text`) the words before it give to a new thing, or say is the
@@ -298,7 +298,7 @@ def _noun(name: str) -> str:
 _ID_WORDS = frozenset({"id", "ids", "key", "uuid", "slug", "name", "code", "number", "no"})
 
 
-def _said_of(label: str | None, noun: str) -> bool:
+def _said_of(label: str, noun: str) -> bool:
     """Whether a value's label names the noun: `task` for a task, `item` for an order item."""
     if not label or not noun:
         return False
@@ -310,7 +310,8 @@ def _from_prompt(param: Parameter, values: PromptValues, others: frozenset[str])
     parameter's noun ("project 3" is no task's)."""
 
     def free(found: list[str]) -> list[str]:
-        return [v for v in found if not any(_said_of(values.labels.get(v), o) for o in others)]
+        elsewhere = {v for v, label in values.labels if any(_said_of(label, o) for o in others)}
+        return [v for v in found if v not in elsewhere]
 
     name = normalise(param.name)
     if "email" in name and values.emails:
@@ -348,7 +349,7 @@ def _from_prompt(param: Parameter, values: PromptValues, others: frozenset[str])
 def _said_value(param: Parameter, values: PromptValues, noun: str, taken: set[str]) -> Any:
     """The value the prompt says of the parameter's noun ("task 5"), if it is of its kind; one
     not given to another parameter first ("from account 5 to account 9")."""
-    said = [v for v, label in values.labels.items() if _said_of(label, noun)]
+    said = [v for v, label in values.labels if _said_of(label, noun)]
     for value in sorted((v for v in said if _fits(param, v, values)), key=lambda v: v in taken):
         taken.add(value)
         return int(value) if param.type == "integer" else value
