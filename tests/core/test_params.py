@@ -288,8 +288,19 @@ def test_a_handle_fills_the_parameter_it_is_said_of(prompt: str) -> None:
         path="/chat.postMessage",
     )
     values, sources = fill(op, extract_values(prompt), {}, shape_of(op))
-    assert values == {"channel": "#general"}
+    assert values == {"channel": "general"}
     assert sources == {"channel": "prompt"}
+
+
+def test_a_handle_alone_fills_the_parameter_its_sign_names() -> None:
+    op = operation(
+        Parameter(name="username", location="path", required=True),
+        Parameter(name="tag", location="query"),
+        path="/users/{username}/posts",
+    )
+    values, sources = fill(op, extract_values("show what @octocat posted as #release"), {})
+    assert values == {"username": "octocat", "tag": "release"}
+    assert sources == {"username": "prompt", "tag": "prompt"}
 
 
 def test_handles_are_no_values_the_ranking_counts() -> None:

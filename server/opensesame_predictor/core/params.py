@@ -333,6 +333,10 @@ def _from_prompt(param: Parameter, values: PromptValues, others: frozenset[str])
         tokens = free(values.tokens)
         if tokens and param.type != "integer":
             return tokens[0]
+    # '@someone' is a user's handle and '#something' a channel's or a tag's, by convention
+    for handle in free(values.handles):
+        if param.type in ("string", "") and name in _HANDLED[handle[0]]:
+            return handle[1:]  # the name the sign marks: APIs take `octocat`, not `@octocat`
     searchable = {"q", "query", "search", "term", "keyword", "keywords", "name", "title", "text"}
     if param.location in ("query", "body") and param.type == "string" and name in searchable:
         if values.quoted:
@@ -352,8 +356,16 @@ def _said_value(param: Parameter, values: PromptValues, noun: str, taken: set[st
     said = [v for v, label in values.labels if _said_of(label, noun)]
     for value in sorted((v for v in said if _fits(param, v, values)), key=lambda v: v in taken):
         taken.add(value)
-        return int(value) if param.type == "integer" else value
+        if param.type == "integer":
+            return int(value)
+        return value[1:] if value in values.handles else value
     return None
+
+
+_HANDLED = {
+    "@": _OWNERS | {"login", "author", "member", "handle", "screenname", "assignee", "mention"},
+    "#": frozenset({"channel", "tag", "hashtag", "topic", "label"}),
+}
 
 
 def _fits(param: Parameter, value: str, values: PromptValues) -> bool:
