@@ -451,3 +451,12 @@ def test_a_prompt_fills_the_parameters_its_values_fit(
 ) -> None:
     param = Parameter(name=name, location="path", type=kind, required=True)
     assert fills(param, extract_values(prompt)) is filled
+
+
+def test_the_predictor_fills_each_id_with_the_value_said_of_it() -> None:
+    predictor = predictor_for(Path(__file__).parents[2] / "fixtures" / "tasks-3.1.json")
+    key = "POST /projects/{projectId}/tasks/{taskId}/comments"
+    item = prediction(predictor, key, "leave a comment on task 5 of project 3")
+    ids = {k: item.parameters[k] for k in ("projectId", "taskId")}
+    assert ids == {"projectId": "3", "taskId": "5"}
+    assert item.parameter_sources["projectId"] == item.parameter_sources["taskId"] == "prompt"
