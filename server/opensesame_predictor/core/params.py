@@ -305,12 +305,11 @@ def _said_of(label: str, noun: str) -> bool:
     return label == noun or (len(label) > 2 and noun.endswith(label))
 
 
-def _from_prompt(param: Parameter, values: PromptValues, others: frozenset[str]) -> Any:
+def _from_prompt(param: Parameter, values: PromptValues, elsewhere: set[str]) -> Any:
     """The prompt's value for a parameter: the first of its kind not said of another
-    parameter's noun ("project 3" is no task's)."""
+    parameter's noun (`elsewhere`: "project 3" is no task's)."""
 
     def free(found: list[str]) -> list[str]:
-        elsewhere = {v for v, label in values.labels if any(_said_of(label, o) for o in others)}
         return [v for v in found if v not in elsewhere]
 
     name = normalise(param.name)
@@ -350,15 +349,20 @@ def _from_prompt(param: Parameter, values: PromptValues, others: frozenset[str])
     return None
 
 
-def _said_value(param: Parameter, values: PromptValues, noun: str, taken: set[str]) -> Any:
-    """The value the prompt says of the parameter's noun ("task 5"), if it is of its kind; one
-    not given to another parameter first ("from account 5 to account 9")."""
-    said = [v for v, label in values.labels if _said_of(label, noun)]
-    for value in sorted((v for v in said if _fits(param, v, values)), key=lambda v: v in taken):
+def _said_value(param: Parameter, values: PromptValues, said: list[str], taken: set[str]) -> Any:
+    """Of the values the prompt says of the parameter's noun ("task 5"), the first of its
+    kind, one not given to another parameter first ("from account 5 to account 9")."""
+    numbers, handles = set(values.numbers), set(values.handles)
+    ids = numbers | handles | set(values.tokens)
+    if param.type == "integer":  # a number, and for an id one that is no year or count
+        fitting = [v for v in said if v.isdigit() and (v in numbers or not _names_an_id(param))]
+    else:
+        fitting = [v for v in said if v in ids or not _names_an_id(param)]
+    for value in sorted(fitting, key=lambda v: v in taken):
         taken.add(value)
         if param.type == "integer":
             return int(value)
-        return value[1:] if value in values.handles else value
+        return value[1:] if value in handles else value
     return None
 
 
@@ -368,16 +372,6 @@ _HANDLED = {
 }
 
 
-def _fits(param: Parameter, value: str, values: PromptValues) -> bool:
-    """Whether a value said of the parameter's noun is of a kind it takes: a number for an
-    integer, no year or count for an id."""
-    if param.type == "integer":
-        return value.isdigit() and (value in values.numbers or not _names_an_id(param))
-    if _names_an_id(param):
-        return value in values.numbers or value in values.tokens or value in values.handles
-    return True
-
-
 def fill(
     op: Operation, prompt_values: PromptValues, known: dict[str, Any], shape: Shape | None = None
 ) -> tuple[dict[str, Any], dict[str, ValueSource]]:
@@ -385,7 +379,11 @@ def fill(
     nothing is known), optional ones only when the prompt or the history supplies them."""
     nouns = dict(shape.consumes) if shape else {}
     # what each parameter names, so that each takes the value said of it
-    said = {p.name: nouns.get(p.name) or _noun(p.name) for p in op.parameters}
+    named = {p.name: nouns.get(p.name) or _noun(p.name) for p in op.parameters}
+    said = {
+        param: [v for v, label in prompt_values.labels if _said_of(label, noun)]
+        for param, noun in named.items()
+    }
     taken: set[str] = set()
     values: dict[str, Any] = {}
     sources: dict[str, ValueSource] = {}
@@ -403,8 +401,8 @@ def fill(
         elif value is None and noun and f"{noun}id" in known:
             value, source = known[f"{noun}id"], "history"
         if value is None:
-            others = frozenset(n for p, n in said.items() if p != param.name and n)
-            value = _from_prompt(param, prompt_values, others)
+            elsewhere = {v for p, found in said.items() if p != param.name for v in found}
+            value = _from_prompt(param, prompt_values, elsewhere)
             source = "prompt" if value is not None else None
         if value is None and param.required:
             if param.example is not None:
