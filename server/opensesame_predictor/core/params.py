@@ -317,9 +317,9 @@ def _from_prompt(param: Parameter, values: PromptValues, elsewhere: set[str]) ->
         return values.emails[0]
     if values.owner_repo:
         owner, repo = values.owner_repo[0]
-        if name in {"owner", "org", "user", "username", "organization"}:
+        if name in _OWNERS:
             return owner
-        if name in {"repo", "repository", "reponame"}:
+        if name in _REPOS:
             return repo
     if _is_id(param):
         # an id takes a number that may identify something; any other number (a year, a
