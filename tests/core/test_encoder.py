@@ -19,9 +19,10 @@ from opensesame_predictor.core.encoder import (
     Encoder,
     encoder,
 )
+from opensesame_predictor.core.features import meaning_text, sentence_text
 from opensesame_predictor.core.history import HistoryState
 from opensesame_predictor.core.index import PredictorIndex
-from opensesame_predictor.core.models import Operation, PredictRequest
+from opensesame_predictor.core.models import Operation, Parameter, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
 from support import count_reads
 
@@ -161,6 +162,34 @@ def test_the_api_a_request_is_about_in_context() -> None:
     assert behind[0] == behind[1] < 0.0
     alone = PredictorIndex(weather)
     assert not alone.api_sentence(alone.lexical("will it rain?").sentence).any()
+
+
+def test_the_sentence_model_reads_what_an_operation_takes() -> None:
+    """Its text, then the names of its path, query and body inputs in words (headers are no
+    thing a person asks by), each once, at most twelve; an operation that takes nothing is
+    read as its meaning text."""
+    loan = Operation(
+        spec="lib",
+        method="POST",
+        path="/members/{memberId}/loans",
+        summary="Borrow a book",
+        parameters=[
+            Parameter("memberId", "path"),
+            Parameter("dueDate", "query"),
+            Parameter("X-Request-Id", "header"),
+        ],
+        body_fields=["bookIsbn", "dueDate", *(f"note{k}" for k in range(20))],
+    )
+    text = sentence_text(loan)
+    assert text.startswith(meaning_text(loan))
+    said = text.removeprefix(meaning_text(loan)).strip()
+    assert said.startswith("Parameters: member id due date book isbn note 0 ")
+    assert "request" not in said and said.count("due date") == 1
+    assert said.split().count("note") == 9  # twelve names in all
+    bare = _operation("lib", "GET", "/books", "List the books")
+    assert sentence_text(bare) == meaning_text(bare)
+    index = PredictorIndex([loan, bare])
+    assert np.allclose(index.text.sentences, encoder().embed_many([text, meaning_text(bare)]))
 
 
 def test_another_model_reads_meanwhile_and_the_shipped_one_after(tmp_path: Path) -> None:

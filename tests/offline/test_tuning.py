@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from opensesame_predictor import distill
-from opensesame_predictor.core.features import meaning_text
+from opensesame_predictor.core.features import sentence_text
 from opensesame_predictor.core.ranker import WEIGHTS_FILE
 from opensesame_predictor.distill import TUNING_BATCH, tuning_batches
 from opensesame_predictor.offline import train as train_module
@@ -67,7 +67,7 @@ def test_pairs_of_a_fold_model_come_from_its_folds_only(tuning: dict[str, Any]) 
     assert {api for api, *_ in tuning["pairs"]} == {by_file[f] for f in tuning["specs"]}
     for api, request, text, key in tuning["pairs"]:
         operation = next(op for op in loaded[api].parsed.operations if op.key == key)  # type: ignore[union-attr]
-        assert text == meaning_text(operation)
+        assert text == sentence_text(operation)  # what the model reads at load
         assert request.strip()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from opensesame_predictor.config import Settings
 from opensesame_predictor.core import encoder as encoder_module
-from opensesame_predictor.core.features import meaning_text
+from opensesame_predictor.core.features import sentence_text
 from opensesame_predictor.service import Service
 from support import count_reads
 
@@ -45,13 +45,13 @@ def test_a_new_run_reads_only_the_operations_no_run_read_before(
     tmp_path: Path, reads: list[str]
 ) -> None:
     first = start(tmp_path, PETSTORE)
-    pets = {meaning_text(op) for op in first.catalog.operations}
+    pets = {sentence_text(op) for op in first.catalog.operations}
     assert pets <= set(reads)
     saved = list((tmp_path / "indexes").glob("sentences-*.npz"))
     assert len(saved) == 1
     fresh = dict(
         zip(
-            [meaning_text(op) for op in first.catalog.operations],
+            [sentence_text(op) for op in first.catalog.operations],
             first.index_for(first.catalog).text.sentences,
             strict=True,
         )
@@ -59,12 +59,12 @@ def test_a_new_run_reads_only_the_operations_no_run_read_before(
 
     forget(reads)
     second = start(tmp_path, PETSTORE, TASKS)  # another catalog: no index to reuse
-    tasks = {meaning_text(op) for op in second.catalog.operations if op.spec != "petstore"}
+    tasks = {sentence_text(op) for op in second.catalog.operations if op.spec != "petstore"}
     assert reads and set(reads) <= tasks  # the pets' operations were not read again
     again = second.index_for(second.catalog).text.sentences
     for op, vector in zip(second.catalog.operations, again, strict=True):
-        if meaning_text(op) in fresh:  # the saved vector is the one read fresh, bit for bit
-            assert np.array_equal(vector, fresh[meaning_text(op)])
+        if sentence_text(op) in fresh:  # the saved vector is the one read fresh, bit for bit
+            assert np.array_equal(vector, fresh[sentence_text(op)])
 
 
 def test_a_damaged_file_of_vectors_is_read_again_and_replaced(

@@ -124,6 +124,14 @@ def meaning_text(op: Operation) -> str:
     return f"{short_text(op)} {op.description[:300]}"
 
 
+def sentence_text(op: Operation) -> str:
+    """What the sentence model reads of an operation: its meaning text and the names of what
+    it takes (people ask by what they can give), at most twelve, in words."""
+    names = [p.name for p in op.parameters if p.location in ("path", "query")] + op.body_fields
+    said = list(dict.fromkeys(" ".join(words(name)) for name in names))[:12]
+    return f"{meaning_text(op)} Parameters: {' '.join(said)}." if said else meaning_text(op)
+
+
 def word_vectors(texts: list[str], dtype: type = np.float32) -> tuple[np.ndarray, list[np.ndarray]]:
     """One normalised vector per distinct content word of some texts, and each text's rows."""
     from opensesame_predictor.core.vectors import vectors
@@ -437,7 +445,7 @@ class CatalogIndex:
         about = [meaning_text(op) for op in operations]
         self.meanings = vectors().embed_many(about)
         # ... and as the sentence model reads them, word order and all
-        self.sentences = encoder().embed_many(about)
+        self.sentences = encoder().embed_many([sentence_text(op) for op in operations])
         # the words of each operation's short text, as rows of one table of word vectors
         # (half precision: a request reads only its candidates' rows), held flat: operation
         # i's rows are word_ids[word_starts[i] : word_starts[i + 1]]

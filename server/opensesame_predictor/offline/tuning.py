@@ -39,7 +39,7 @@ def tuning_pairs(
     names, and each API's file name."""
     from opensesame_predictor.core import phrasing
     from opensesame_predictor.core.catalog import Catalog
-    from opensesame_predictor.core.features import meaning_text
+    from opensesame_predictor.core.features import sentence_text
     from opensesame_predictor.offline.synthetic import generate
     from opensesame_predictor.offline.train import load_specs
 
@@ -52,7 +52,7 @@ def tuning_pairs(
             continue
         files[item.summary.name] = Path(item.summary.source).name
         # what the sentence model reads of an operation when its spec is indexed
-        text = {op.key: meaning_text(op) for op in item.parsed.operations}
+        text = {op.key: sentence_text(op) for op in item.parsed.operations}
         # each spec is generated alone, with the same seed: a fold's pairs are the same
         # whichever other specs are tuned on beside it
         for case in generate(
