@@ -129,7 +129,8 @@ def sentence_text(op: Operation) -> str:
     it takes (people ask by what they can give), at most twelve, in words."""
     names = [p.name for p in op.parameters if p.location in ("path", "query")] + op.body_fields
     said = list(dict.fromkeys(" ".join(words(name)) for name in names))[:12]
-    return f"{meaning_text(op)} Parameters: {' '.join(said)}." if said else meaning_text(op)
+    text = meaning_text(op)
+    return f"{text} Parameters: {' '.join(said)}." if said else text
 
 
 def word_vectors(texts: list[str], dtype: type = np.float32) -> tuple[np.ndarray, list[np.ndarray]]:
