@@ -464,6 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="like --authored, but not calibrated on: its ECE is out of sample",
     )
     train.add_argument(
+        "--learn-authored",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="also learn from the --authored and --authored-score-only files' cases, together "
+        "this share of the fit (0: scored only); each file is then scored by a fit that learned "
+        "only from the others' cases that load none of its APIs",
+    )
+    train.add_argument(
         "--fold-models",
         type=Path,
         metavar="FOLDER",
@@ -547,6 +556,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 fold_models=args.fold_models,
                 dump=args.dump,
                 wording=args.wording,
+                learn_authored=args.learn_authored,
             )
     except ValueError as exc:
         print(printable(f"error: {exc}"), file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -123,14 +122,16 @@ def test_the_fit_that_scores_authored_cases_never_sees_their_apis(
     fitted: list[list[training.Group]] = []
     real_fit = training.fit
 
-    def fit(groups: list[training.Group], c: float = 1.0) -> np.ndarray:
+    def fit(
+        groups: list[training.Group], c: float = 1.0, weights: list[float] | None = None
+    ) -> np.ndarray:
         fitted.append(groups)
-        return real_fit(groups, c)
+        return real_fit(groups, c, weights)
 
     monkeypatch.setattr(training, "fit", fit)
-    monkeypatch.setattr(training, "score_cases", lambda written, coef: [])
-    held_out = SimpleNamespace(apis={"petstore-3.0"}, name="pets.jsonl")
-    training._score_authored([held_out], ranked, [], 1.0)  # type: ignore[list-item]
+    training._score_authored(
+        {"pets.jsonl": []}, {"pets.jsonl": {"petstore-3.0"}}, ranked, [], 1.0, 0.0
+    )
     others = training._groups([r for r in ranked if all(r is not p for p in pets)], [])
     assert len(fitted) == 1
     assert len(fitted[0]) == len(others)

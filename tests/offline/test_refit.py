@@ -1,6 +1,7 @@
 """`offline.refit`: a dump of `train --dump` refitted scores the authored files as `train` did,
 and authored files ranked later into a dump of their own are scored beside them, their APIs
-left out of the same refit."""
+left out of the same refit; a refit that learns from authored files scores each by a fit that
+never learned from its APIs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from opensesame_predictor.core.ranker import fit
 from opensesame_predictor.offline import dump as dumped
 from opensesame_predictor.offline.refit import main, rank, ranks, refitted, score
-from opensesame_predictor.offline.train import load_specs, train
+from opensesame_predictor.offline.train import learnable, load_specs, train
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SPECS = [
@@ -115,3 +117,46 @@ def test_the_command_line_prints_every_file_and_names_a_bad_dump(
     assert "missing.npz" in capsys.readouterr().err
     assert main(["score", str(folder / "run.npz"), "--drop", "no_such"]) == 2
     assert "no_such" in capsys.readouterr().err
+
+
+def test_a_case_weighed_twice_fits_as_the_case_given_twice() -> None:
+    rng = np.random.default_rng(3)
+    groups = [(rng.normal(size=(4, 3)), int(rng.integers(4))) for _ in range(12)]
+    twice = fit([*groups, groups[0]], 1.0)
+    weighed = fit(groups, 1.0, [2.0] + [1.0] * 11)
+    assert np.allclose(twice, weighed, atol=1e-4)
+    assert not np.allclose(fit(groups, 1.0), weighed, atol=1e-3)
+
+
+def test_authored_cases_are_learned_only_where_they_share_no_api_with_the_scored_file(
+    run: tuple[Path, dict[str, object]],
+) -> None:
+    folder, _ = run
+    saved = dumped.load(folder / "run.npz")
+    books = dumped.load(folder / "books.npz")
+    files = {**saved.authored, **books.authored}
+    library = books.authored_apis["books.jsonl"]
+    # the books are learned from when the pets are scored, not when the books are
+    assert learnable(files, saved.authored_apis["pets.jsonl"], ["pets.jsonl"]) == [
+        *books.authored["books.jsonl"]
+    ]
+    assert learnable(files, library, ["books.jsonl"]) == [*saved.authored["pets.jsonl"]]
+    assert learnable(files, library | saved.authored_apis["pets.jsonl"]) == []
+    apis = saved.authored_apis["pets.jsonl"] | library
+    learned = refitted(saved, apis, learned=books.authored["books.jsonl"], share=0.5)
+    assert not np.allclose(learned, refitted(saved, apis))
+    assert np.allclose(
+        refitted(saved, apis, learned=books.authored["books.jsonl"]), refitted(saved, apis)
+    )
+
+
+def test_learning_from_authored_files_scores_each_without_its_own(
+    run: tuple[Path, dict[str, object]],
+) -> None:
+    folder, _ = run
+    plain = score(folder / "run.npz", [folder / "books.npz"])
+    learned = score(folder / "run.npz", [folder / "books.npz"], share=0.5)
+    assert learned["pooled"]["n"] == plain["pooled"]["n"] == 5
+    # a file never learned from leaves the other scored as without learning
+    unread = score(folder / "run.npz", [folder / "books.npz"], share=0.5, unread=["books.jsonl"])
+    assert unread["pets.jsonl"] == plain["pets.jsonl"]

@@ -210,9 +210,12 @@ class Ranker:
 Group = tuple[np.ndarray, int]  # one case: features x candidates, and where the gold one is
 
 
-def fit(groups: Sequence[Group], c: float = 1.0) -> np.ndarray:
+def fit(
+    groups: Sequence[Group], c: float = 1.0, case_weights: Sequence[float] | None = None
+) -> np.ndarray:
     """Weights that maximise the likelihood of each case's gold candidate under the softmax the
-    predictor uses (a conditional logit), with an L2 penalty of 1 / (2c) per case."""
+    predictor uses (a conditional logit), with an L2 penalty of 1 / (2c). `case_weights`: how
+    much each case's likelihood counts (1 each by default)."""
     from scipy.optimize import minimize  # training only: keep it off start-up
 
     matrix = np.vstack([m for m, _ in groups])
@@ -220,6 +223,7 @@ def fit(groups: Sequence[Group], c: float = 1.0) -> np.ndarray:
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     gold_rows = starts + np.array([g for _, g in groups])
     segment = np.repeat(np.arange(len(groups)), sizes)
+    counts = np.ones(len(groups)) if case_weights is None else np.asarray(case_weights, float)
     penalty = 1.0 / (2.0 * c)
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
@@ -227,9 +231,9 @@ def fit(groups: Sequence[Group], c: float = 1.0) -> np.ndarray:
         top = np.maximum.reduceat(scores, starts)
         exp = np.exp(scores - top[segment])
         totals = np.add.reduceat(exp, starts)
-        nll = float((np.log(totals) + top - scores[gold_rows]).sum())
-        probabilities = exp / totals[segment]
-        gradient = matrix.T @ probabilities - matrix[gold_rows].sum(axis=0)
+        nll = float(counts @ (np.log(totals) + top - scores[gold_rows]))
+        probabilities = exp / totals[segment] * counts[segment]
+        gradient = matrix.T @ probabilities - counts @ matrix[gold_rows]
         return nll + penalty * float(w @ w), gradient + 2.0 * penalty * w
 
     result = minimize(loss, np.zeros(matrix.shape[1]), jac=True, method="L-BFGS-B")

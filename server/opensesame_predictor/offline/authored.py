@@ -21,7 +21,7 @@ from opensesame_predictor.core.catalog import Catalog, LoadedSpec, split_key
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor, feature_matrix
 from opensesame_predictor.core.predictor import Ranked as RankedOperation
-from opensesame_predictor.core.ranker import FEATURES, Ranker
+from opensesame_predictor.core.ranker import Ranker
 from opensesame_predictor.offline.evaluate import EvalCase, is_gold
 
 
@@ -99,14 +99,3 @@ def case_matrices(authored: AuthoredFile) -> list[tuple[np.ndarray, np.ndarray]]
         (feature_matrix(ranked), np.array(_golds(case, ranked), dtype=bool))
         for case, ranked in _ranked(authored, Ranker())
     ]
-
-
-def score_cases(authored: AuthoredFile, coef: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """Each case's candidate scores under the weights (scale 1) and where its first-ranked gold
-    operation is among them (-1: not a candidate)."""
-    ranker = Ranker(dict(zip(FEATURES, coef.tolist(), strict=True)), 1.0, "validation")
-    scored: list[tuple[np.ndarray, int]] = []
-    for case, ranked in _ranked(authored, ranker):
-        where = next((k for k, hit in enumerate(_golds(case, ranked)) if hit), -1)
-        scored.append((np.array([r.score for r in ranked]), where))
-    return scored

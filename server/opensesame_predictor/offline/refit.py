@@ -21,11 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from opensesame_predictor.core.ranker import fit
 from opensesame_predictor.offline import dump as dumped
 from opensesame_predictor.offline.authored import case_matrices, read_authored
 from opensesame_predictor.offline.evaluate import ranking_metrics
-from opensesame_predictor.offline.train import DEPRECATED_PENALTY, PART, load_specs
+from opensesame_predictor.offline.train import (
+    DEPRECATED_PENALTY,
+    PART,
+    fit_with,
+    learnable,
+    load_specs,
+)
 
 
 def rank(paths: Sequence[Path], specs: Sequence[str], output: Path) -> dict[str, int]:
@@ -37,8 +42,10 @@ def rank(paths: Sequence[Path], specs: Sequence[str], output: Path) -> dict[str,
     for path in paths:
         written = read_authored(path, loaded)
         authored[written.name] = [
-            dumped.DumpedCase(matrix, gold, "", written.name, "authored", -1)
-            for matrix, gold in case_matrices(written)
+            dumped.DumpedCase(
+                matrix, gold, ",".join(s.summary.name for s in specs), written.name, "authored", -1
+            )
+            for (matrix, gold), specs in zip(case_matrices(written), written.specs, strict=True)
         ]
         apis[written.name] = set(written.apis)
     dumped.save(output, [], authored, apis)
@@ -46,10 +53,16 @@ def rank(paths: Sequence[Path], specs: Sequence[str], output: Path) -> dict[str,
 
 
 def refitted(
-    dump: dumped.Dump, left_out: set[str], c: float = 1.0, drop: Sequence[str] = ()
+    dump: dumped.Dump,
+    left_out: set[str],
+    c: float = 1.0,
+    drop: Sequence[str] = (),
+    learned: Sequence[dumped.DumpedCase] = (),
+    share: float = 0.0,
 ) -> np.ndarray:
     """Weights fitted on the dump's synthetic cases of every API but `left_out` (nor the
-    small APIs carved out of them), as `train` fits them; the features in `drop` weigh 0."""
+    small APIs carved out of them), as `train` fits them; the features in `drop` weigh 0.
+    `learned`: authored cases learned from beside them, together `share` of the fit."""
     unknown = [name for name in drop if name not in dump.features]
     if unknown:
         raise ValueError(f"unknown feature: {', '.join(unknown)}")
@@ -65,7 +78,7 @@ def refitted(
             groups.append((matrix, int(np.flatnonzero(case.gold)[0])))
     if not groups:
         raise ValueError("the dump holds no synthetic case outside the authored files' APIs")
-    coef = fit(groups, c)
+    coef = fit_with(groups, learned, share, zeroed, c)
     coef[zeroed] = 0.0
     coef[deprecated] = DEPRECATED_PENALTY
     return coef
@@ -85,24 +98,38 @@ def ranks(cases: Sequence[dumped.DumpedCase], coef: np.ndarray) -> list[int]:
 
 
 def score(
-    run: Path, beside: Sequence[Path] = (), c: float = 1.0, drop: Sequence[str] = ()
+    run: Path,
+    beside: Sequence[Path] = (),
+    c: float = 1.0,
+    drop: Sequence[str] = (),
+    share: float = 0.0,
+    unread: Sequence[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """Every authored file of the run's dump and of the dumps beside it, scored by one refit
     of the run's synthetic cases without any of their APIs; "pooled" is every case at once.
     A file in both is taken from the run. `drop`: features left out of the fit (a dump with
-    a new feature is both arms of its comparison)."""
+    a new feature is both arms of its comparison). `share` > 0: each file is scored by a fit
+    that also learns from the other files' cases that share no API with it (`learnable`), the
+    files named in `unread` excepted."""
     dump = dumped.load(run)
     files = dict(dump.authored)
-    left_out = set().union(set(), *dump.authored_apis.values())
+    apis = dict(dump.authored_apis)
     for path in beside:
         other = dumped.load(path)
         if other.features != dump.features:
             raise ValueError(f"{path}: its features are not those of {run}")
         for name, cases in other.authored.items():
             files.setdefault(name, cases)
-        left_out |= set().union(set(), *other.authored_apis.values())
-    coef = refitted(dump, left_out, c, drop)
-    found = {name: ranks(cases, coef) for name, cases in sorted(files.items())}
+            apis.setdefault(name, other.authored_apis[name])
+    left_out = set().union(set(), *apis.values())
+    found: dict[str, list[int]] = {}
+    if share > 0.0:
+        for name, cases in sorted(files.items()):
+            learned = learnable(files, apis[name], [name, *unread])
+            found[name] = ranks(cases, refitted(dump, left_out, c, drop, learned, share))
+    else:
+        coef = refitted(dump, left_out, c, drop)
+        found = {name: ranks(cases, coef) for name, cases in sorted(files.items())}
     found["pooled"] = [r for name in sorted(files) for r in found[name]]
     # the dump keeps no confidences: ranks only
     return {
@@ -127,6 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument(
         "--drop", action="append", default=[], metavar="FEATURE", help="leave a feature out"
     )
+    scoring.add_argument(
+        "--learn-authored",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="learn from the other files' authored cases too, at this share of the fit",
+    )
+    scoring.add_argument(
+        "--unread", action="append", default=[], metavar="FILE", help="a file never learned from"
+    )
     scoring.add_argument("--json", action="store_true", help="print the scores as JSON")
     args = parser.parse_args(argv)
     try:
@@ -134,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, n in rank(args.files, args.spec, args.output).items():
                 print(f"{name}: {n} cases")
             return 0
-        scores = score(args.run, args.beside, args.c, args.drop)
+        scores = score(args.run, args.beside, args.c, args.drop, args.learn_authored, args.unread)
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -47,12 +47,7 @@ from opensesame_predictor.core.ranker import (
 )
 from opensesame_predictor.core.store import SpecStore
 from opensesame_predictor.offline import dump as dumped
-from opensesame_predictor.offline.authored import (
-    AuthoredFile,
-    case_matrices,
-    read_authored,
-    score_cases,
-)
+from opensesame_predictor.offline.authored import AuthoredFile, case_matrices, read_authored
 from opensesame_predictor.offline.evaluate import ranking_metrics
 from opensesame_predictor.offline.synthetic import SyntheticCase, generate
 from opensesame_predictor.offline.tuning import fold_model_specs, tuned_specs
@@ -285,13 +280,16 @@ def validate(
     dropped: list[int],
     progress: ProgressCallback | None = None,
     written: Sequence[Group] = (),
+    learned: Sequence[dumped.DumpedCase] = (),
+    share: float = 0.0,
 ) -> tuple[Report, Ranker]:
     """Leave-API-out: each fold scored by weights fitted on the others. The softmax scale and
     the top-label map are calibrated on what a fit has not seen at all, neither the API nor the
     kind of task (fit without fold k and without one kind, scored on that kind in fold k): real
     requests come in shapes the generator does not make, and a scale fitted on familiar shapes
     reads high. Requests people wrote (`written`, scored without their APIs) weigh as much in it
-    as all the synthetic cases together."""
+    as all the synthetic cases together. `learned`: authored cases each fit learns from at
+    `share` (`with_authored`), those that load none of the held-out fold's APIs."""
     held_out: list[tuple[Ranked, np.ndarray]] = []
     unseen: list[Group] = []
     kinds = sorted({r.kind for r in ranked})
@@ -302,13 +300,15 @@ def validate(
         train_groups = _groups([r for r in ranked if fold[r.api] != k], dropped)
         if not train_groups:
             continue
-        coef = fit(train_groups, c)
+        fold_apis = {r.api.removesuffix(PART) for r in ranked if fold[r.api] == k}
+        beside = learnable({"": learned}, fold_apis)
+        coef = fit_with(train_groups, beside, share, dropped, c)
         held_out += [(r, r.matrix @ coef) for r in ranked if fold[r.api] == k]
         for kind in kinds:
             others = _groups([r for r in ranked if fold[r.api] != k and r.kind != kind], dropped)
             if not others:
                 continue
-            coef = fit(others, c)
+            coef = fit_with(others, beside, share, dropped, c)
             if progress:
                 done = k * (1 + len(kinds)) + 1 + kinds.index(kind) + 1
                 progress(done, fits, f"validation fold {k + 1} of {folds}")
@@ -364,6 +364,7 @@ def train(
     fold_models: Path | None = None,
     dump: Path | None = None,
     wording: str = "plain",
+    learn_authored: float = 0.0,
 ) -> tuple[Ranker, dict[str, Any]]:
     """Fit weights on synthetic cases from the specs, with leave-API-out validation. `drop`
     names features or groups of features to leave out (their weights stay 0). `authored`:
@@ -372,7 +373,11 @@ def train(
     is out of sample. `fold_models`: the folder of the sentence models tuned on some folds only
     (`offline.tuning`, `make encoder`), NAME/encoder.onnx each. `dump`: where to save the
     ranked cases (`offline.dump`). `wording`: how the synthetic requests are worded, a name of
-    `phrasing.WORDINGS`."""
+    `phrasing.WORDINGS`. `learn_authored`: the share of the fit the authored files' cases
+    carry (0: scored only); each file is then scored by a fit that learned from the others'
+    cases that load none of its APIs, and the shipped fit learns from them all."""
+    if not 0.0 <= learn_authored < 1.0:
+        raise ValueError(f"learn_authored must be at least 0 and below 1, not {learn_authored}")
     if wording not in phrasing.WORDINGS:
         raise ValueError(f"unknown wording {wording!r}: one of {', '.join(phrasing.WORDINGS)}")
     # Synthetic requests aim at deprecated operations as often as at any other, so the data
@@ -413,9 +418,12 @@ def train(
     groups = _groups(ranked, dropped)
     if not groups:
         raise ValueError("the specs gave no synthetic case to learn from")
+    cases = {w.name: _authored_cases(w) for w in written}
+    apis = {w.name: w.apis for w in written}
     if dump is not None:
-        _dump(dump, ranked, fold, written)
-    scored = _score_authored(written, ranked, dropped, c)
+        _dump(dump, ranked, fold, cases, apis)
+    scored = _score_authored(cases, apis, ranked, dropped, c, learn_authored)
+    learned = [case for file in cases.values() for case in file] if learn_authored else []
     usable = [
         (s, g)
         for name, cases in scored.items()
@@ -424,11 +432,13 @@ def train(
         if g >= 0 and len(s) > 1
     ]
     if folds > 1:
-        report, calibration = validate(ranked, fold, folds, c, dropped, progress, usable)
+        report, calibration = validate(
+            ranked, fold, folds, c, dropped, progress, usable, learned, learn_authored
+        )
     else:
         report = None
         calibration = Ranker({}, calibrate([(m @ fit(groups, c), g) for m, g in groups]))
-    coef = fit(groups, c)
+    coef = fit_with(groups, learned, learn_authored, dropped, c)
     weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
     weights["deprecated"] = DEPRECATED_PENALTY
     ranker = Ranker(weights, calibration.scale, f"learned-s{seed}", calibration.top_map)
@@ -448,6 +458,7 @@ def train(
         "cases_without_gold_candidate": sum(1 for r in ranked if r.gold < 0),
         "seed": seed,
         "wording": wording,
+        "learned_from_authored": learn_authored,
         "c": c,
         "folds": folds,
         "dropped": sorted(_expand(drop)),
@@ -462,8 +473,22 @@ def train(
     return ranker, meta
 
 
+def _authored_cases(written: AuthoredFile) -> list[dumped.DumpedCase]:
+    """A file's cases as the ranker sees them: candidates, golds and the APIs each loads."""
+    return [
+        dumped.DumpedCase(
+            matrix, gold, ",".join(s.summary.name for s in specs), written.name, "authored", -1
+        )
+        for (matrix, gold), specs in zip(case_matrices(written), written.specs, strict=True)
+    ]
+
+
 def _dump(
-    path: Path, ranked: list[Ranked], fold: dict[str, int], written: list[AuthoredFile]
+    path: Path,
+    ranked: list[Ranked],
+    fold: dict[str, int],
+    cases: dict[str, list[dumped.DumpedCase]],
+    apis: dict[str, set[str]],
 ) -> None:
     synthetic = [
         dumped.DumpedCase(
@@ -471,30 +496,95 @@ def _dump(
         )
         for r in ranked
     ]
-    authored = {
-        w.name: [
-            dumped.DumpedCase(
-                matrix, gold, ",".join(s.summary.name for s in specs), w.name, "authored", -1
-            )
-            for (matrix, gold), specs in zip(case_matrices(w), w.specs, strict=True)
-        ]
-        for w in written
-    }
-    dumped.save(path, synthetic, authored, {w.name: w.apis for w in written})
+    dumped.save(path, synthetic, cases, apis)
+
+
+def learnable(
+    files: Mapping[str, Sequence[dumped.DumpedCase]], apis: set[str], skip: Sequence[str] = ()
+) -> list[dumped.DumpedCase]:
+    """The authored cases a fit may learn from when it scores cases of `apis`: those of the
+    files not in `skip` that load none of them (a workspace case names every spec it loads)."""
+    return [
+        case
+        for name, cases in files.items()
+        if name not in skip
+        for case in cases
+        if not set(case.api.split(",")) & apis
+    ]
+
+
+def with_authored(
+    groups: list[Group],
+    learned: Sequence[dumped.DumpedCase],
+    share: float,
+    dropped: Sequence[int],
+) -> tuple[list[Group], list[float]]:
+    """Synthetic cases and authored ones to fit together, and how much each counts: the
+    authored cases together `share` of the whole (people's requests teach what synthetic ones
+    word too plainly, but are few). A case with several golds is learned once per gold, each
+    counting a part."""
+    extra: list[Group] = []
+    parts: list[float] = []
+    for case in learned if share > 0.0 else ():
+        golds = np.flatnonzero(case.gold)
+        if len(golds) and len(case.matrix) > 1:
+            matrix = case.matrix.copy()
+            matrix[:, list(dropped)] = 0.0
+            extra += [(matrix, int(g)) for g in golds]
+            parts += [1.0 / len(golds)] * len(golds)
+    if not extra:
+        return groups, [1.0] * len(groups)
+    each = share / (1.0 - share) * len(groups) / sum(parts)
+    return [*groups, *extra], [1.0] * len(groups) + [each * part for part in parts]
+
+
+def fit_with(
+    groups: list[Group],
+    learned: Sequence[dumped.DumpedCase],
+    share: float,
+    dropped: Sequence[int],
+    c: float,
+) -> np.ndarray:
+    """`fit` on synthetic cases and, at `share`, authored ones (`with_authored`)."""
+    together, weights = with_authored(groups, learned, share, dropped)
+    return fit(together, c, weights)
+
+
+def best_gold(cases: Sequence[dumped.DumpedCase], coef: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Each case's candidate scores under the weights and where its best-scored gold is (-1:
+    none is a candidate)."""
+    scored = []
+    for case in cases:
+        scores = case.matrix @ coef
+        golds = np.flatnonzero(case.gold)
+        scored.append((scores, int(golds[np.argmax(scores[golds])]) if len(golds) else -1))
+    return scored
 
 
 def _score_authored(
-    written: list[AuthoredFile], ranked: list[Ranked], dropped: list[int], c: float
+    cases: dict[str, list[dumped.DumpedCase]],
+    apis: dict[str, set[str]],
+    ranked: list[Ranked],
+    dropped: list[int],
+    c: float,
+    share: float,
 ) -> dict[str, list[tuple[np.ndarray, int]]]:
     """The authored cases scored by weights fitted without any of their APIs (nor the small
-    APIs carved out of them)."""
-    if not written:
+    APIs carved out of them); with `share`, each file's fit also learns from the other files'
+    cases that load none of its APIs."""
+    if not cases:
         return {}
-    apis = set().union(*(w.apis for w in written))
-    kept = [r for r in ranked if r.api.removesuffix(PART) not in apis]
-    coef = fit(_groups(kept, dropped), c)
-    coef[FEATURES.index("deprecated")] = DEPRECATED_PENALTY  # as in the shipped weights
-    return {w.name: score_cases(w, coef) for w in written}
+    every = set().union(*apis.values())
+    groups = _groups([r for r in ranked if r.api.removesuffix(PART) not in every], dropped)
+    scored = {}
+    coef = None
+    for name, file in cases.items():
+        if coef is None or share > 0.0:
+            beside = learnable(cases, apis[name], [name])
+            coef = fit_with(groups, beside, share, dropped, c)
+            coef[FEATURES.index("deprecated")] = DEPRECATED_PENALTY  # as in the shipped weights
+        scored[name] = best_gold(file, coef)
+    return scored
 
 
 def _expand(names: tuple[str, ...]) -> set[str]:
