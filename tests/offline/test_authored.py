@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from opensesame_predictor.core.ranker import calibrate
+from opensesame_predictor.core.ranker import FEATURES, calibrate
 from opensesame_predictor.offline import train as training
 from opensesame_predictor.offline.authored import read_authored
 from opensesame_predictor.offline.train import load_specs, train
@@ -136,6 +136,58 @@ def test_the_fit_that_scores_authored_cases_never_sees_their_apis(
     assert len(fitted) == 1
     assert len(fitted[0]) == len(others)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(fitted[0], others, strict=True))
+
+
+CASE_A = (np.eye(3, len(FEATURES)), np.array([False, True, False]))
+
+
+def test_learning_from_authored_files_moves_the_fit_but_never_scores_a_file_by_its_apis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pets = write_cases(tmp_path / "pets.jsonl", [CASES[0], CASES[2]], "petstore-3.0.yaml")
+    tasks = write_cases(tmp_path / "tasks.jsonl", [CASES[1]], "tasks-3.1.json")
+    specs = [*SPECS, str(FIXTURES / "library-swagger-2.0.json")]
+    plain, _ = train(specs, seed=13, folds=2, authored=[pets], scored_only=[tasks])
+    learned, meta = train(
+        specs, seed=13, folds=2, authored=[pets], scored_only=[tasks], learn_authored=0.5
+    )
+    assert meta["learned_from_authored"] == 0.5
+    assert plain.weights != learned.weights
+    # each file is scored by a fit whose authored cases load none of its APIs
+    fitted: list[int] = []
+    real_fit = training.fit
+
+    def fit(
+        groups: list[training.Group], c: float = 1.0, weights: list[float] | None = None
+    ) -> np.ndarray:
+        fitted.append(len(groups))
+        return real_fit(groups, c, weights)
+
+    monkeypatch.setattr(training, "fit", fit)
+    ranked, _, _ = training.build_cases(load_specs(specs), 13, 2)
+    cases = {
+        "pets.jsonl": [
+            training.dumped.DumpedCase(*CASE_A, "petstore-3.0", "pets.jsonl", "authored", -1)
+        ],
+        "tasks.jsonl": [
+            training.dumped.DumpedCase(*CASE_A, "tasks-3.1", "tasks.jsonl", "authored", -1)
+        ],
+    }
+    apis = {"pets.jsonl": {"petstore-3.0"}, "tasks.jsonl": {"tasks-3.1"}}
+    training._score_authored(cases, apis, ranked, [], 1.0, 0.5)
+    synthetic = len(
+        training._groups(
+            [
+                r
+                for r in ranked
+                if r.api.removesuffix(training.PART) not in {"petstore-3.0", "tasks-3.1"}
+            ],
+            [],
+        )
+    )
+    assert fitted == [synthetic + 1, synthetic + 1]  # the other file's one case, not its own
+    with pytest.raises(ValueError, match="learn_authored"):
+        train(specs, seed=13, folds=2, learn_authored=1.0)
 
 
 def test_weighted_calibration_equals_repeating_a_case() -> None:
