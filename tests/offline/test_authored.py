@@ -216,6 +216,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
         "authored-steps-13.jsonl",
         "authored-steps-14.jsonl",
         "authored-steps-15.jsonl",
+        "authored-steps-16.jsonl",
         "authored-steps-2.jsonl",
         "authored-steps-3.jsonl",
         "authored-steps-4.jsonl",
