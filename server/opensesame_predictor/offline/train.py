@@ -418,12 +418,12 @@ def train(
     groups = _groups(ranked, dropped)
     if not groups:
         raise ValueError("the specs gave no synthetic case to learn from")
-    cases = {w.name: _authored_cases(w) for w in written}
+    by_file = {w.name: _authored_cases(w) for w in written}
     apis = {w.name: w.apis for w in written}
     if dump is not None:
-        _dump(dump, ranked, fold, cases, apis)
-    scored = _score_authored(cases, apis, ranked, dropped, c, learn_authored)
-    learned = [case for file in cases.values() for case in file] if learn_authored else []
+        _dump(dump, ranked, fold, by_file, apis)
+    scored = _score_authored(by_file, apis, ranked, dropped, c, learn_authored)
+    learned = [case for file in by_file.values() for case in file] if learn_authored else []
     usable = [
         (s, g)
         for name, cases in scored.items()
