@@ -217,6 +217,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
         "authored-steps-14.jsonl",
         "authored-steps-15.jsonl",
         "authored-steps-16.jsonl",
+        "authored-steps-17.jsonl",
         "authored-steps-2.jsonl",
         "authored-steps-3.jsonl",
         "authored-steps-4.jsonl",
