@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 
 from opensesame_predictor.offline import dump as dumped
-from opensesame_predictor.offline.authored import case_matrices, read_authored
+from opensesame_predictor.offline.authored import read_authored
 from opensesame_predictor.offline.evaluate import ranking_metrics
 from opensesame_predictor.offline.train import (
     DEPRECATED_PENALTY,
     PART,
+    authored_cases,
+    best_gold,
     fit_with,
     learnable,
     load_specs,
@@ -41,12 +43,7 @@ def rank(paths: Sequence[Path], specs: Sequence[str], output: Path) -> dict[str,
     apis: dict[str, set[str]] = {}
     for path in paths:
         written = read_authored(path, loaded)
-        authored[written.name] = [
-            dumped.DumpedCase(
-                matrix, gold, ",".join(s.summary.name for s in specs), written.name, "authored", -1
-            )
-            for (matrix, gold), specs in zip(case_matrices(written), written.specs, strict=True)
-        ]
+        authored[written.name] = authored_cases(written)
         apis[written.name] = set(written.apis)
     dumped.save(output, [], authored, apis)
     return {name: len(cases) for name, cases in authored.items()}
@@ -87,14 +84,7 @@ def refitted(
 def ranks(cases: Sequence[dumped.DumpedCase], coef: np.ndarray) -> list[int]:
     """Where each case's best-ranked gold lies under the weights (1 = first, 0 = no gold among
     the candidates); ties go against the gold."""
-    found = []
-    for case in cases:
-        if not case.gold.any():
-            found.append(0)
-            continue
-        scores = case.matrix @ coef
-        found.append(1 + int((scores > scores[case.gold].max()).sum()))
-    return found
+    return [1 + int((s > s[g]).sum()) if g >= 0 else 0 for s, g in best_gold(cases, coef)]
 
 
 def score(

@@ -418,7 +418,7 @@ def train(
     groups = _groups(ranked, dropped)
     if not groups:
         raise ValueError("the specs gave no synthetic case to learn from")
-    by_file = {w.name: _authored_cases(w) for w in written}
+    by_file = {w.name: authored_cases(w) for w in written}
     apis = {w.name: w.apis for w in written}
     if dump is not None:
         _dump(dump, ranked, fold, by_file, apis)
@@ -473,7 +473,7 @@ def train(
     return ranker, meta
 
 
-def _authored_cases(written: AuthoredFile) -> list[dumped.DumpedCase]:
+def authored_cases(written: AuthoredFile) -> list[dumped.DumpedCase]:
     """A file's cases as the ranker sees them: candidates, golds and the APIs each loads."""
     return [
         dumped.DumpedCase(
