@@ -273,18 +273,22 @@ def calibrate(
     """The scale s minimising the (weighted) negative log-likelihood of gold under
     softmax(s * score): the best of a coarse logarithmic grid (5 % steps), then of a fine one
     around it."""
-    counts = [1.0] * len(groups) if weights is None else list(weights)
-
-    def loss(scale: float) -> float:
-        total = 0.0
-        for (scores, gold), weight in zip(groups, counts, strict=True):
-            logits = scale * scores
-            top = logits.max()
-            total -= weight * (logits[gold] - top - np.log(np.exp(logits - top).sum()))
-        return float(total)
-
     if not groups:
         return 1.0
+    counts = np.ones(len(groups)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(counts) != len(groups):
+        raise ValueError(f"{len(groups)} groups but {len(counts)} weights")
+    # one padded table (-inf past a group's end), so that a scale is one vectorised pass
+    scores = np.full((len(groups), max(len(s) for s, _ in groups)), -np.inf)
+    for row, (group_scores, _) in enumerate(groups):
+        scores[row, : len(group_scores)] = group_scores
+    golds = scores[np.arange(len(groups)), [gold for _, gold in groups]]
+    tops = scores.max(axis=1)
+
+    def loss(scale: float) -> float:
+        spread = np.log(np.exp(scale * (scores - tops[:, None])).sum(axis=1))
+        return float(counts @ (scale * (tops - golds) + spread))
+
     coarse = np.exp(np.linspace(np.log(0.05), np.log(20.0), 120))
     best = float(min(coarse, key=loss))
     step = float(coarse[1] / coarse[0])
