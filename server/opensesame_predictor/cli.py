@@ -453,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.jsonl",
         type=Path,
         help="requests people wrote over some of the training specs (validation/): scored by "
-        "weights fitted without their APIs, and calibrated on",
+        "weights fitted without their APIs, and calibrated on (each reported with a "
+        "calibration fitted without it)",
     )
     train.add_argument(
         "--authored-score-only",
@@ -581,7 +582,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             f"authored {name} (its APIs left out of the fit): n {row['n']}, top-1 "
             f"{row['top1']:.3f}, R@5 {row['recall_at_5']:.3f}, MRR {row['mrr']:.3f}, "
-            f"ECE {row['ece']:.3f}{'' if row['calibrated_on'] else ' (not calibrated on)'}"
+            f"ECE {row['ece']:.3f} "
+            f"({'calibrated on the others' if row['calibrated_on'] else 'not calibrated on'})"
         )
     return EXIT_OK
 

@@ -113,6 +113,25 @@ def test_a_file_scored_only_is_reported_but_not_calibrated_on(tmp_path: Path) ->
     assert rows["tasks.jsonl"]["n"] == 1
 
 
+def test_a_file_calibrated_on_is_reported_with_a_calibration_fitted_without_it(
+    tmp_path: Path,
+) -> None:
+    """Its ECE is out of sample too: the same as when it is scored only and the others are
+    calibrated on."""
+    pets = write_cases(tmp_path / "pets.jsonl", [CASES[0], CASES[2]], "petstore-3.0.yaml")
+    other = {
+        "prompt": "what is still open in project 3?",
+        "gold": ["GET /projects/{projectId}/tasks"],
+    }
+    more = write_cases(tmp_path / "more.jsonl", [CASES[1], other], "tasks-3.1.json")
+    specs = [*SPECS, str(FIXTURES / "library-swagger-2.0.json")]
+    _, both = train(specs, seed=13, folds=2, authored=[pets, more])
+    _, apart = train(specs, seed=13, folds=2, authored=[more], scored_only=[pets])
+    reported = both["authored"]["pets.jsonl"]  # type: ignore[index]
+    assert reported["calibrated_on"]
+    assert reported == {**apart["authored"]["pets.jsonl"], "calibrated_on": True}  # type: ignore[index]
+
+
 def test_the_fit_that_scores_authored_cases_never_sees_their_apis(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -282,14 +282,15 @@ def validate(
     written: Sequence[Group] = (),
     learned: Sequence[dumped.DumpedCase] = (),
     share: float = 0.0,
-) -> tuple[Report, Ranker]:
+) -> tuple[Report, Ranker, list[Group]]:
     """Leave-API-out: each fold scored by weights fitted on the others. The softmax scale and
     the top-label map are calibrated on what a fit has not seen at all, neither the API nor the
     kind of task (fit without fold k and without one kind, scored on that kind in fold k): real
     requests come in shapes the generator does not make, and a scale fitted on familiar shapes
     reads high. Requests people wrote (`written`, scored without their APIs) weigh as much in it
     as all the synthetic cases together. `learned`: authored cases each fit learns from at
-    `share` (`with_authored`), those that load none of the held-out fold's APIs."""
+    `share` (`with_authored`), those that load none of the held-out fold's APIs. Returns the
+    report, the calibration and the synthetic scores it was fitted on."""
     held_out: list[tuple[Ranked, np.ndarray]] = []
     unseen: list[Group] = []
     kinds = sorted({r.kind for r in ranked})
@@ -320,9 +321,7 @@ def validate(
     if progress:
         progress(fits, fits, "validation done")
     synthetic = unseen or [(s, r.gold) for r, s in held_out if r.gold >= 0 and len(s) > 1]
-    shares = [1.0 / len(synthetic)] * len(synthetic) + [1.0 / max(len(written), 1)] * len(written)
-    scale = calibrate([*synthetic, *written], shares)
-    calibration = Ranker({}, scale, top_map=calibrate_top([*synthetic, *written], shares, scale))
+    calibration = calibrated(synthetic, written)
 
     def metrics(subset: list[tuple[Ranked, np.ndarray]]) -> Metrics:
         return Metrics.of([(s, r.gold) for r, s in subset], calibration)
@@ -338,7 +337,17 @@ def validate(
             for kind in sorted({r.kind for r, _ in held_out})
         },
     )
-    return report, calibration
+    return report, calibration, synthetic
+
+
+def calibrated(synthetic: Sequence[Group], written: Sequence[Group]) -> Ranker:
+    """The softmax scale and the top-label map fitted on scores of synthetic cases a fit has
+    not seen and of requests people wrote, each source weighing half (`validate`)."""
+    shares = [1.0 / max(len(synthetic), 1)] * len(synthetic)
+    shares += [1.0 / max(len(written), 1)] * len(written)
+    together = [*synthetic, *written]
+    scale = calibrate(together, shares)
+    return Ranker({}, scale, top_map=calibrate_top(together, shares, scale))
 
 
 def _groups(ranked: list[Ranked], dropped: list[int]) -> list[Group]:
@@ -369,9 +378,10 @@ def train(
     """Fit weights on synthetic cases from the specs, with leave-API-out validation. `drop`
     names features or groups of features to leave out (their weights stay 0). `authored`:
     files of requests people wrote over some of the specs (`offline.authored`), scored and
-    calibrated on; `scored_only`: such files scored but not calibrated on, so that their ECE
-    is out of sample. `fold_models`: the folder of the sentence models tuned on some folds only
-    (`offline.tuning`, `make encoder`), NAME/encoder.onnx each. `dump`: where to save the
+    calibrated on (each file's ECE is reported with a calibration fitted without it);
+    `scored_only`: such files scored but not calibrated on. `fold_models`: the folder of the
+    sentence models tuned on some folds only (`offline.tuning`, `make encoder`),
+    NAME/encoder.onnx each. `dump`: where to save the
     ranked cases (`offline.dump`). `wording`: how the synthetic requests are worded, a name of
     `phrasing.WORDINGS`. `learn_authored`: the share of the fit the authored files' cases
     carry (0: scored only); each file is then scored by a fit that learned from the others'
@@ -424,20 +434,35 @@ def train(
         _dump(dump, ranked, fold, by_file, apis)
     scored = _score_authored(by_file, apis, ranked, dropped, c, learn_authored)
     learned = [case for file in by_file.values() for case in file] if learn_authored else []
-    usable = [
-        (s, g)
+    usable = {
+        name: [(s, g) for s, g in cases if g >= 0 and len(s) > 1]
         for name, cases in scored.items()
         if name in calibrated_on
-        for s, g in cases
-        if g >= 0 and len(s) > 1
-    ]
+    }
+    synthetic: list[Group] = []
     if folds > 1:
-        report, calibration = validate(
-            ranked, fold, folds, c, dropped, progress, usable, learned, learn_authored
+        report, calibration, synthetic = validate(
+            ranked,
+            fold,
+            folds,
+            c,
+            dropped,
+            progress,
+            [case for cases in usable.values() for case in cases],
+            learned,
+            learn_authored,
         )
     else:
         report = None
         calibration = Ranker({}, calibrate([(m @ fit(groups, c), g) for m, g in groups]))
+
+    def out_of_sample(name: str) -> Ranker:
+        """A file calibrated on is reported with a calibration fitted without it."""
+        if name not in usable or not synthetic:
+            return calibration
+        others = [case for other, cases in usable.items() if other != name for case in cases]
+        return calibrated(synthetic, others)
+
     coef = fit_with(groups, learned, learn_authored, dropped, c)
     weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
     weights["deprecated"] = DEPRECATED_PENALTY
@@ -467,7 +492,10 @@ def train(
         meta["validation"] = report.as_dict()
     if scored:
         meta["authored"] = {
-            name: {**vars(Metrics.of(cases, calibration)), "calibrated_on": name in calibrated_on}
+            name: {
+                **vars(Metrics.of(cases, out_of_sample(name))),
+                "calibrated_on": name in calibrated_on,
+            }
             for name, cases in scored.items()
         }
     return ranker, meta
