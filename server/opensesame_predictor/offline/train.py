@@ -440,6 +440,7 @@ def train(
         if name in calibrated_on
     }
     synthetic: list[Group] = []
+    coef = fit_with(groups, learned, learn_authored, dropped, c)
     if folds > 1:
         report, calibration, synthetic = validate(
             ranked,
@@ -453,8 +454,8 @@ def train(
             learn_authored,
         )
     else:
-        report = None
-        calibration = Ranker({}, calibrate([(m @ fit(groups, c), g) for m, g in groups]))
+        report = None  # one provider: nothing is held out, the scale is the shipped fit's own
+        calibration = Ranker({}, calibrate([(m @ coef, g) for m, g in groups]))
 
     def out_of_sample(name: str) -> Ranker:
         """A file calibrated on is reported with a calibration fitted without it."""
@@ -463,7 +464,6 @@ def train(
         others = [case for other, cases in usable.items() if other != name for case in cases]
         return calibrated(synthetic, others)
 
-    coef = fit_with(groups, learned, learn_authored, dropped, c)
     weights = {name: float(w) for name, w in zip(FEATURES, coef, strict=True)}
     weights["deprecated"] = DEPRECATED_PENALTY
     ranker = Ranker(weights, calibration.scale, f"learned-s{seed}", calibration.top_map)
