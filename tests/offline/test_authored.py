@@ -27,6 +27,15 @@ CASES = [
 ]
 
 
+# one more request on the tasks API; and one more spec, so that an API is left to fit on when
+# the authored files' APIs are left out
+OPEN_TASKS = {
+    "prompt": "what is still open in project 3?",
+    "gold": ["GET /projects/{projectId}/tasks"],
+}
+WITH_LIBRARY = [*SPECS, str(FIXTURES / "library-swagger-2.0.json")]
+
+
 def write_cases(path: Path, cases: list[dict[str, object]], spec: str) -> Path:
     path.write_text("\n".join(json.dumps({**c, "spec": spec}) for c in cases) + "\n")
     return path
@@ -93,16 +102,11 @@ def test_a_file_scored_only_is_reported_but_not_calibrated_on(tmp_path: Path) ->
     """Two score-only files with other cases on the same API leave the calibration as it is;
     calibrated on, they move it."""
     pets = write_cases(tmp_path / "pets.jsonl", [CASES[0], CASES[2]], "petstore-3.0.yaml")
-    other = {
-        "prompt": "what is still open in project 3?",
-        "gold": ["GET /projects/{projectId}/tasks"],
-    }
     tasks = write_cases(tmp_path / "tasks.jsonl", [CASES[1]], "tasks-3.1.json")
-    more = write_cases(tmp_path / "more.jsonl", [CASES[1], other], "tasks-3.1.json")
-    specs = [*SPECS, str(FIXTURES / "library-swagger-2.0.json")]  # one API left to fit on
-    ranker, meta = train(specs, seed=13, folds=2, authored=[pets], scored_only=[tasks])
-    same, _ = train(specs, seed=13, folds=2, authored=[pets], scored_only=[more])
-    moved, _ = train(specs, seed=13, folds=2, authored=[pets, more])
+    more = write_cases(tmp_path / "more.jsonl", [CASES[1], OPEN_TASKS], "tasks-3.1.json")
+    ranker, meta = train(WITH_LIBRARY, seed=13, folds=2, authored=[pets], scored_only=[tasks])
+    same, _ = train(WITH_LIBRARY, seed=13, folds=2, authored=[pets], scored_only=[more])
+    moved, _ = train(WITH_LIBRARY, seed=13, folds=2, authored=[pets, more])
     assert (ranker.scale, ranker.top_map) == (same.scale, same.top_map)
     assert (ranker.scale, ranker.top_map) != (moved.scale, moved.top_map)
     rows = meta["authored"]
@@ -119,14 +123,9 @@ def test_a_file_calibrated_on_is_reported_with_a_calibration_fitted_without_it(
     """Its ECE is out of sample too: the same as when it is scored only and the others are
     calibrated on."""
     pets = write_cases(tmp_path / "pets.jsonl", [CASES[0], CASES[2]], "petstore-3.0.yaml")
-    other = {
-        "prompt": "what is still open in project 3?",
-        "gold": ["GET /projects/{projectId}/tasks"],
-    }
-    more = write_cases(tmp_path / "more.jsonl", [CASES[1], other], "tasks-3.1.json")
-    specs = [*SPECS, str(FIXTURES / "library-swagger-2.0.json")]
-    _, both = train(specs, seed=13, folds=2, authored=[pets, more])
-    _, apart = train(specs, seed=13, folds=2, authored=[more], scored_only=[pets])
+    more = write_cases(tmp_path / "more.jsonl", [CASES[1], OPEN_TASKS], "tasks-3.1.json")
+    _, both = train(WITH_LIBRARY, seed=13, folds=2, authored=[pets, more])
+    _, apart = train(WITH_LIBRARY, seed=13, folds=2, authored=[more], scored_only=[pets])
     reported = both["authored"]["pets.jsonl"]  # type: ignore[index]
     assert reported["calibrated_on"]
     assert reported == {**apart["authored"]["pets.jsonl"], "calibrated_on": True}  # type: ignore[index]
@@ -165,10 +164,9 @@ def test_learning_from_authored_files_moves_the_fit_but_never_scores_a_file_by_i
 ) -> None:
     pets = write_cases(tmp_path / "pets.jsonl", [CASES[0], CASES[2]], "petstore-3.0.yaml")
     tasks = write_cases(tmp_path / "tasks.jsonl", [CASES[1]], "tasks-3.1.json")
-    specs = [*SPECS, str(FIXTURES / "library-swagger-2.0.json")]
-    plain, _ = train(specs, seed=13, folds=2, authored=[pets], scored_only=[tasks])
+    plain, _ = train(WITH_LIBRARY, seed=13, folds=2, authored=[pets], scored_only=[tasks])
     learned, meta = train(
-        specs, seed=13, folds=2, authored=[pets], scored_only=[tasks], learn_authored=0.5
+        WITH_LIBRARY, seed=13, folds=2, authored=[pets], scored_only=[tasks], learn_authored=0.5
     )
     assert meta["learned_from_authored"] == 0.5
     assert plain.weights != learned.weights
@@ -183,7 +181,7 @@ def test_learning_from_authored_files_moves_the_fit_but_never_scores_a_file_by_i
         return real_fit(groups, c, weights)
 
     monkeypatch.setattr(training, "fit", fit)
-    ranked, _, _ = training.build_cases(load_specs(specs), 13, 2)
+    ranked, _, _ = training.build_cases(load_specs(WITH_LIBRARY), 13, 2)
     cases = {
         "pets.jsonl": [
             training.dumped.DumpedCase(*CASE_A, "petstore-3.0", "pets.jsonl", "authored", -1)
@@ -206,7 +204,7 @@ def test_learning_from_authored_files_moves_the_fit_but_never_scores_a_file_by_i
     )
     assert fitted == [synthetic + 1, synthetic + 1]  # the other file's one case, not its own
     with pytest.raises(ValueError, match="learn_authored"):
-        train(specs, seed=13, folds=2, learn_authored=1.0)
+        train(WITH_LIBRARY, seed=13, folds=2, learn_authored=1.0)
 
 
 def test_weighted_calibration_equals_repeating_a_case() -> None:

@@ -381,11 +381,11 @@ def train(
     calibrated on (each file's ECE is reported with a calibration fitted without it);
     `scored_only`: such files scored but not calibrated on. `fold_models`: the folder of the
     sentence models tuned on some folds only (`offline.tuning`, `make encoder`),
-    NAME/encoder.onnx each. `dump`: where to save the
-    ranked cases (`offline.dump`). `wording`: how the synthetic requests are worded, a name of
-    `phrasing.WORDINGS`. `learn_authored`: the share of the fit the authored files' cases
-    carry (0: scored only); each file is then scored by a fit that learned from the others'
-    cases that load none of its APIs, and the shipped fit learns from them all."""
+    NAME/encoder.onnx each. `dump`: where to save the ranked cases (`offline.dump`).
+    `wording`: how the synthetic requests are worded, a name of `phrasing.WORDINGS`.
+    `learn_authored`: the share of the fit the authored files' cases carry (0: scored only);
+    each file is then scored by a fit that learned from the others' cases that load none of its
+    APIs, and the shipped fit learns from them all."""
     if not 0.0 <= learn_authored < 1.0:
         raise ValueError(f"learn_authored must be at least 0 and below 1, not {learn_authored}")
     if wording not in phrasing.WORDINGS:
