@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.features import words
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor
-from opensesame_predictor.core.ranker import BACKED, Ranker, calibrate, calibrate_top
+from opensesame_predictor.core.ranker import BACKED, WEIGHTS_FILE, Ranker, calibrate, calibrate_top
 from opensesame_predictor.offline.evaluate import expected_calibration_error
 from opensesame_predictor.service import Service
 from support import json_ok
@@ -75,13 +76,14 @@ def test_probabilities_sum_to_one_and_follow_the_scores() -> None:
     assert ranker.probabilities(np.array([]), 0.7).size == 0
 
 
-@pytest.mark.parametrize("top_map", [(0.5, 0.4), (1.6, -0.3)])
-def test_the_top_map_moves_only_the_confidence(top_map: tuple[float, float]) -> None:
+@pytest.mark.parametrize("top_map", [(0.5, 0.4, 0.0), (1.6, -0.3, 0.0), (0.8, -0.5, 1.2)])
+def test_the_top_map_moves_only_the_confidence(top_map: tuple[float, float, float]) -> None:
     rng = np.random.default_rng(5)
     for _ in range(200):
         scores = rng.normal(scale=2.0, size=6)
+        closeness = float(rng.uniform(0.0, 0.9))
         plain = Ranker(scale=1.0).probabilities(scores, 0.7)
-        mapped = Ranker(scale=1.0, top_map=top_map).probabilities(scores, 0.7)
+        mapped = Ranker(scale=1.0, top_map=top_map).probabilities(scores, 0.7, closeness)
         assert mapped.sum() == pytest.approx(1.0)
         assert np.all(np.diff(mapped[np.argsort(-scores)]) <= 1e-12)  # the scores' order
         others = np.argsort(-scores)[1:]
@@ -90,19 +92,58 @@ def test_the_top_map_moves_only_the_confidence(top_map: tuple[float, float]) -> 
         )
 
 
-def test_calibrate_top_recovers_a_known_map() -> None:
-    """Cases whose top candidate is right with probability sigmoid(0.6 logit p + 0.5)."""
+def test_the_closer_the_best_candidate_in_meaning_the_surer_under_a_positive_c() -> None:
+    scores = np.array([2.0, 1.2, 0.3, -0.5])
+    ranker = Ranker(scale=1.0, top_map=(0.8, -0.5, 1.2))
+    tops = [ranker.probabilities(scores, 0.7, x).max() for x in (0.1, 0.4, 0.7)]
+    assert tops == sorted(tops) and len(set(tops)) == 3
+    # without a closeness term the map ignores it
+    flat = Ranker(scale=1.0, top_map=(0.8, -0.5, 0.0))
+    assert flat.probabilities(scores, 0.7, 0.1) == pytest.approx(
+        flat.probabilities(scores, 0.7, 0.7)
+    )
+
+
+@pytest.mark.parametrize("c", [0.0, 1.5])
+def test_calibrate_top_recovers_a_known_map(c: float) -> None:
+    """Cases whose top candidate is right with probability sigmoid(0.6 logit p + 0.5 + c x),
+    x the closeness of the request to it."""
     rng = np.random.default_rng(11)
-    groups = []
-    for _ in range(3000):
+    cases = []
+    for _ in range(4000):
         scores = rng.normal(scale=1.5, size=6)
         p = float(softmax(scores).max())
-        right = rng.random() < 1 / (1 + np.exp(-(0.6 * np.log(p / (1 - p)) + 0.5)))
+        x = float(rng.uniform(-0.5, 1.0))
+        right = rng.random() < 1 / (1 + np.exp(-(0.6 * np.log(p / (1 - p)) + 0.5 + c * x)))
         best = int(np.argmax(scores))
-        groups.append((scores, best if right else int(np.argmin(scores))))
-    a, b = calibrate_top(groups, [1.0] * len(groups), scale=1.0)
+        cases.append((scores, best if right else int(np.argmin(scores)), x))
+    a, b, fitted_c = calibrate_top(cases, [1.0] * len(cases), scale=1.0)
     assert a == pytest.approx(0.6, abs=0.12)
     assert b == pytest.approx(0.5, abs=0.12)
+    assert fitted_c == pytest.approx(c, abs=0.25)
+
+
+def test_the_predictor_passes_the_best_candidates_closeness_to_the_map(petstore: Predictor) -> None:
+    """The same scores under maps that differ only in c: the confidence moves the way the
+    best candidate's sentence cosine says (it is positive for a request that says its call)."""
+    request = {"prompt": "upload a photo of my pet", "max_predictions": 3}
+    shipped = petstore.ranker
+    tops = []
+    try:
+        for c in (-2.0, 0.0, 2.0):
+            petstore.ranker = replace(shipped, top_map=(0.8, 0.0, c))
+            tops.append(petstore.predict(request).predictions[0].confidence)
+    finally:
+        petstore.ranker = shipped
+    assert tops[0] < tops[1] < tops[2]
+
+
+def test_weights_from_before_the_closeness_load_with_no_closeness_term(tmp_path: Path) -> None:
+    shipped = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+    older = tmp_path / "weights.json"
+    older.write_text(json.dumps({**shipped, "top_map": [0.8, 0.1]}), encoding="utf-8")
+    assert Ranker.load(older).top_map == (0.8, 0.1, 0.0)
+    assert len(Ranker.load().top_map) == 3
 
 
 def test_temperature_zero_is_one_hot() -> None:

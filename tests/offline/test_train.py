@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from opensesame_predictor.core.ranker import (
@@ -14,7 +15,7 @@ from opensesame_predictor.core.ranker import (
     WEIGHTS_FILE,
     Ranker,
 )
-from opensesame_predictor.offline.train import train
+from opensesame_predictor.offline.train import scored_case, train
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SPECS = [str(FIXTURES / "petstore-3.0.yaml"), str(FIXTURES / "tasks-3.1.json")]
@@ -44,6 +45,19 @@ def test_training_reports_progress_through_the_validation_too() -> None:
     assert building and fitting, seen
     assert fitting[-1][0] == fitting[-1][1]  # full at the end
     assert [d for d, _, _ in fitting] == sorted(d for d, _, _ in fitting)
+
+
+def test_the_calibration_reads_the_closeness_of_the_best_scored_candidate() -> None:
+    """The closeness the top-label map is fitted on is the best-scored candidate's sentence
+    cosine, as the predictor passes it."""
+    matrix = np.zeros((3, len(FEATURES)))
+    matrix[:, FEATURES.index("sentence")] = [0.2, 0.7, 0.4]
+    matrix[:, FEATURES.index("relevance")] = [0.1, 0.3, 0.9]
+    coef = np.zeros(len(FEATURES))
+    coef[FEATURES.index("relevance")] = 1.0
+    scores, gold, closeness = scored_case(matrix, coef, 1)
+    assert list(scores) == pytest.approx([0.1, 0.3, 0.9])
+    assert (gold, closeness) == (1, pytest.approx(0.4))
 
 
 def test_training_is_deterministic(trained: TrainResult) -> None:

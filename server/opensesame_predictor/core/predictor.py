@@ -272,7 +272,9 @@ class Predictor:
         for i in candidates[features["in_focus"] > 0]:
             notes.setdefault(int(i), {})["step"] = step
         scores = self.ranker.score(features)
-        probabilities = self.ranker.probabilities(scores, request.temperature)
+        # how close in meaning the request is to the best candidate: the calibration reads it
+        closeness = float(features["sentence"][int(np.argmax(scores))]) if len(scores) else 0.0
+        probabilities = self.ranker.probabilities(scores, request.temperature, closeness)
         order = np.lexsort((candidates, -scores))  # ties broken by catalog order: deterministic
         ranked = [
             Ranked(

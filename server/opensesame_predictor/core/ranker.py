@@ -3,7 +3,7 @@
 A linear model over named features: transparent, fast (one dot product per candidate) and easy to
 refit. The probability of each candidate is a softmax of its score, sharpened or flattened by the
 request's temperature relative to the default one; the top candidate's then goes through a
-fitted calibration map.
+fitted calibration map, which also reads how close in meaning the request is to that candidate.
 """
 
 from __future__ import annotations
@@ -143,9 +143,11 @@ class Ranker:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     scale: float = 1.0  # calibration: logits = scale * score
     version: str = "hand-v1"
-    # calibration of the top candidate's probability p: sigmoid(a * logit(p) + b). Requests
-    # from APIs no fit saw are too sure when sure and too unsure when unsure under one scale.
-    top_map: tuple[float, float] = (1.0, 0.0)
+    # calibration of the top candidate's probability p: sigmoid(a * logit(p) + b + c * closeness),
+    # closeness the sentence model's cosine of the request and that candidate. Requests from APIs
+    # no fit saw are too sure when sure and too unsure when unsure under one scale; and a softmax
+    # cannot see how well the best candidate matches at all, only how much better than the rest.
+    top_map: tuple[float, float, float] = (1.0, 0.0, 0.0)
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE) -> Ranker:
@@ -153,8 +155,8 @@ class Ranker:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             weights = {name: float(data["weights"][name]) for name in FEATURES}
-            top_map = data.get("top_map", [1.0, 0.0])
-            mapped = (float(top_map[0]), float(top_map[1]))
+            a, b, *c = (float(v) for v in data.get("top_map", [1.0, 0.0]))
+            mapped = (a, b, c[0] if c else 0.0)  # files from before the closeness: c = 0
             return cls(weights, float(data["scale"]), str(data["version"]), mapped)
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
@@ -177,8 +179,11 @@ class Ranker:
                 total += weight * features[name]
         return total
 
-    def probabilities(self, scores: np.ndarray, temperature: float) -> np.ndarray:
-        """Softmax of the calibrated logits; temperature 0 puts all mass on the best score."""
+    def probabilities(
+        self, scores: np.ndarray, temperature: float, closeness: float = 0.0
+    ) -> np.ndarray:
+        """Softmax of the calibrated logits; temperature 0 puts all mass on the best score.
+        `closeness`: the sentence model's cosine of the request and the best-scored candidate."""
         if scores.size == 0:
             return scores
         if temperature <= 1e-6:
@@ -189,16 +194,16 @@ class Ranker:
         logits -= logits.max()
         weights = np.exp(logits)
         normalised: np.ndarray = weights / weights.sum()
-        return self._mapped(normalised)
+        return self._mapped(normalised, closeness)
 
-    def _mapped(self, probabilities: np.ndarray) -> np.ndarray:
+    def _mapped(self, probabilities: np.ndarray, closeness: float) -> np.ndarray:
         """The top probability through the calibration map, the others scaled to fill the rest."""
-        a, b = self.top_map
-        if (a, b) == (1.0, 0.0) or probabilities.size < 2:
+        a, b, c = self.top_map
+        if (a, b, c) == (1.0, 0.0, 0.0) or probabilities.size < 2:
             return probabilities
         best = int(np.argmax(probabilities))
         p = float(np.clip(probabilities[best], 1e-9, 1 - 1e-9))
-        q = 1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b)))
+        q = 1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b + c * closeness)))
         # never below the runner-up's share after the rescaling: the order stays the scores'
         second = float(np.partition(probabilities, -2)[-2])
         q = max(q, second / (1.0 - p + second))
@@ -208,6 +213,9 @@ class Ranker:
 
 
 Group = tuple[np.ndarray, int]  # one case: features x candidates, and where the gold one is
+# one case as scored: its candidates' scores, where the gold one is (-1: none is a candidate),
+# and the closeness of the request to the best-scored candidate (`Ranker.probabilities`)
+Scored = tuple[np.ndarray, int, float]
 
 
 def fit(
@@ -242,29 +250,32 @@ def fit(
 
 
 def calibrate_top(
-    groups: Sequence[tuple[np.ndarray, int]], weights: Sequence[float], scale: float
-) -> tuple[float, float]:
-    """The map (a, b) of the top probability p to sigmoid(a * logit(p) + b) that maximises the
-    (weighted) likelihood of whether the top candidate is the gold one (Platt scaling)."""
+    cases: Sequence[Scored], weights: Sequence[float], scale: float
+) -> tuple[float, float, float]:
+    """The map (a, b, c) of the top probability p to sigmoid(a * logit(p) + b + c * closeness)
+    that maximises the (weighted) likelihood of whether the top candidate is the gold one
+    (Platt scaling, with the closeness as a second input)."""
     from scipy.optimize import minimize  # training only: keep it off start-up
 
-    if not groups:
-        return 1.0, 0.0
+    if not cases:
+        return 1.0, 0.0, 0.0
     ranker = Ranker({}, scale)
-    tops = np.array([ranker.probabilities(s, REFERENCE_TEMPERATURE).max() for s, _ in groups])
+    tops = np.array([ranker.probabilities(s, REFERENCE_TEMPERATURE).max() for s, _, _ in cases])
     logit = np.log(np.clip(tops, 1e-9, 1 - 1e-9) / np.clip(1 - tops, 1e-9, 1))
-    right = np.array([float(s[g] >= s.max()) for s, g in groups])
+    closeness = np.array([x for _, _, x in cases], dtype=np.float64)
+    right = np.array([float(g >= 0 and s[g] >= s.max()) for s, g, _ in cases])
     counts = np.asarray(weights, dtype=np.float64)
 
-    def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
-        z = ab[0] * logit + ab[1]
+    def loss(abc: np.ndarray) -> tuple[float, np.ndarray]:
+        z = abc[0] * logit + abc[1] + abc[2] * closeness
         q = 1.0 / (1.0 + np.exp(-z))
         nll = -(counts * (right * np.log(q + 1e-12) + (1 - right) * np.log(1 - q + 1e-12))).sum()
         residual = counts * (q - right)
-        return float(nll), np.array([(residual * logit).sum(), residual.sum()])
+        gradient = [(residual * logit).sum(), residual.sum(), (residual * closeness).sum()]
+        return float(nll), np.array(gradient)
 
-    found = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
-    return float(found.x[0]), float(found.x[1])
+    found = minimize(loss, np.array([1.0, 0.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(found.x[0]), float(found.x[1]), float(found.x[2])
 
 
 def calibrate(

@@ -84,7 +84,7 @@ def refitted(
 def ranks(cases: Sequence[dumped.DumpedCase], coef: np.ndarray) -> list[int]:
     """Where each case's best-ranked gold lies under the weights (1 = first, 0 = no gold among
     the candidates); ties go against the gold."""
-    return [1 + int((s > s[g]).sum()) if g >= 0 else 0 for s, g in best_gold(cases, coef)]
+    return [1 + int((s > s[g]).sum()) if g >= 0 else 0 for s, g, _ in best_gold(cases, coef)]
 
 
 def score(

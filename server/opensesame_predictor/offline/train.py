@@ -41,6 +41,7 @@ from opensesame_predictor.core.ranker import (
     REFERENCE_TEMPERATURE,
     Group,
     Ranker,
+    Scored,
     calibrate,
     calibrate_top,
     fit,
@@ -85,12 +86,12 @@ class Metrics:
     ece: float
 
     @classmethod
-    def of(cls, cases: Sequence[tuple[np.ndarray, int]], calibration: Ranker) -> Metrics:
+    def of(cls, cases: Sequence[Scored], calibration: Ranker) -> Metrics:
         """Metrics of each case's candidate scores and where its gold is among them (-1: not
         among them, a miss); confidences as `calibration` gives them."""
         ranks, confidences = [], []
-        for score, gold in cases:
-            probabilities = calibration.probabilities(score, REFERENCE_TEMPERATURE)
+        for score, gold, closeness in cases:
+            probabilities = calibration.probabilities(score, REFERENCE_TEMPERATURE, closeness)
             confidences.append(float(probabilities.max()) if len(score) else 0.0)
             ranks.append(1 + int((score > score[gold]).sum()) if gold >= 0 else 0)
         return cls(**ranking_metrics(ranks, confidences))
@@ -279,10 +280,10 @@ def validate(
     c: float,
     dropped: list[int],
     progress: ProgressCallback | None = None,
-    written: Sequence[Group] = (),
+    written: Sequence[Scored] = (),
     learned: Sequence[dumped.DumpedCase] = (),
     share: float = 0.0,
-) -> tuple[Report, Ranker, list[Group]]:
+) -> tuple[Report, Ranker, list[Scored]]:
     """Leave-API-out: each fold scored by weights fitted on the others. The softmax scale and
     the top-label map are calibrated on what a fit has not seen at all, neither the API nor the
     kind of task (fit without fold k and without one kind, scored on that kind in fold k): real
@@ -291,8 +292,8 @@ def validate(
     as all the synthetic cases together. `learned`: authored cases each fit learns from at
     `share` (`with_authored`), those that load none of the held-out fold's APIs. Returns the
     report, the calibration and the synthetic scores it was fitted on."""
-    held_out: list[tuple[Ranked, np.ndarray]] = []
-    unseen: list[Group] = []
+    held_out: list[tuple[Ranked, Scored]] = []
+    unseen: list[Scored] = []
     kinds = sorted({r.kind for r in ranked})
     fits = folds * (1 + len(kinds))
     for k in range(folds):
@@ -304,7 +305,7 @@ def validate(
         fold_apis = {r.api.removesuffix(PART) for r in ranked if fold[r.api] == k}
         beside = learnable({"": learned}, fold_apis)
         coef = fit_with(train_groups, beside, share, dropped, c)
-        held_out += [(r, r.matrix @ coef) for r in ranked if fold[r.api] == k]
+        held_out += [(r, scored_case(r.matrix, coef, r.gold)) for r in ranked if fold[r.api] == k]
         for kind in kinds:
             others = _groups([r for r in ranked if fold[r.api] != k and r.kind != kind], dropped)
             if not others:
@@ -314,17 +315,17 @@ def validate(
                 done = k * (1 + len(kinds)) + 1 + kinds.index(kind) + 1
                 progress(done, fits, f"validation fold {k + 1} of {folds}")
             unseen += [
-                (r.matrix @ coef, r.gold)
+                scored_case(r.matrix, coef, r.gold)
                 for r in ranked
                 if fold[r.api] == k and r.kind == kind and r.gold >= 0 and len(r.matrix) > 1
             ]
     if progress:
         progress(fits, fits, "validation done")
-    synthetic = unseen or [(s, r.gold) for r, s in held_out if r.gold >= 0 and len(s) > 1]
+    synthetic = unseen or [s for r, s in held_out if r.gold >= 0 and len(s[0]) > 1]
     calibration = calibrated(synthetic, written)
 
-    def metrics(subset: list[tuple[Ranked, np.ndarray]]) -> Metrics:
-        return Metrics.of([(s, r.gold) for r, s in subset], calibration)
+    def metrics(subset: list[tuple[Ranked, Scored]]) -> Metrics:
+        return Metrics.of([s for _, s in subset], calibration)
 
     report = Report(
         overall=metrics(held_out),
@@ -340,14 +341,31 @@ def validate(
     return report, calibration, synthetic
 
 
-def calibrated(synthetic: Sequence[Group], written: Sequence[Group]) -> Ranker:
+def calibrated(synthetic: Sequence[Scored], written: Sequence[Scored]) -> Ranker:
     """The softmax scale and the top-label map fitted on scores of synthetic cases a fit has
     not seen and of requests people wrote, each source weighing half (`validate`)."""
     shares = [1.0 / max(len(synthetic), 1)] * len(synthetic)
     shares += [1.0 / max(len(written), 1)] * len(written)
     together = [*synthetic, *written]
-    scale = calibrate(together, shares)
+    scale = calibrate([(s, g) for s, g, _ in together], shares)
     return Ranker({}, scale, top_map=calibrate_top(together, shares, scale))
+
+
+# The top-label map reads how close in meaning the request is to the best-scored candidate.
+SENTENCE = FEATURES.index("sentence")
+
+
+def scored_case(matrix: np.ndarray, coef: np.ndarray, gold: int) -> Scored:
+    """One case's candidate scores under the weights, where its gold is, and the closeness the
+    calibration map reads."""
+    scores = matrix @ coef
+    return scores, gold, closeness(matrix, scores)
+
+
+def closeness(matrix: np.ndarray, scores: np.ndarray) -> float:
+    """The sentence model's cosine of the request and its best-scored candidate, as the
+    predictor passes it to `Ranker.probabilities`."""
+    return float(matrix[int(np.argmax(scores)), SENTENCE]) if len(scores) else 0.0
 
 
 def _groups(ranked: list[Ranked], dropped: list[int]) -> list[Group]:
@@ -435,11 +453,11 @@ def train(
     scored = _score_authored(by_file, apis, ranked, dropped, c, learn_authored)
     learned = [case for file in by_file.values() for case in file] if learn_authored else []
     usable = {
-        name: [(s, g) for s, g in cases if g >= 0 and len(s) > 1]
+        name: [(s, g, x) for s, g, x in cases if g >= 0 and len(s) > 1]
         for name, cases in scored.items()
         if name in calibrated_on
     }
-    synthetic: list[Group] = []
+    synthetic: list[Scored] = []
     coef = fit_with(groups, learned, learn_authored, dropped, c)
     if folds > 1:
         report, calibration, synthetic = validate(
@@ -578,14 +596,15 @@ def fit_with(
     return fit(together, c, weights)
 
 
-def best_gold(cases: Sequence[dumped.DumpedCase], coef: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """Each case's candidate scores under the weights and where its best-scored gold is (-1:
-    none is a candidate)."""
+def best_gold(cases: Sequence[dumped.DumpedCase], coef: np.ndarray) -> list[Scored]:
+    """Each case's candidate scores under the weights, where its best-scored gold is (-1: none
+    is a candidate), and the closeness the calibration map reads."""
     scored = []
     for case in cases:
         scores = case.matrix @ coef
         golds = np.flatnonzero(case.gold)
-        scored.append((scores, int(golds[np.argmax(scores[golds])]) if len(golds) else -1))
+        gold = int(golds[np.argmax(scores[golds])]) if len(golds) else -1
+        scored.append((scores, gold, closeness(case.matrix, scores)))
     return scored
 
 
@@ -596,7 +615,7 @@ def _score_authored(
     dropped: list[int],
     c: float,
     share: float,
-) -> dict[str, list[tuple[np.ndarray, int]]]:
+) -> dict[str, list[Scored]]:
     """The authored cases scored by weights fitted without any of their APIs (nor the small
     APIs carved out of them); with `share`, each file's fit also learns from the other files'
     cases that load none of its APIs."""
