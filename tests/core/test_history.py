@@ -15,6 +15,7 @@ from opensesame_predictor.config import Settings
 from opensesame_predictor.core.features import clauses, stem
 from opensesame_predictor.core.history import (
     HistoryState,
+    asks_again,
     makers_of,
     missing,
     shape_of,
@@ -933,3 +934,38 @@ def test_a_request_pointing_back_at_a_thing_is_not_about_making_one() -> None:
     assert features(library, add, "add a book", read)["makes_referred"] == 0.0
     assert features(library, add, "borrow this book", [])["makes_referred"] == 0.0
     assert features(library, "POST /api/v2/loans", "borrow it", read)["makes_referred"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("message", "again"),
+    [
+        ("Same for C02FRONTEND, please.", True),
+        ("and post 41829014 too", True),
+        ("Block 91 as well.", True),
+        ("also framasoft@example.org", True),
+        ("what about Germany?", True),
+        ("show me the pet 7", False),
+        ("well, list the orders", False),
+    ],
+)
+def test_a_message_asking_for_the_same_again(message: str, again: bool) -> None:
+    assert asks_again(message) is again
+
+
+def test_asking_again_points_at_the_last_call_only(petstore: Predictor) -> None:
+    history = ["GET /pets", "GET /pets/{petId}"]
+    last = features(petstore, "GET /pets/{petId}", "same for 8", history)
+    assert last["repeat_asked"] == 1.0
+    assert features(petstore, "GET /pets", "same for 8", history)["repeat_asked"] == 0.0
+    # a request of several steps is no follow-up, nor a message that asks for nothing again
+    assert features(petstore, "GET /pets/{petId}", "show me pet 8", history)["repeat_asked"] == 0.0
+
+
+@pytest.mark.parametrize("message", ["same for 8", "What about pet 12?", "and 31 too, please"])
+def test_a_follow_up_asking_for_the_same_again_predicts_the_last_call(
+    petstore: Predictor, message: str
+) -> None:
+    history = [HistoryEvent(api_call=call) for call in ("GET /pets", "GET /pets/{petId}")]
+    top = petstore.predict(PredictRequest(prompt=message, history=history)).predictions[0]
+    assert top.api_call == "GET /pets/{petId}"
+    assert "the request asks for the last call again" in top.reasons

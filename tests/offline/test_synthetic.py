@@ -12,7 +12,9 @@ import pytest
 
 from opensesame_predictor.core import phrasing
 from opensesame_predictor.core.catalog import Catalog
+from opensesame_predictor.core.history import asks_again
 from opensesame_predictor.core.models import Operation, Parameter
+from opensesame_predictor.offline import synthetic
 from opensesame_predictor.offline.synthetic import SyntheticCase, generate
 from opensesame_predictor.offline.train import load_specs
 from support import in_path, in_query, json_ok, with_id
@@ -139,6 +141,30 @@ def test_a_natural_key_is_given_not_looked_up(cases: list[SyntheticCase]) -> Non
     assert any(len(c.history) >= 1 for c in repeats)
     for case in repeats:
         assert " and " in case.prompt  # the values listed
+
+
+def test_a_repeat_may_be_asked_one_value_per_message(cases: list[SyntheticCase]) -> None:
+    """Some repeats ask each later value in a short follow-up of its own ('same for Germany')
+    that says it asks for the last call again."""
+    again = [c for c in cases if c.kind == "again"]
+    assert again
+    for case in again:
+        if case.history:
+            assert case.history[-1] == case.gold
+            assert asks_again(case.prompt) and len(case.prompt.split()) <= 8, case.prompt
+    assert any(not c.history for c in again)
+
+
+def test_asking_repeats_apart_draws_every_other_task_the_same(
+    library: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How a repeat is asked is drawn aside: with or without it, the other tasks are alike."""
+    repeats = ("repeat", "again")
+    drawn = [c for c in generate([library], seed=5, rounds=20) if c.kind not in repeats]
+    monkeypatch.setattr(synthetic, "AGAIN_SHARE", 0.0)
+    alone = generate([library], seed=5, rounds=20)
+    assert not any(c.kind == "again" for c in alone)
+    assert drawn == [c for c in alone if c.kind not in repeats]
 
 
 def test_requests_draw_on_more_than_the_summary(cases: list[SyntheticCase]) -> None:

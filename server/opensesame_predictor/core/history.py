@@ -342,6 +342,19 @@ def refers_back(prompt: str) -> bool:
     return not BACK.isdisjoint(words(prompt))
 
 
+AGAIN = frozenset({"same", "too", "also", "again", "likewise"})
+AGAIN_PHRASES = ("as well", "what about", "how about")
+
+
+def asks_again(prompt: str) -> bool:
+    """Whether a message asks for something done once more ("same for C02FRONTEND", "and post
+    41 too", "what about Germany?"): said of a call, that is the last one, whatever else the
+    message leaves unsaid."""
+    said = words(prompt)
+    joined = f" {' '.join(said)} "
+    return not AGAIN.isdisjoint(said) or any(f" {p} " in joined for p in AGAIN_PHRASES)
+
+
 # what follows from the calls made so far (the ranker's "history" group)
 FLOW = (
     "consumes_last",

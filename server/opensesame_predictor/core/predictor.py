@@ -31,7 +31,12 @@ from opensesame_predictor.core.features import (
     verb_objects,
 )
 from opensesame_predictor.core.guardrails import check_request, parse_request
-from opensesame_predictor.core.history import HistoryState, refers_back, structure_table
+from opensesame_predictor.core.history import (
+    HistoryState,
+    asks_again,
+    refers_back,
+    structure_table,
+)
 from opensesame_predictor.core.index import PredictorIndex, readable_notes
 from opensesame_predictor.core.models import (
     Operation,
@@ -382,6 +387,9 @@ class Predictor:
             [state.times.get(index.operations[i].uid, 0) for i in candidates], dtype=np.float32
         )
         features["repeat_listed"] = ((times > 0) & (times < listed)).astype(np.float32)
+        # a message of one step that asks for the same again means the last call
+        again = float(not step and asks_again(said))
+        features["repeat_asked"] = features["called_last"] * again
         # ids flowing from the last call count as far as the words back the operation: the
         # structure adjusts what the request says, it does not overrule it
         backed = np.sqrt(features["relevance"])

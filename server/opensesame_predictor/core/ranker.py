@@ -70,8 +70,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # matches the first step not yet done of a request of several; and the whole request's
     # relevance there, which may count for less than the step's
     "order": ("in_focus", "relevance_of_steps"),
-    # called before, and the prompt lists more values than calls
-    "repeats": ("repeat_listed",),
+    # called before, and the prompt lists more values than calls; the last call, and a message
+    # of one step asks for the same again
+    "repeats": ("repeat_listed", "repeat_asked"),
     # which API the request is about, when several are loaded: its words against each API's,
     # and the API of the last call
     "api": ("api_match", "api_best", "same_api", "api_sentence"),
@@ -123,6 +124,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "same_api": 0.0,
     "api_sentence": 0.0,
     "repeat_listed": 0.0,
+    "repeat_asked": 0.0,
     "crud_relevant": 0.0,
     "search_needed": 0.0,
     "missing_field": -1.0,

@@ -71,6 +71,7 @@ def explain(
         word = next((w for w in words(prompt) if stem(w) in acted), min(acted))
         add("acts_on", f"its path ends in the {word!r} the request acts on")
     add("same_resource", "stays on the resource of the last call")
+    add("repeat_asked", "the request asks for the last call again")
     contributions.sort(key=lambda item: -item[0])
     cautions = []
     if features.get("missing_id", 0.0) > 0 or features.get("missing_field", 0.0) > 0:

@@ -33,6 +33,8 @@ KINDS: dict[str, float] = {
 }
 # Calls of a task that were made before its request: history only, not cases.
 MADE_BEFORE = {"then": 1}
+# The share of repeats asked one value per message ('same for Germany'), reported as "again"
+AGAIN_SHARE = 0.4
 GOALS_PER_SPEC = 30  # a round draws at most this many goals from one spec: big APIs don't dominate
 
 
@@ -212,29 +214,38 @@ def _mention(noun: str, named: bool, rng: random.Random) -> list[str]:
     return rng.choice([["of my", noun + "s"], ["for all my", noun + "s"], ["of my latest", noun]])
 
 
-def tasks_for(api: _Api, rng: random.Random) -> Iterator[tuple[str, str, list[str]]]:
-    """(kind, prompt, call sequence) for tasks over one API: a kind drawn by its share, then
-    a goal it fits."""
+def tasks_for(
+    api: _Api, rng: random.Random, aside: random.Random | None = None
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """(kind, prompts, call sequence) for tasks over one API: a kind drawn by its share, then
+    a goal it fits. One prompt is the whole request, asked at every step; several are one
+    message per step. `aside` draws what only some tasks need (how a repeat is asked), so
+    that every other task is drawn as without it."""
     count = min(GOALS_PER_SPEC, len(api.operations))
     fitting = {kind: [i for i in range(len(api.operations)) if api.fits(i, kind)] for kind in KINDS}
     kinds = [kind for kind in KINDS if fitting[kind]]
     for _ in range(count):
         kind = rng.choices(kinds, weights=[KINDS[k] for k in kinds])[0]
         i = rng.choice(fitting[kind])
-        made = _task(api, i, kind, rng)
+        made = _task(api, i, kind, rng, aside)
         if made is None:  # the shape did not fit this goal after all: ask for it alone
             kind, made = "single", _task(api, i, "single", rng)
         if made is not None:
             prompt, sequence = made
-            yield kind, prompt, [api.operations[j].key for j in sequence]
+            prompts = [prompt] if isinstance(prompt, str) else prompt
+            if len(prompts) > 1:
+                kind = "again"
+            yield kind, prompts, [api.operations[j].key for j in sequence]
 
 
-def _task(api: _Api, i: int, kind: str, rng: random.Random) -> tuple[str, list[int]] | None:
+def _task(
+    api: _Api, i: int, kind: str, rng: random.Random, aside: random.Random | None = None
+) -> tuple[str | list[str], list[int]] | None:
     say = phrasing.sentence_of
     if kind == "single":
         return say(_request(api, i, rng), rng), [i]
     if kind == "repeat":
-        return _repeat(api, i, rng)
+        return _repeat(api, i, rng, aside)
     if kind == "pair":
         j = rng.choice([j for j in range(len(api.operations)) if j != i])
         joint = rng.choice([["and"], ["and then"], [", then"], ["and also"], [". After that,"]])
@@ -275,8 +286,55 @@ def _task(api: _Api, i: int, kind: str, rng: random.Random) -> tuple[str, list[i
     return None
 
 
-def _repeat(api: _Api, i: int, rng: random.Random) -> tuple[str, list[int]] | None:
-    """The same call for each of the values listed: 'holidays in Japan and Germany'."""
+def _repeat(
+    api: _Api, i: int, rng: random.Random, aside: random.Random | None = None
+) -> tuple[str | list[str], list[int]] | None:
+    """The same call for each of the values listed: 'holidays in Japan and Germany'; or, as
+    `aside` draws, each value asked in a message of its own: 'holidays in Japan', then 'same
+    for Germany'. Both draw the same from `rng`."""
+    drawn = _values(api, i, rng)
+    if drawn is None:
+        return None
+    param, values = drawn
+    words = phrasing.act(api.operations[i], api.shapes[i].is_item, rng, api.rare, api.wording)
+    if aside is None or aside.random() >= AGAIN_SHARE:
+        words += phrasing.given(param, phrasing.listing(values), rng)
+        return phrasing.sentence_of(words, rng), [i] * len(values)
+    first = phrasing.sentence_of([*words, *phrasing.given(param, values[0], rng)], rng)
+    return [first, *(_again(value, aside) for value in values[1:])], [i] * len(values)
+
+
+# How a message of its own asks for the last call again with another value: each says so
+# (`history.asks_again` reads it), before the value, after it or both
+_AGAIN: tuple[list[str], ...] = (
+    [],
+    ["same for"],
+    ["and the same for"],
+    ["do the same for"],
+    ["now the same for"],
+    ["also"],
+    ["and also"],
+    ["again for"],
+    ["what about"],
+    ["how about"],
+)
+_AGAIN_AFTER: tuple[list[str], ...] = ([], ["too"], ["as well"], [", same thing"], ["again"])
+
+
+def _again(value: str, rng: random.Random) -> str:
+    """A short follow-up asking for the same with another value: no opener, no circumstance."""
+    before = rng.choice(_AGAIN)
+    after = rng.choice(_AGAIN_AFTER if before else _AGAIN_AFTER[1:])
+    said = [*before, value, *after]
+    if rng.random() < 0.3:
+        said += [", please"]
+    text = " ".join(said).replace(" ,", ",")
+    text = text[:1].upper() + text[1:] if rng.random() < 0.5 else text
+    return text + rng.choice(["", ".", "?"])
+
+
+def _values(api: _Api, i: int, rng: random.Random) -> tuple[Parameter, list[str]] | None:
+    """A parameter the call varies, and two or three values of it."""
     op = api.operations[i]
     params = {p.name: p for p in op.parameters}
     varied = _natural_params(op, api.shapes[i])
@@ -287,11 +345,7 @@ def _repeat(api: _Api, i: int, rng: random.Random) -> tuple[str, list[int]] | No
     count = rng.choice([2, 2, 3])
     drawn = (phrasing.value_for(param, rng, param in ids) for _ in range(count * 2))
     values = list(dict.fromkeys(drawn))[:count]
-    if len(values) < 2:
-        return None
-    words = phrasing.act(op, api.shapes[i].is_item, rng, api.rare, api.wording)
-    words += phrasing.given(param, phrasing.listing(values), rng)
-    return phrasing.sentence_of(words, rng), [i] * len(values)
+    return (param, values) if len(values) >= 2 else None
 
 
 def _chain(api: _Api, i: int, rng: random.Random) -> tuple[str, list[int]] | None:
@@ -322,7 +376,7 @@ def generate(
 ) -> list[SyntheticCase]:
     """Cases from the tasks of every spec of every catalog, each step a case whose history is
     the steps before it; round r is worded as `wordings[r % len(wordings)]` says."""
-    rng = random.Random(seed)
+    rng, aside = random.Random(seed), random.Random(f"{seed}:aside")
     apis = [
         (item.summary.name, _Api.of(item.parsed.operations, item.parsed.title))
         for catalog in catalogs
@@ -333,9 +387,10 @@ def generate(
     for number in range(rounds):
         wording = wordings[number % len(wordings)]
         for name, api in apis:
-            for kind, prompt, sequence in tasks_for(replace(api, wording=wording), rng):
+            for kind, prompts, sequence in tasks_for(replace(api, wording=wording), rng, aside):
                 for step, gold in enumerate(sequence):
                     if step < MADE_BEFORE.get(kind, 0):
                         continue
+                    prompt = prompts[min(step, len(prompts) - 1)]
                     cases.append(SyntheticCase(name, prompt, sequence[:step], gold, kind))
     return cases
