@@ -75,8 +75,8 @@ SCORED = validation/authored-steps.jsonl validation/authored-steps-2.jsonl \
 # Files written for the next confirmatory check and not yet scored: their texts are left out of
 # the word vectors and of the sentence models' tuning, and `make weights` does not read them, so
 # that they stay fresh.
-# steps-20 and large-apis-8 were scored once since (a candidate asking calls again; README,
-# "Tried"): they join SCORED at the next refit.
+# steps-20 / large-apis-8 and steps-21 / large-apis-9 were scored once since (calls asked
+# again; README): they join SCORED by a refit judged with them.
 RESERVE = validation/authored-steps-19.jsonl validation/authored-large-apis-7.jsonl \
 	validation/authored-steps-20.jsonl validation/authored-large-apis-8.jsonl \
 	validation/authored-steps-21.jsonl validation/authored-large-apis-9.jsonl \
