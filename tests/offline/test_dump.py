@@ -48,6 +48,14 @@ def test_the_dump_holds_the_cases_train_fitted_and_scored(tmp_path: Path) -> Non
     assert dump.authored_apis == {"pets.jsonl": petstore}
     # the third case has two golds
     assert dump.authored["pets.jsonl"][2].gold.sum() == 2
+    # each request's length in words, for a calibration that reads it
+    assert [c.words for c in dump.authored["pets.jsonl"]] == [7, 13, 8]
+    assert all(c.words > 0 for c in dump.synthetic if c.gold.any())
+    # a dump from before lengths were saved reads them as 0
+    with np.load(tmp_path / "d.npz") as saved:
+        np.savez(tmp_path / "old.npz", **{k: saved[k] for k in saved.files if k != "words"})
+    older = load(tmp_path / "old.npz")
+    assert all(c.words == 0 for c in older.synthetic) and len(older.synthetic) == meta["cases"]
 
     deprecated = FEATURES.index("deprecated")
 

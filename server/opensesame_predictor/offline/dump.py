@@ -23,6 +23,7 @@ class DumpedCase:
     kind: str  # synthetic: the task's kind; authored: the file's name
     context: str  # synthetic: "api" or "workspace"; authored: "authored"
     fold: int  # synthetic: the API's fold; authored: -1
+    words: int = 0  # how many words the request has (0 in dumps from before it was saved)
 
 
 @dataclass
@@ -52,6 +53,7 @@ def save(
         kind=np.array([case.kind for case in cases]),
         context=np.array([case.context for case in cases]),
         fold=np.array([case.fold for case in cases], dtype=np.int64),
+        words=np.array([case.words for case in cases], dtype=np.int64),
         apis=np.array([f"{name}\t{api}" for name, apis in authored_apis.items() for api in apis]),
     )
 
@@ -60,6 +62,8 @@ def load(path: Path) -> Dump:
     with np.load(path, allow_pickle=False) as saved:
         starts = np.concatenate([[0], np.cumsum(saved["sizes"])])
         matrix, gold = saved["matrix"].astype(np.float64), saved["gold"]
+        count = len(saved["sizes"])
+        words = saved["words"] if "words" in saved.files else np.zeros(count, dtype=np.int64)
         cases = [
             DumpedCase(
                 matrix[starts[i] : starts[i + 1]],
@@ -68,9 +72,12 @@ def load(path: Path) -> Dump:
                 str(kind),
                 str(context),
                 int(fold),
+                int(said),
             )
-            for i, (api, kind, context, fold) in enumerate(
-                zip(saved["api"], saved["kind"], saved["context"], saved["fold"], strict=True)
+            for i, (api, kind, context, fold, said) in enumerate(
+                zip(
+                    saved["api"], saved["kind"], saved["context"], saved["fold"], words, strict=True
+                )
             )
         ]
         apis: dict[str, set[str]] = {}

@@ -33,6 +33,7 @@ from opensesame_predictor.core.catalog import (
     resolve_sources,
 )
 from opensesame_predictor.core.encoder import model_in
+from opensesame_predictor.core.features import words
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor, feature_matrix
 from opensesame_predictor.core.ranker import (
@@ -523,9 +524,17 @@ def authored_cases(written: AuthoredFile) -> list[dumped.DumpedCase]:
     """A file's cases as the ranker sees them: candidates, golds and the APIs each loads."""
     return [
         dumped.DumpedCase(
-            matrix, gold, ",".join(s.summary.name for s in specs), written.name, "authored", -1
+            matrix,
+            gold,
+            ",".join(s.summary.name for s in specs),
+            written.name,
+            "authored",
+            -1,
+            len(words(case.prompt)),
         )
-        for (matrix, gold), specs in zip(case_matrices(written), written.specs, strict=True)
+        for (matrix, gold), specs, case in zip(
+            case_matrices(written), written.specs, written.cases, strict=True
+        )
     ]
 
 
@@ -538,7 +547,13 @@ def _dump(
 ) -> None:
     synthetic = [
         dumped.DumpedCase(
-            r.matrix, np.arange(len(r.matrix)) == r.gold, r.api, r.kind, r.context, fold[r.api]
+            r.matrix,
+            np.arange(len(r.matrix)) == r.gold,
+            r.api,
+            r.kind,
+            r.context,
+            fold[r.api],
+            len(words(r.case.prompt)) if r.case is not None else 0,
         )
         for r in ranked
     ]
