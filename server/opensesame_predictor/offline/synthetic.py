@@ -215,7 +215,7 @@ def _mention(noun: str, named: bool, rng: random.Random) -> list[str]:
 
 
 def tasks_for(
-    api: _Api, rng: random.Random, aside: random.Random | None = None
+    api: _Api, rng: random.Random, aside: random.Random
 ) -> Iterator[tuple[str, list[str], list[str]]]:
     """(kind, prompts, call sequence) for tasks over one API: a kind drawn by its share, then
     a goal it fits. One prompt is the whole request, asked at every step; several are one
@@ -229,7 +229,7 @@ def tasks_for(
         i = rng.choice(fitting[kind])
         made = _task(api, i, kind, rng, aside)
         if made is None:  # the shape did not fit this goal after all: ask for it alone
-            kind, made = "single", _task(api, i, "single", rng)
+            kind, made = "single", _task(api, i, "single", rng, aside)
         if made is not None:
             prompt, sequence = made
             prompts = [prompt] if isinstance(prompt, str) else prompt
@@ -239,7 +239,7 @@ def tasks_for(
 
 
 def _task(
-    api: _Api, i: int, kind: str, rng: random.Random, aside: random.Random | None = None
+    api: _Api, i: int, kind: str, rng: random.Random, aside: random.Random
 ) -> tuple[str | list[str], list[int]] | None:
     say = phrasing.sentence_of
     if kind == "single":
@@ -287,7 +287,7 @@ def _task(
 
 
 def _repeat(
-    api: _Api, i: int, rng: random.Random, aside: random.Random | None = None
+    api: _Api, i: int, rng: random.Random, aside: random.Random
 ) -> tuple[str | list[str], list[int]] | None:
     """The same call for each of the values listed: 'holidays in Japan and Germany'; or, as
     `aside` draws, each value asked in a message of its own: 'holidays in Japan', then 'same
@@ -297,7 +297,7 @@ def _repeat(
         return None
     param, values = drawn
     words = phrasing.act(api.operations[i], api.shapes[i].is_item, rng, api.rare, api.wording)
-    if aside is None or aside.random() >= AGAIN_SHARE:
+    if aside.random() >= AGAIN_SHARE:
         words += phrasing.given(param, phrasing.listing(values), rng)
         return phrasing.sentence_of(words, rng), [i] * len(values)
     first = phrasing.sentence_of([*words, *phrasing.given(param, values[0], rng)], rng)
