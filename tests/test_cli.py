@@ -297,6 +297,16 @@ def test_eval_with_a_bad_line_exits_2_naming_file_and_line(tmp_path: Path) -> No
     assert run.stdout == ""
 
 
+def test_eval_with_stale_weights_exits_2_saying_what_they_lack(tmp_path: Path) -> None:
+    stale = tmp_path / "weights.json"
+    stale.write_text(json.dumps({"version": "old", "scale": 1.0, "weights": {"all": 1.0}}))
+    run = cli("eval", "data/petstore.jsonl", "--weights", stale, cwd=ROOT / "tests")
+    assert run.returncode == 2
+    assert f"{stale}: not a weights file" in run.stderr
+    assert "no weight for short" in run.stderr  # the first feature it lacks, named
+    assert run.stdout == ""
+
+
 # bench, version, usage -----------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -137,12 +138,31 @@ def test_missing_weights_file_falls_back_to_hand_set(tmp_path: Path) -> None:
         json.dumps({"version": "x", "scale": 1.0, "weights": dict.fromkeys(FEATURES, None)}),
     ],
 )
-def test_malformed_weights_file_falls_back_to_hand_set(tmp_path: Path, content: str) -> None:
+def test_malformed_weights_file_falls_back_to_hand_set(
+    tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "weights.json"
     path.write_text(content, encoding="utf-8")
-    ranker = Ranker.load(path)
+    with caplog.at_level(logging.WARNING, logger="opensesame_predictor.core.ranker"):
+        ranker = Ranker.load(path)
     assert ranker.version == "hand-v1"
     assert ranker.weights == DEFAULT_WEIGHTS
+    # said, with the file's name: a stale weights file must not rank by hand weights silently
+    assert [
+        str(path) in r.getMessage() and "hand-set" in r.getMessage() for r in caplog.records
+    ] == [True]
+
+
+def test_weights_file_lacking_a_feature_names_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    weights = dict.fromkeys(FEATURES, 1.0)
+    del weights["repeat_asked"]
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps({"version": "x", "scale": 1.0, "weights": weights}), "utf-8")
+    with caplog.at_level(logging.WARNING, logger="opensesame_predictor.core.ranker"):
+        assert Ranker.load(path).version == "hand-v1"
+    assert "no weight for repeat_asked" in caplog.text
 
 
 def test_shipped_weights_are_learned_and_complete() -> None:
