@@ -253,6 +253,22 @@ def test_eval_table_is_whole_at_80_columns(tmp_path: Path) -> None:
     assert all(re.fullmatch(r"\d+\.\d{3}", c) for c in cells[2:]), cells
 
 
+def test_eval_by_step_adds_a_row_for_first_and_later_calls(tmp_path: Path) -> None:
+    table = cli("eval", "data/petstore.jsonl", "--by-step", cwd=ROOT / "tests", columns=80)
+    assert table.returncode == 0, table.stderr
+    header, whole, first, later = table.stdout.splitlines()
+    assert header.split()[0] == "file"
+    assert whole.split()[:2] == ["petstore.jsonl", "8"]
+    assert first.startswith("  first calls") and later.startswith("  later calls")
+    assert int(first.split()[2]) + int(later.split()[2]) == 8
+    document = cli("eval", "data/petstore.jsonl", "--by-step", "--json", cwd=ROOT / "tests")
+    parts = json.loads(document.stdout)["petstore.jsonl"]["by_step"]
+    assert [parts["first"]["n"], parts["later"]["n"]] == [
+        int(first.split()[2]),
+        int(later.split()[2]),
+    ]
+
+
 def test_eval_gold_naming_no_operation_is_an_error_naming_the_case(tmp_path: Path) -> None:
     cases = tmp_path / "cases.jsonl"
     good = {"spec": str(PETSTORE), "prompt": "list pets", "gold": ["GET /pets"]}

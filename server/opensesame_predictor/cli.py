@@ -274,7 +274,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 if cb:
                     cb(next(ticks), total, "")
 
-            metrics = evaluate(cases, predictor_for, tick)
+            metrics = evaluate(cases, predictor_for, tick, args.by_step)
         results[path.name] = metrics.as_dict()
     if args.json:
         print(json.dumps(results, indent=2))
@@ -287,11 +287,12 @@ def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
     """One row per file, every figure whole (an 80-column terminal or a pipe gets the same
     plain text; a long file name pushes the figures right rather than being cut)."""
     columns = ("n", "top1", "recall_at_5", "mrr", "ece", "p50_ms", "p95_ms")
-    names = [printable(name) for name in results]
-    first = max([len("file"), *map(len, names)])
     rows = [["file", *columns]]
-    for name, metrics in zip(names, results.values(), strict=True):
-        rows.append([name, *(_figure(metrics[c]) for c in columns)])
+    for name, metrics in results.items():
+        rows.append([printable(name), *(_figure(metrics[c]) for c in columns)])
+        for step, part in metrics.get("by_step", {}).items():  # `--by-step`: indented below
+            rows.append([f"  {step} calls", *(_figure(part[c]) for c in columns)])
+    first = max(len(row[0]) for row in rows)
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns) + 1)]
     widths[0] = first
     for row in rows:
@@ -374,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--weights", metavar="PATH", help="a weights file from `train`, or 'hand' for hand-set"
+    )
+    evaluate.add_argument(
+        "--by-step",
+        action="store_true",
+        help="the metrics of each file's first calls (no history) and later calls too",
     )
     evaluate.add_argument("--json", action="store_true", help="print the metrics per file as JSON")
     evaluate.set_defaults(handler=cmd_eval)

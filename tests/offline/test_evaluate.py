@@ -150,6 +150,37 @@ def test_metrics_at_the_extremes(tmp_path: Path, predictor_for: Callable[[str], 
     check_consistent(perfect)
 
 
+def test_by_step_splits_first_calls_from_later_ones(
+    tmp_path: Path, predictor_for: Callable[[str], Predictor]
+) -> None:
+    """A first call (no history) is read from the request alone; a later one from what was
+    called too. Here every first call's gold is every operation (a sure hit) and the later
+    call's gold is an operation the request does not ask for (a sure miss, though ranked)."""
+    every_key = [op.key for op in predictor_for(str(PETSTORE)).catalog.operations]
+    spec = str(PETSTORE)
+    cases = [
+        {"spec": spec, "prompt": "list pets", "gold": every_key},
+        {"spec": spec, "prompt": "show the inventory", "gold": every_key},
+        {
+            "spec": spec,
+            "prompt": "upload a photo of it",
+            "history": ["POST /pets"],
+            "gold": ["DELETE /store/orders/{orderId}"],
+        },
+    ]
+    read = read_cases(write_cases(tmp_path / "steps.jsonl", cases))
+    plain = evaluate(read, predictor_for)
+    metrics = evaluate(read, predictor_for, by_step=True)
+    assert plain.by_step == {} and "by_step" not in plain.as_dict()
+    assert (metrics.n, metrics.top1) == (plain.n, plain.top1) == (3, pytest.approx(2 / 3, abs=1e-3))
+    first, later = metrics.by_step["first"], metrics.by_step["later"]
+    assert (first.n, first.top1, first.mrr) == (2, 1.0, 1.0)
+    assert (later.n, later.top1) == (1, 0.0) and later.mrr < 1.0
+    document = metrics.as_dict()
+    assert set(document["by_step"]) == {"first", "later"}
+    assert document["by_step"]["first"]["n"] + document["by_step"]["later"]["n"] == document["n"]
+
+
 def test_a_gold_call_that_names_no_operation_is_an_error_naming_the_case(
     tmp_path: Path, predictor_for: Callable[[str], Predictor]
 ) -> None:

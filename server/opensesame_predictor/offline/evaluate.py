@@ -6,7 +6,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,12 @@ class EvalCase(BaseModel):
     gold: list[str] = Field(min_length=1)
 
 
+# Where a case is in its task: its first call (nothing called yet) or a later one. The two
+# are different problems: the first is read from the request alone, a later one from the
+# request and what was called.
+STEPS = ("first", "later")
+
+
 @dataclass
 class FileMetrics:
     n: int
@@ -37,9 +43,21 @@ class FileMetrics:
     ece: float
     p50_ms: float
     p95_ms: float
+    by_step: dict[str, FileMetrics] = field(default_factory=dict)  # with `evaluate(by_step=)`
 
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    @classmethod
+    def of(cls, ranks: list[int], confidences: list[float], latencies: list[float]) -> FileMetrics:
+        return cls(
+            **ranking_metrics(ranks, confidences),
+            p50_ms=round(float(np.percentile(latencies, 50)), 3) if latencies else 0.0,
+            p95_ms=round(float(np.percentile(latencies, 95)), 3) if latencies else 0.0,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        plain = {k: v for k, v in vars(self).items() if k != "by_step"}
+        if self.by_step:
+            plain["by_step"] = {step: part.as_dict() for step, part in self.by_step.items()}
+        return plain
 
 
 def read_cases(path: Path) -> list[EvalCase]:
@@ -119,8 +137,10 @@ def evaluate(
     cases: list[EvalCase],
     predictor_for: Callable[[str], Predictor],
     on_case: Callable[[], None] | None = None,
+    by_step: bool = False,
 ) -> FileMetrics:
-    """Rank of a case = best rank of any gold operation among the top 20 (0 if none)."""
+    """Rank of a case = best rank of any gold operation among the top 20 (0 if none).
+    `by_step`: the metrics of first calls and of later ones too (`STEPS`)."""
     ranks: list[int] = []
     confidences: list[float] = []
     latencies: list[float] = []
@@ -159,8 +179,14 @@ def evaluate(
         confidences.append(result.predictions[0].confidence if result.predictions else 0.0)
         if on_case:
             on_case()
-    return FileMetrics(
-        **ranking_metrics(ranks, confidences),
-        p50_ms=round(float(np.percentile(latencies, 50)), 3) if latencies else 0.0,
-        p95_ms=round(float(np.percentile(latencies, 95)), 3) if latencies else 0.0,
-    )
+    metrics = FileMetrics.of(ranks, confidences, latencies)
+    if by_step:
+        later = [bool(case.history) for case in cases]
+        for step, wanted in zip(STEPS, (False, True), strict=True):
+            chosen = [i for i, is_later in enumerate(later) if is_later == wanted]
+            metrics.by_step[step] = FileMetrics.of(
+                [ranks[i] for i in chosen],
+                [confidences[i] for i in chosen],
+                [latencies[i] for i in chosen],
+            )
+    return metrics
