@@ -168,7 +168,7 @@ class Ranker:
             return cls()
         try:
             if not isinstance(data, dict) or not isinstance(data.get("weights"), dict):
-                raise TypeError("no object of weights")
+                raise TypeError('no "weights" object')
             missing = [name for name in FEATURES if name not in data["weights"]]
             if missing:
                 more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
