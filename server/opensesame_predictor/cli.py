@@ -292,9 +292,7 @@ def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
         rows.append([printable(name), *(_figure(metrics[c]) for c in columns)])
         for step, part in metrics.get("by_step", {}).items():  # `--by-step`: indented below
             rows.append([f"  {step} calls", *(_figure(part[c]) for c in columns)])
-    first = max(len(row[0]) for row in rows)
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns) + 1)]
-    widths[0] = first
     for row in rows:
         cells = [row[0].ljust(widths[0])]
         cells += [cell.rjust(widths[i]) for i, cell in enumerate(row[1:], start=1)]

@@ -387,8 +387,9 @@ class Predictor:
             [state.times.get(index.operations[i].uid, 0) for i in candidates], dtype=np.float32
         )
         features["repeat_listed"] = ((times > 0) & (times < listed)).astype(np.float32)
-        # a message of one step that asks for the same again means the last call
-        again = float(not step and asks_again(said))
+        # a message of one step that asks for the same again means the last call (read only
+        # when there is one, as `refers_back` above)
+        again = float(not step and state.last is not None and asks_again(said))
         features["repeat_asked"] = features["called_last"] * again
         # ids flowing from the last call count as far as the words back the operation: the
         # structure adjusts what the request says, it does not overrule it

@@ -28,12 +28,6 @@ class EvalCase(BaseModel):
     gold: list[str] = Field(min_length=1)
 
 
-# Where a case is in its task: its first call (nothing called yet) or a later one. The two
-# are different problems: the first is read from the request alone, a later one from the
-# request and what was called.
-STEPS = ("first", "later")
-
-
 @dataclass
 class FileMetrics:
     n: int
@@ -140,7 +134,8 @@ def evaluate(
     by_step: bool = False,
 ) -> FileMetrics:
     """Rank of a case = best rank of any gold operation among the top 20 (0 if none).
-    `by_step`: the metrics of first calls and of later ones too (`STEPS`)."""
+    `by_step`: the metrics of first calls (nothing called yet: read from the request alone)
+    and of later ones (read from the request and what was called) too."""
     ranks: list[int] = []
     confidences: list[float] = []
     latencies: list[float] = []
@@ -181,9 +176,8 @@ def evaluate(
             on_case()
     metrics = FileMetrics.of(ranks, confidences, latencies)
     if by_step:
-        later = [bool(case.history) for case in cases]
-        for step, wanted in zip(STEPS, (False, True), strict=True):
-            chosen = [i for i, is_later in enumerate(later) if is_later == wanted]
+        for step, later in (("first", False), ("later", True)):
+            chosen = [i for i, case in enumerate(cases) if bool(case.history) == later]
             metrics.by_step[step] = FileMetrics.of(
                 [ranks[i] for i in chosen],
                 [confidences[i] for i in chosen],
