@@ -95,8 +95,10 @@ def tuning_batches(pairs: list[list[str]], rng: random.Random) -> list[list[tupl
     distinct operations (a request is scored against the other operations of its batch, where
     the ranking is hard), at least four; in a seeded order."""
     by_api: dict[str, list[tuple[str, str, str]]] = {}
+    asked: dict[tuple[str, str], set[str]] = {}  # every operation a request is paired with
     for api, request, text, key in pairs:
         by_api.setdefault(api, []).append((request, text, key))
+        asked.setdefault((api, request), set()).add(key)
     batches = []
     for api in sorted(by_api):
         left = by_api[api][:]
@@ -104,11 +106,21 @@ def tuning_batches(pairs: list[list[str]], rng: random.Random) -> list[list[tupl
         while left:
             batch: list[tuple[str, str, str]] = []
             keys: set[str] = set()
+            # a request of several steps is paired with each of its calls: none of them may
+            # stand in its batch as a wrong answer, nor the request be in it twice
+            wanted: set[str] = set()
             rest = []
             for item in left:
-                if item[2] not in keys and len(batch) < TUNING_BATCH:
+                also = asked[(api, item[0])]
+                if (
+                    item[2] not in keys
+                    and item[2] not in wanted
+                    and keys.isdisjoint(also)
+                    and len(batch) < TUNING_BATCH
+                ):
                     batch.append(item)
                     keys.add(item[2])
+                    wanted |= also
                 else:
                     rest.append(item)
             left = rest

@@ -1,4 +1,5 @@
-"""What the sentence models are tuned on: single-call requests, never of an excluded spec, each
+"""What the sentence models are tuned on: single-call requests (and, if asked, each step of tasks
+of several calls), never of an excluded spec, each
 fold model on its folds only; and the ranker learns each fold as read by a model that was not
 tuned on it, in training and in the shipped files."""
 
@@ -219,6 +220,48 @@ def test_tuning_batches_hold_distinct_operations_of_one_api(tuning: dict[str, An
         assert 4 <= len(batch) <= TUNING_BATCH
         assert len({api_of[(request, key)] for request, _, key in batch}) == 1
     assert tuning_batches(tuning["pairs"], random.Random(0)) == batches
+
+
+def test_step_rounds_add_each_step_of_tasks_of_several_calls(
+    tuning: dict[str, Any], tmp_path: Path
+) -> None:
+    """`--step-rounds`: the steps of tasks of several calls join the one-call pairs, which stay
+    as they were; a request of two steps is paired with each of its calls."""
+    steps = tuning_pairs(SPECS, excluded={"shop.yaml"}, step_rounds=2)
+    assert steps["specs"] == tuning["specs"]
+    # the one-call pairs are all there, in the same order
+    rest = iter(map(tuple, steps["pairs"]))
+    assert all(tuple(pair) in rest for pair in tuning["pairs"])
+    added = len(steps["pairs"]) - len(tuning["pairs"])
+    assert added > 0
+    asked: dict[str, set[str]] = {}
+    for _, request, _, key in steps["pairs"]:
+        asked.setdefault(request, set()).add(key)
+    assert any(len(keys) > 1 for keys in asked.values())
+    listed = tmp_path / "tuned.json"
+    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(tmp_path)]
+    assert main([*argv, "--tuned", str(listed), "--step-rounds", "2"]) == 0
+    document = json.loads(listed.read_text(encoding="utf-8"))
+    written = json.loads((tmp_path / "pairs.json").read_text(encoding="utf-8"))
+    assert document["step_rounds"] == 2 and document["pairs"] == len(written)
+    with pytest.raises(SystemExit):
+        main([*argv, "--tuned", str(listed), "--step-rounds", "-1"])
+
+
+def test_a_request_of_several_steps_never_meets_its_other_calls_in_a_batch() -> None:
+    """A request paired with each of its calls is scored against its batch's other operations:
+    neither itself twice, nor a call it also asks for, may stand there as a wrong answer."""
+    pairs = [["api", "find Ana, then her albums", "t1", "GET /artists"]]
+    pairs += [["api", "find Ana, then her albums", "t2", "GET /artists/{id}/albums"]]
+    pairs += [["api", f"request {i}", f"text {i}", f"GET /op{i}"] for i in range(10)]
+    pairs += [["api", "the albums of artist 7", "t2", "GET /artists/{id}/albums"]]
+    for seed in range(20):
+        for batch in tuning_batches(pairs, random.Random(seed)):
+            requests = [request for request, _, _ in batch]
+            keys = {key for _, _, key in batch}
+            assert len(set(requests)) == len(requests)
+            if "find Ana, then her albums" in requests:
+                assert not {"GET /artists", "GET /artists/{id}/albums"} <= keys
 
 
 @pytest.mark.parametrize("share", ["1.5", "-0.1"])

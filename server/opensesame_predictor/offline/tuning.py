@@ -29,14 +29,23 @@ FOLDS = 5
 FOLD_MODELS = {"a": (0, 1, 2), "b": (3, 4)}
 SEED = 7
 ROUNDS = 16  # rounds of tasks per spec: about a hundred requests per spec
+# rounds of tasks of several calls, each step a pair: people ask for a goal whose first call is
+# a look-up, or for two things in one request
+STEP_ROUNDS = 0
+STEP_KINDS = frozenset({"pair", "follow", "lookup", "chain", "create", "then"})
 
 
 def tuning_pairs(
-    specs: list[str], excluded: set[str], rounds: int = ROUNDS, wording: str = "plain"
+    specs: list[str],
+    excluded: set[str],
+    rounds: int = ROUNDS,
+    wording: str = "plain",
+    step_rounds: int = STEP_ROUNDS,
 ) -> dict[str, Any]:
     """[api, request, operation text, operation key] for single-call tasks of every spec
-    (`rounds` rounds of tasks each, worded as `phrasing.WORDINGS[wording]`), the specs' file
-    names, and each API's file name."""
+    (`rounds` rounds of tasks each, worded as `phrasing.WORDINGS[wording]`), and for each step
+    of the tasks of several calls of `step_rounds` rounds (the request of a goal against its
+    look-up too); the specs' file names, and each API's file name."""
     from opensesame_predictor.core import phrasing
     from opensesame_predictor.core.catalog import Catalog
     from opensesame_predictor.core.features import sentence_text
@@ -60,6 +69,20 @@ def tuning_pairs(
         ):
             if case.kind == "single" and not case.history and case.gold in text:
                 pairs.append([item.summary.name, case.prompt, text[case.gold], case.gold])
+        if step_rounds:
+            # drawn again with a seed of their own: the one-call pairs stay as they were
+            steps = generate(
+                [Catalog([item])],
+                seed=SEED + 1,
+                rounds=step_rounds,
+                wordings=phrasing.WORDINGS[wording],
+            )
+            seen: set[tuple[str, str]] = set()
+            for case in steps:
+                pair = (case.prompt, case.gold)
+                if case.kind in STEP_KINDS and case.gold in text and pair not in seen:
+                    seen.add(pair)
+                    pairs.append([item.summary.name, case.prompt, text[case.gold], case.gold])
     return {"specs": sorted(files.values()), "pairs": pairs, "files": files}
 
 
@@ -116,11 +139,19 @@ def main(argv: list[str] | None = None) -> int:
         default="plain",
         help="how the requests are worded (plain)",
     )
+    parser.add_argument(
+        "--step-rounds",
+        type=int,
+        default=STEP_ROUNDS,
+        help=f"rounds of tasks of several calls, each step a pair ({STEP_ROUNDS})",
+    )
     args = parser.parse_args(argv)
+    if args.step_rounds < 0:
+        parser.error("--step-rounds: at least 0")
     if args.rounds < 1:
         parser.error("--rounds: at least 1")
     excluded = authored_specs(args.exclude_authored)
-    shipped = tuning_pairs(args.spec, excluded, args.rounds, args.wording)
+    shipped = tuning_pairs(args.spec, excluded, args.rounds, args.wording, args.step_rounds)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "pairs.json").write_text(json.dumps(shipped["pairs"]), encoding="utf-8")
     print(f"{len(shipped['pairs'])} pairs from {len(shipped['specs'])} specs")
@@ -136,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "and the fold models the ranker's cases are read with (each fold by one not tuned on it)",
         "seed": SEED,
         "rounds": args.rounds,
+        "step_rounds": args.step_rounds,
         "wording": args.wording,
         "folds": FOLDS,
         "pairs": len(shipped["pairs"]),
