@@ -107,17 +107,13 @@ def tuning_batches(pairs: list[list[str]], rng: random.Random) -> list[list[tupl
             batch: list[tuple[str, str, str]] = []
             keys: set[str] = set()
             # a request of several steps is paired with each of its calls: none of them may
-            # stand in its batch as a wrong answer, nor the request be in it twice
+            # stand in its batch as a wrong answer, nor the request be in it twice (its own
+            # call is among `also`, and `wanted` holds every key of the batch)
             wanted: set[str] = set()
             rest = []
             for item in left:
                 also = asked[(api, item[0])]
-                if (
-                    item[2] not in keys
-                    and item[2] not in wanted
-                    and keys.isdisjoint(also)
-                    and len(batch) < TUNING_BATCH
-                ):
+                if item[2] not in wanted and keys.isdisjoint(also) and len(batch) < TUNING_BATCH:
                     batch.append(item)
                     keys.add(item[2])
                     wanted |= also

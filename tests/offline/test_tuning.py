@@ -1,7 +1,7 @@
 """What the sentence models are tuned on: single-call requests (and, if asked, each step of tasks
-of several calls), never of an excluded spec, each
-fold model on its folds only; and the ranker learns each fold as read by a model that was not
-tuned on it, in training and in the shipped files."""
+of several calls), never of an excluded spec, each fold model on its folds only; and the ranker
+learns each fold as read by a model that was not tuned on it, in training and in the shipped
+files."""
 
 from __future__ import annotations
 
