@@ -1,7 +1,7 @@
 """What the sentence models are tuned on: single-call requests (and, if asked, each step of tasks
-of several calls), never of an excluded spec, each fold model on its folds only; and the ranker
-learns each fold as read by a model that was not tuned on it, in training and in the shipped
-files."""
+of several calls, and requests people wrote), never of an excluded spec, each fold model on its
+folds only; and the ranker learns each fold as read by a model that was not tuned on it, in
+training and in the shipped files."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from opensesame_predictor.offline.tuning import (
     fold_model_specs,
     main,
     of_folds,
+    people_requests,
     tuned_specs,
     tuning_pairs,
 )
@@ -281,3 +282,89 @@ def test_a_mixture_share_without_tuning_is_refused(
     with pytest.raises(SystemExit):
         distill.main(["--encoder", "--output", str(tmp_path), "--tuned-share", "0.5"])
     assert "needs --encoder and --tune" in capsys.readouterr().err
+
+
+def written(path: Path, cases: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(case) + "\n" for case in cases), encoding="utf-8")
+    return path
+
+
+def test_requests_people_wrote_are_paired_with_each_of_their_calls(
+    tuning: dict[str, Any], tmp_path: Path
+) -> None:
+    """`--people FILE`: each request is paired with each of its gold calls' text, as many
+    times as asked, after the synthetic pairs (which stay as they were), and joins the fold
+    model of its spec's fold only."""
+    request = "I lost track of what my team is doing, show me every open task please"
+    cases = [
+        {"id": "t:0", "prompt": request, "history": [], "gold": ["GET /projects"]},
+        {"id": "t:1", "prompt": "mark task 12 done", "history": [], "gold": [TASK]},
+    ]
+    for case in cases:
+        case["spec"] = "tasks-3.1.json"
+    people = people_requests([written(tmp_path / "people.jsonl", cases)])
+    assert people == {
+        "tasks-3.1.json": [(request, ["GET /projects"]), ("mark task 12 done", [TASK])]
+    }
+    found = tuning_pairs(SPECS, excluded={"shop.yaml"}, people=people, people_copies=2)
+    rest = iter(map(tuple, found["pairs"]))
+    assert all(tuple(pair) in rest for pair in tuning["pairs"])
+    added = [pair for pair in found["pairs"] if pair[1] in (request, "mark task 12 done")]
+    assert len(added) == len(found["pairs"]) - len(tuning["pairs"]) == 4
+    tasks = next(item for item in load_specs([str(FIXTURES / "tasks-3.1.json")]))
+    listing = next(
+        op
+        for op in tasks.parsed.operations
+        if op.key == "GET /projects"  # type: ignore[union-attr]
+    )
+    assert [tasks.summary.name, request, sentence_text(listing), "GET /projects"] in added
+    # the fold model of the spec's fold holds them; the other does not
+    fold = folds_of(sorted({api for api, *_ in found["pairs"]}), FOLDS)[tasks.summary.name]
+    for folds in FOLD_MODELS.values():
+        in_model = [p for p in of_folds(found, folds)["pairs"] if p[1] == request]
+        assert len(in_model) == (2 if fold in folds else 0)
+    # a request and its copy never meet in one batch
+    for batch in tuning_batches(found["pairs"], random.Random(0)):
+        requests = [request for request, _, _ in batch]
+        assert len(set(requests)) == len(requests)
+    listed = tmp_path / "tuned.json"
+    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(tmp_path)]
+    argv += ["--people", str(tmp_path / "people.jsonl"), "--tuned", str(listed)]
+    assert main([*argv, "--people-copies", "2"]) == 0
+    document = json.loads(listed.read_text(encoding="utf-8"))
+    assert document["people_copies"] == 2 and document["people"]
+    pairs = json.loads((tmp_path / "pairs.json").read_text(encoding="utf-8"))
+    assert document["pairs"] == len(pairs)
+    assert sum(pair[1] in (request, "mark task 12 done") for pair in pairs) == 4
+    with pytest.raises(SystemExit):
+        main([*argv, "--people-copies", "0"])
+
+
+@pytest.mark.parametrize(
+    ("case", "problem"),
+    [
+        ({"spec": "shop.yaml", "gold": ["GET /products"]}, "specs not tuned on: shop.yaml"),
+        ({"spec": "nowhere.json", "gold": ["GET /x"]}, "specs not tuned on: nowhere.json"),
+        ({"spec": "tasks-3.1.json", "gold": ["GET /nothing"]}, "has no operation GET /nothing"),
+        ({"spec": "tasks-3.1.json,shop.yaml", "gold": ["GET /projects"]}, "one spec"),
+        ({"spec": "tasks-3.1.json", "gold": []}, "one spec and a list"),
+        ({"spec": "tasks-3.1.json"}, "not a request case"),
+    ],
+)
+def test_requests_about_a_spec_not_tuned_on_or_a_missing_call_are_refused(
+    case: dict[str, Any], problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request about an excluded (authored) spec would tune the model on an API that must stay
+    unread: refused, with the reason, and nothing written."""
+    path = written(tmp_path / "people.jsonl", [{"id": "x", "prompt": "list them", **case}])
+    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(tmp_path / "out")]
+    argv += ["--exclude-authored", str(written(tmp_path / "authored.jsonl", [SHOP_CASE]))]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--people", str(path), "--tuned", str(tmp_path / "tuned.json")])
+    assert stopped.value.code == 2
+    assert problem in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "tuned.json").exists()
+
+
+TASK = "PATCH /projects/{projectId}/tasks/{taskId}"
+SHOP_CASE = {"id": "s", "prompt": "p", "history": [], "gold": ["GET /x"], "spec": "shop.yaml"}

@@ -33,6 +33,29 @@ ROUNDS = 16  # rounds of tasks per spec: about a hundred requests per spec
 # a look-up, or for two things in one request
 STEP_ROUNDS = 0
 STEP_KINDS = frozenset({"pair", "follow", "lookup", "chain", "create", "then"})
+# how many times each request people wrote (`--people`) is paired with its calls: a few hundred
+# beside the synthetic thousands
+PEOPLE_COPIES = 1
+
+
+def people_requests(paths: list[Path]) -> dict[str, list[tuple[str, list[str]]]]:
+    """(request, operations it asks for) of each spec file, from requests people wrote (the
+    authored format, one spec per case): what synthetic requests cannot show, how people word
+    what they want."""
+    found: dict[str, list[tuple[str, list[str]]]] = {}
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                case = json.loads(line)
+                spec, prompt, gold = case["spec"], case["prompt"], case["gold"]
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"{path}:{number}: not a request case ({error})") from None
+            if "," in spec or not isinstance(gold, list) or not gold:
+                raise ValueError(f"{path}:{number}: one spec and a list of gold operations")
+            found.setdefault(spec, []).append((prompt, [str(key) for key in gold]))
+    return found
 
 
 def tuning_pairs(
@@ -41,11 +64,14 @@ def tuning_pairs(
     rounds: int = ROUNDS,
     wording: str = "plain",
     step_rounds: int = STEP_ROUNDS,
+    people: dict[str, list[tuple[str, list[str]]]] | None = None,
+    people_copies: int = PEOPLE_COPIES,
 ) -> dict[str, Any]:
     """[api, request, operation text, operation key] for single-call tasks of every spec
-    (`rounds` rounds of tasks each, worded as `phrasing.WORDINGS[wording]`), and for each step
+    (`rounds` rounds of tasks each, worded as `phrasing.WORDINGS[wording]`), for each step
     of the tasks of several calls of `step_rounds` rounds (the request of a goal against its
-    look-up too); the specs' file names, and each API's file name."""
+    look-up too), and for each request people wrote about a spec (`people_requests`, each
+    `people_copies` times); the specs' file names, and each API's file name."""
     from opensesame_predictor.core import phrasing
     from opensesame_predictor.core.catalog import Catalog
     from opensesame_predictor.core.features import sentence_text
@@ -54,6 +80,7 @@ def tuning_pairs(
 
     pairs: list[list[str]] = []
     files: dict[str, str] = {}
+    people = people or {}
     for item in load_specs(specs):
         if item.parsed is None or not item.parsed.operations:
             continue
@@ -83,6 +110,16 @@ def tuning_pairs(
                 if case.kind in STEP_KINDS and case.gold in text and pair not in seen:
                     seen.add(pair)
                     pairs.append([item.summary.name, case.prompt, text[case.gold], case.gold])
+        for request, gold in people.get(files[item.summary.name], []):
+            for key in gold:
+                if key not in text:
+                    raise ValueError(f"{files[item.summary.name]} has no operation {key}")
+                pairs += [[item.summary.name, request, text[key], key]] * people_copies
+    # a request about a spec not tuned on (an authored file's, or one not given) would tune
+    # the model on an API that must stay unread, or on nothing
+    unread = sorted(set(people) - set(files.values()))
+    if unread:
+        raise ValueError(f"requests about specs not tuned on: {', '.join(unread)}")
     return {"specs": sorted(files.values()), "pairs": pairs, "files": files}
 
 
@@ -145,13 +182,40 @@ def main(argv: list[str] | None = None) -> int:
         default=STEP_ROUNDS,
         help=f"rounds of tasks of several calls, each step a pair ({STEP_ROUNDS})",
     )
+    parser.add_argument(
+        "--people",
+        action="append",
+        type=Path,
+        default=[],
+        help="requests people wrote about tuning specs (authored format), paired with their calls",
+    )
+    parser.add_argument(
+        "--people-copies",
+        type=int,
+        default=PEOPLE_COPIES,
+        help=f"times each of those requests is paired ({PEOPLE_COPIES})",
+    )
     args = parser.parse_args(argv)
+    if args.people_copies < 1:
+        parser.error("--people-copies: at least 1")
     if args.step_rounds < 0:
         parser.error("--step-rounds: at least 0")
     if args.rounds < 1:
         parser.error("--rounds: at least 1")
     excluded = authored_specs(args.exclude_authored)
-    shipped = tuning_pairs(args.spec, excluded, args.rounds, args.wording, args.step_rounds)
+    try:
+        people = people_requests(args.people)
+        shipped = tuning_pairs(
+            args.spec,
+            excluded,
+            args.rounds,
+            args.wording,
+            args.step_rounds,
+            people,
+            args.people_copies,
+        )
+    except ValueError as error:
+        parser.error(str(error))
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "pairs.json").write_text(json.dumps(shipped["pairs"]), encoding="utf-8")
     print(f"{len(shipped['pairs'])} pairs from {len(shipped['specs'])} specs")
@@ -168,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": SEED,
         "rounds": args.rounds,
         "step_rounds": args.step_rounds,
+        "people": [path.as_posix() for path in args.people],
+        "people_copies": args.people_copies if args.people else 0,
         "wording": args.wording,
         "folds": FOLDS,
         "pairs": len(shipped["pairs"]),
