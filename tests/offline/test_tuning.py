@@ -41,6 +41,9 @@ SPECS = sorted(
 )
 
 
+TASK = "PATCH /projects/{projectId}/tasks/{taskId}"
+
+
 @pytest.fixture(scope="module")
 def tuning() -> dict[str, Any]:
     return tuning_pairs(SPECS, excluded={"shop.yaml"})
@@ -349,6 +352,8 @@ def test_requests_people_wrote_are_paired_with_each_of_their_calls(
         ({"spec": "tasks-3.1.json,shop.yaml", "gold": ["GET /projects"]}, "one spec"),
         ({"spec": "tasks-3.1.json", "gold": []}, "one spec and a list"),
         ({"spec": "tasks-3.1.json"}, "not a request case"),
+        ({"spec": "tasks-3.1.json", "gold": [TASK], "prompt": 7}, "no request in words"),
+        ({"spec": "tasks-3.1.json", "gold": [TASK], "prompt": " "}, "no request in words"),
     ],
 )
 def test_requests_about_a_spec_not_tuned_on_or_a_missing_call_are_refused(
@@ -366,7 +371,6 @@ def test_requests_about_a_spec_not_tuned_on_or_a_missing_call_are_refused(
     assert not (tmp_path / "out").exists() and not (tmp_path / "tuned.json").exists()
 
 
-TASK = "PATCH /projects/{projectId}/tasks/{taskId}"
 SHOP_CASE = {"id": "s", "prompt": "p", "history": [], "gold": ["GET /x"], "spec": "shop.yaml"}
 
 

@@ -54,6 +54,8 @@ def people_requests(paths: list[Path]) -> dict[str, list[tuple[str, list[str]]]]
                 raise ValueError(f"{path}:{number}: not a request case ({error})") from None
             if "," in spec or not isinstance(gold, list) or not gold:
                 raise ValueError(f"{path}:{number}: one spec and a list of gold operations")
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ValueError(f"{path}:{number}: no request in words")
             found.setdefault(spec, []).append((prompt, [str(key) for key in gold]))
     return found
 
