@@ -352,6 +352,7 @@ def test_requests_people_wrote_are_paired_with_each_of_their_calls(
         ({"spec": "tasks-3.1.json,shop.yaml", "gold": ["GET /projects"]}, "one spec"),
         ({"spec": "tasks-3.1.json", "gold": []}, "one spec and a list"),
         ({"spec": "tasks-3.1.json"}, "not a request case"),
+        ({"spec": 7, "gold": [TASK]}, "one spec and a list"),
         ({"spec": "tasks-3.1.json", "gold": [TASK], "prompt": 7}, "no request in words"),
         ({"spec": "tasks-3.1.json", "gold": [TASK], "prompt": " "}, "no request in words"),
     ],
@@ -384,3 +385,14 @@ def test_the_shipped_requests_people_wrote_are_about_tuning_apis_only() -> None:
     assert sum(len(cases) for cases in people.values()) >= 2000
     listed = json.loads(TUNED_FILE.read_text(encoding="utf-8"))
     assert listed["people"] == ["tuning/requests.jsonl"] and listed["people_copies"] == 1
+
+
+def test_a_requests_file_that_cannot_be_read_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--people", str(tmp_path / "absent.jsonl"), "--tuned", str(tmp_path / "t")])
+    assert stopped.value.code == 2
+    assert "absent.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "t").exists()

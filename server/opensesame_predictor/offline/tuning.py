@@ -1,5 +1,6 @@
 """What the sentence model is tuned on (`make encoder`): synthetic (request, operation text)
-pairs of single-call tasks from the corpus, and which specs those are.
+pairs of single-call tasks from the corpus and pairs of requests people wrote about the same
+specs (`tuning/`), and which specs those are.
 
 The model as published reads requests and API descriptions as generic English; tuned on pairs
 where a request and the text of the operation it asks for belong together, it learns how
@@ -52,7 +53,7 @@ def people_requests(paths: list[Path]) -> dict[str, list[tuple[str, list[str]]]]
                 spec, prompt, gold = case["spec"], case["prompt"], case["gold"]
             except (ValueError, KeyError, TypeError) as error:
                 raise ValueError(f"{path}:{number}: not a request case ({error})") from None
-            if "," in spec or not isinstance(gold, list) or not gold:
+            if not isinstance(spec, str) or "," in spec or not isinstance(gold, list) or not gold:
                 raise ValueError(f"{path}:{number}: one spec and a list of gold operations")
             if not isinstance(prompt, str) or not prompt.strip():
                 raise ValueError(f"{path}:{number}: no request in words")
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             people,
             args.people_copies,
         )
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # a malformed or unreadable requests file
         parser.error(str(error))
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "pairs.json").write_text(json.dumps(shipped["pairs"]), encoding="utf-8")
