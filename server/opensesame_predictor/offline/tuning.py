@@ -87,9 +87,10 @@ def tuning_pairs(
     for item in load_specs(specs):
         if item.parsed is None or not item.parsed.operations:
             continue
-        if Path(item.summary.source).name in excluded:
+        file = Path(item.summary.source).name
+        if file in excluded:
             continue
-        files[item.summary.name] = Path(item.summary.source).name
+        files[item.summary.name] = file
         # what the sentence model reads of an operation when its spec is indexed
         text = {op.key: sentence_text(op) for op in item.parsed.operations}
         # each spec is generated alone, with the same seed: a fold's pairs are the same
@@ -113,10 +114,10 @@ def tuning_pairs(
                 if case.kind in STEP_KINDS and case.gold in text and pair not in seen:
                     seen.add(pair)
                     pairs.append([item.summary.name, case.prompt, text[case.gold], case.gold])
-        for request, gold in people.get(files[item.summary.name], []):
+        for request, gold in people.get(file, []):
             for key in gold:
                 if key not in text:
-                    raise ValueError(f"{files[item.summary.name]} has no operation {key}")
+                    raise ValueError(f"{file} has no operation {key}")
                 pairs += [[item.summary.name, request, text[key], key]] * people_copies
     # a request about a spec not tuned on (an authored file's, or one not given) would tune
     # the model on an API that must stay unread, or on nothing
