@@ -82,7 +82,8 @@ RESERVE = validation/authored-steps-19.jsonl validation/authored-large-apis-7.js
 	validation/authored-steps-20.jsonl validation/authored-large-apis-8.jsonl \
 	validation/authored-steps-21.jsonl validation/authored-large-apis-9.jsonl \
 	validation/authored-steps-22.jsonl validation/authored-large-apis-10.jsonl \
-	validation/authored-steps-23.jsonl validation/authored-large-apis-11.jsonl
+	validation/authored-steps-23.jsonl validation/authored-large-apis-11.jsonl \
+	validation/authored-steps-24.jsonl validation/authored-large-apis-12.jsonl
 # Each fold's cases are read by a sentence model not tuned on that fold (`make encoder` builds
 # them; they are not shipped).
 TUNING = .vectors-build/tuning

@@ -224,6 +224,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
     assert [p.name for p in files] == [
         "authored-large-apis-10.jsonl",
         "authored-large-apis-11.jsonl",
+        "authored-large-apis-12.jsonl",
         "authored-large-apis-2.jsonl",
         "authored-large-apis-3.jsonl",
         "authored-large-apis-4.jsonl",
@@ -248,6 +249,7 @@ def test_the_shipped_validation_files_name_training_specs_and_real_operations() 
         "authored-steps-21.jsonl",
         "authored-steps-22.jsonl",
         "authored-steps-23.jsonl",
+        "authored-steps-24.jsonl",
         "authored-steps-3.jsonl",
         "authored-steps-4.jsonl",
         "authored-steps-5.jsonl",
