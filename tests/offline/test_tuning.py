@@ -375,6 +375,20 @@ def test_requests_about_a_spec_not_tuned_on_or_a_missing_call_are_refused(
 SHOP_CASE = {"id": "s", "prompt": "p", "history": [], "gold": ["GET /x"], "spec": "shop.yaml"}
 
 
+def test_a_request_about_an_excluded_spec_is_refused_before_any_spec_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Generating the corpus's pairs takes minutes: an authored API asked about is refused
+    first."""
+
+    def unread(sources: list[str]) -> list[Any]:
+        raise AssertionError("specs were read before the refusal")
+
+    monkeypatch.setattr(train_module, "load_specs", unread)
+    with pytest.raises(ValueError, match=r"specs not tuned on: shop\.yaml"):
+        tuning_pairs(list(SPECS), {"shop.yaml"}, people={"shop.yaml": [("p", ["GET /x"])]})
+
+
 def test_the_shipped_requests_people_wrote_are_about_tuning_apis_only() -> None:
     """The requests people wrote that tuned the shipped models ask about tuning specs only,
     never about an API of an authored file, and the listing names them."""

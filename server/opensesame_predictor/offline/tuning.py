@@ -81,9 +81,15 @@ def tuning_pairs(
     from opensesame_predictor.offline.synthetic import generate
     from opensesame_predictor.offline.train import load_specs
 
+    people = people or {}
+    # a request about a spec not tuned on (an authored file's, or one not given) would tune
+    # the model on an API that must stay unread, or on nothing; an excluded one is refused
+    # before minutes of generating
+    refused = sorted(set(people) & excluded)
+    if refused:
+        raise ValueError(f"requests about specs not tuned on: {', '.join(refused)}")
     pairs: list[list[str]] = []
     files: dict[str, str] = {}
-    people = people or {}
     for item in load_specs(specs):
         if item.parsed is None or not item.parsed.operations:
             continue
@@ -119,8 +125,6 @@ def tuning_pairs(
                 if key not in text:
                     raise ValueError(f"{file} has no operation {key}")
                 pairs += [[item.summary.name, request, text[key], key]] * people_copies
-    # a request about a spec not tuned on (an authored file's, or one not given) would tune
-    # the model on an API that must stay unread, or on nothing
     unread = sorted(set(people) - set(files.values()))
     if unread:
         raise ValueError(f"requests about specs not tuned on: {', '.join(unread)}")
