@@ -97,6 +97,45 @@ def test_many_texts_read_side_by_side_get_the_vectors_each_gets_alone(
     )
 
 
+def test_a_request_read_meanwhile_gets_the_vector_read_at_once(
+    model: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranking has the request read on another core while it matches the words; the
+    vector is the one `embed` gives, whether a reader thread reads it or, every reader being
+    busy, the caller does when it wants it (no waiting behind other requests)."""
+    monkeypatch.setattr(encoder_module, "READERS", 2)
+    encoder_module._request_readers.cache_clear()
+    try:
+        pool = encoder_module._request_readers()
+        assert pool is not None
+        texts = ["list the pets", "cancel the order 7", "upload a photo of my dog"]
+        threads: list[str] = []
+        original = model._run
+
+        def watched(ids: list[int]) -> np.ndarray:
+            threads.append(threading.current_thread().name)
+            return original(ids)
+
+        monkeypatch.setattr(model, "_run", watched)
+        busy = threading.Event()
+        blockers = [pool.submit(busy.wait, 10) for _ in range(2)]
+        for text in texts:  # every reader busy: read in the caller's thread
+            assert np.array_equal(model.embed_soon(text)(), model.embed(text))
+        assert set(threads) == {threading.current_thread().name}
+        busy.set()
+        for blocker in blockers:
+            blocker.result()
+        threads.clear()
+        pending = [model.embed_soon(text) for text in texts]
+        assert all(
+            np.array_equal(vector(), model.embed(text))
+            for vector, text in zip(pending, texts, strict=True)
+        )
+        assert any(name.startswith("request") for name in threads)
+    finally:
+        encoder_module._request_readers.cache_clear()
+
+
 def test_operation_texts_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     fresh = Encoder()
     read = count_reads(monkeypatch, fresh)

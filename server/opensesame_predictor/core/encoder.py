@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
@@ -62,6 +62,24 @@ class Encoder:
         kept: requests seldom come twice, and an editor sends one per keystroke."""
         return self._read(text, pieces)
 
+    def embed_soon(self, text: str, pieces: int = REQUEST_PIECES) -> Callable[[], np.ndarray]:
+        """`embed`, started now on another core while the caller does its other work; call
+        the result for the vector (the same vector `embed` gives). When every other core is
+        busy reading, the text is read in the caller's thread when it is wanted: never later
+        than `embed` would have been, but for a thread's hand-off."""
+        pool = _request_readers()
+        ids = self._pieces(text, pieces)
+        if pool is None:
+            return lambda: self._run(ids)
+        pending = pool.submit(self._run, ids)
+
+        def vector() -> np.ndarray:
+            if pending.cancel():  # not started yet: no core was free
+                return self._run(ids)
+            return pending.result()
+
+        return vector
+
     def embed_many(self, texts: list[str], pieces: int = OPERATION_PIECES) -> np.ndarray:
         """Operations' sentence vectors, one row each; each distinct text is read once, and
         texts not kept yet are read on every core (onnxruntime lets go of the GIL while it
@@ -105,9 +123,15 @@ class Encoder:
         # a text read beside others would come out a little different (cosine ~0.99) and an
         # operation's vector would depend on which spec it was loaded with; padding buys
         # little at these lengths
-        ids = self._tokenizer.encode(text).ids
+        return self._run(self._pieces(text, pieces))
+
+    def _pieces(self, text: str, pieces: int) -> list[int]:
+        ids: list[int] = self._tokenizer.encode(text).ids
         if len(ids) > pieces:  # keep the closing [SEP]
             ids = [*ids[: pieces - 1], ids[-1]]
+        return ids
+
+    def _run(self, ids: list[int]) -> np.ndarray:
         feed = {
             "input_ids": np.array([ids], dtype=np.int64),
             "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
@@ -150,6 +174,13 @@ def _digest(folder: Path) -> str:
     digest = hashlib.sha256((folder / MODEL_FILE.name).read_bytes())
     digest.update((folder / TOKENIZER_FILE.name).read_bytes())
     return digest.hexdigest()[:16]
+
+
+@cache
+def _request_readers() -> ThreadPoolExecutor | None:
+    """Threads that read requests beside the ranking's other work (onnxruntime lets go of the
+    GIL while it runs); none on a single core, where that only adds a hand-off."""
+    return ThreadPoolExecutor(READERS, thread_name_prefix="request") if READERS > 1 else None
 
 
 def encoder() -> Encoder:

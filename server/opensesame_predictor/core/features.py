@@ -11,7 +11,7 @@ import re
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
 import numpy as np
@@ -403,7 +403,14 @@ class LexicalScores:
     char: np.ndarray
     prompt_tokens: list[str]
     meaning: np.ndarray  # cosine of the prompt's and each operation's word vectors
-    sentence: np.ndarray  # ... and of the sentence model's vectors of the request as given
+    read_sentence: Callable[[], np.ndarray]  # ... of the sentence model's, when first wanted
+
+    @cached_property
+    def sentence(self) -> np.ndarray:
+        """The cosine of the sentence model's vectors of the request as given and of each
+        operation. The model reads the request on another core while the words are matched
+        (it takes as long as the rest of the ranking put together), so this waits for it."""
+        return self.read_sentence()
 
     @property
     def combined(self) -> np.ndarray:
@@ -474,20 +481,23 @@ class CatalogIndex:
     def lexical(self, prompt: str, request: str | None = None) -> LexicalScores:
         """The prompt's words (its values left out) against every operation; the sentence
         model reads the `request` as given, values and all, when there is one."""
-        prompt_tokens = tokens(prompt)
-        fields = {name: index.scores(prompt_tokens) for name, index in self.fields.items()}
         from opensesame_predictor.core.encoder import encoder
         from opensesame_predictor.core.vectors import vectors
 
-        meaning: np.ndarray = self.meanings @ vectors().embed(prompt)
         read = prompt if request is None else request
         # nothing said, nothing read: an empty request is near some operations, by chance
-        sentence: np.ndarray = (
-            self.sentences @ encoder().embed(read)
-            if read.strip()
-            else np.zeros(self.size, dtype=np.float32)
-        )
+        reading = encoder().embed_soon(read) if read.strip() else None
+        prompt_tokens = tokens(prompt)
+        fields = {name: index.scores(prompt_tokens) for name, index in self.fields.items()}
+        meaning: np.ndarray = self.meanings @ vectors().embed(prompt)
         chars = self.chars.scores(char_grams(prompt))
+
+        def sentence() -> np.ndarray:
+            if reading is None:
+                return np.zeros(self.size, dtype=np.float32)
+            cosines: np.ndarray = self.sentences @ reading()
+            return cosines
+
         return LexicalScores(fields, chars, prompt_tokens, meaning, sentence)
 
     def soft_cover(self, prompt: str, candidates: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -226,11 +226,6 @@ class PredictorIndex:
         meaning = np.where(allowed, lexical.meaning, -np.inf)
         for i in np.argsort(-meaning, kind="stable")[: min(MEANING, available)]:
             chosen.setdefault(int(i), None)
-        # ... and what the whole request means, as the sentence model reads it
-        if lexical.sentence.any():
-            sentence = np.where(allowed, lexical.sentence, -np.inf)
-            for i in np.argsort(-sentence, kind="stable")[: min(MEANING, available)]:
-                chosen.setdefault(int(i), None)
         for noun in state.last_yielded:
             best(self.consumers.get(noun, NONE))
         if state.looks_up(names):
@@ -272,6 +267,12 @@ class PredictorIndex:
             note = notes.setdefault(i, {})
             note["makes"] = noun
             note["makes_weight"] = "0.3" if missing(self.shapes[i], state, values) else "1.0"
+        # ... and what the whole request means, as the sentence model reads it: last, as the
+        # model may still be reading (the order of the candidates changes no rank)
+        if lexical.sentence.any():
+            sentence = np.where(allowed, lexical.sentence, -np.inf)
+            for i in np.argsort(-sentence, kind="stable")[: min(MEANING, available)]:
+                chosen.setdefault(int(i), None)
         for i in chosen:
             if state.last is not None:
                 last_op, last_shape = state.last

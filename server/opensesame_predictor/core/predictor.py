@@ -226,6 +226,10 @@ class Predictor:
                 f"spec: unknown spec {request.spec!r}; loaded: {', '.join(catalog.spec_names())}",
                 field="spec",
             )
+        # words are matched without the values the prompt carries; values fill parameters.
+        # First, as the sentence model reads the request meanwhile, until candidates are drawn
+        said = without_values(request.prompt)
+        lexical = index.lexical(said, request.prompt)
         called = [
             h.operation
             for h in (
@@ -240,9 +244,6 @@ class Predictor:
             index.consumable,
             index.to_make(request.prompt, positions),
         )
-        # words are matched without the values the prompt carries; values fill parameters
-        said = without_values(request.prompt)
-        lexical = index.lexical(said, request.prompt)
         if extracted is None:
             extracted = extract_values(request.prompt)
         allowed = index.allowed(request.spec)
