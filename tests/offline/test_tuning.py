@@ -17,6 +17,7 @@ from opensesame_predictor.core.features import sentence_text
 from opensesame_predictor.core.ranker import WEIGHTS_FILE
 from opensesame_predictor.distill import TUNING_BATCH, tuning_batches
 from opensesame_predictor.offline import train as train_module
+from opensesame_predictor.offline.authored import authored_specs
 from opensesame_predictor.offline.train import folds_of, load_specs, sentence_readers, train
 from opensesame_predictor.offline.tuning import (
     FOLD_MODELS,
@@ -29,7 +30,6 @@ from opensesame_predictor.offline.tuning import (
     tuned_specs,
     tuning_pairs,
 )
-from opensesame_predictor.offline.vectors_fit import authored_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
@@ -343,6 +343,21 @@ def test_requests_people_wrote_are_paired_with_each_of_their_calls(
         main([*argv, "--people-copies", "0"])
 
 
+def test_an_excluded_file_that_is_not_cases_is_refused_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The files whose specs stay unread are read as the validation files are: a line that is
+    no case names the file and the line, and nothing is written."""
+    bad = tmp_path / "authored.jsonl"
+    bad.write_text(json.dumps(SHOP_CASE) + "\n{not json\n", encoding="utf-8")
+    argv = [*(arg for spec in SPECS for arg in ("--spec", spec)), "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--exclude-authored", str(bad), "--tuned", str(tmp_path / "tuned.json")])
+    assert stopped.value.code == 2
+    assert f"{bad}:2: not a case: invalid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "tuned.json").exists()
+
+
 @pytest.mark.parametrize(
     ("case", "problem"),
     [
@@ -350,10 +365,10 @@ def test_requests_people_wrote_are_paired_with_each_of_their_calls(
         ({"spec": "nowhere.json", "gold": ["GET /x"]}, "specs not tuned on: nowhere.json"),
         ({"spec": "tasks-3.1.json", "gold": ["GET /nothing"]}, "has no operation GET /nothing"),
         ({"spec": "tasks-3.1.json,shop.yaml", "gold": ["GET /projects"]}, "one spec"),
-        ({"spec": "tasks-3.1.json", "gold": []}, "one spec and a list"),
-        ({"spec": "tasks-3.1.json"}, "not a request case"),
-        ({"spec": 7, "gold": [TASK]}, "one spec and a list"),
-        ({"spec": "tasks-3.1.json", "gold": [TASK], "prompt": 7}, "no request in words"),
+        ({"spec": "tasks-3.1.json", "gold": []}, ":1: not a case: gold: List should have at"),
+        ({"spec": "tasks-3.1.json"}, ":1: not a case: gold: Field required"),
+        ({"spec": 7, "gold": [TASK]}, ":1: not a case: spec: Input should be a valid string"),
+        ({"spec": "tasks-3.1.json", "gold": [TASK], "prompt": 7}, ":1: not a case: prompt"),
         ({"spec": "tasks-3.1.json", "gold": [TASK], "prompt": " "}, "no request in words"),
     ],
 )

@@ -36,12 +36,10 @@ class AuthoredFile:
         return {item.summary.name for specs in self.specs for item in specs}
 
 
-def read_authored(path: Path, loaded: Sequence[LoadedSpec]) -> AuthoredFile:
-    """The cases of one file, each with the training specs it names; an unknown spec name or
-    a gold naming no operation is an error naming the line."""
-    by_file = {Path(item.summary.source).name: item for item in loaded if item.parsed is not None}
-    cases: list[EvalCase] = []
-    specs: list[list[LoadedSpec]] = []
+def authored_cases(path: Path) -> Iterator[tuple[int, EvalCase]]:
+    """The cases of a file in the authored format, each with its line number; a line that is
+    not a case is an error naming it. The one reader of the format: the validation files, the
+    requests people wrote for tuning, and the specs either may not be tuned on."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -50,10 +48,33 @@ def read_authored(path: Path, loaded: Sequence[LoadedSpec]) -> AuthoredFile:
         if not line.strip():
             continue
         try:
-            case = EvalCase.model_validate(json.loads(line))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise ValueError(f"{path}:{number}: not a case: {exc}") from None
-        names = [name.strip() for name in case.spec.split(",")]
+            yield number, EvalCase.model_validate(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not a case: invalid JSON: {exc.msg}") from None
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"]) or "case"
+            raise ValueError(f"{path}:{number}: not a case: {where}: {first['msg']}") from None
+
+
+def spec_names(case: EvalCase) -> list[str]:
+    """The spec files a case loads together, by file name."""
+    return [name.strip() for name in case.spec.split(",")]
+
+
+def authored_specs(paths: Sequence[Path]) -> set[str]:
+    """The spec file names the cases of some authored files use."""
+    return {name for path in paths for _, case in authored_cases(path) for name in spec_names(case)}
+
+
+def read_authored(path: Path, loaded: Sequence[LoadedSpec]) -> AuthoredFile:
+    """The cases of one file, each with the training specs it names; an unknown spec name or
+    a gold naming no operation is an error naming the line."""
+    by_file = {Path(item.summary.source).name: item for item in loaded if item.parsed is not None}
+    cases: list[EvalCase] = []
+    specs: list[list[LoadedSpec]] = []
+    for number, case in authored_cases(path):
+        names = spec_names(case)
         unknown = [name for name in names if name not in by_file]
         if unknown:
             raise ValueError(

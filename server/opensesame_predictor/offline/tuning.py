@@ -43,21 +43,16 @@ def people_requests(paths: list[Path]) -> dict[str, list[tuple[str, list[str]]]]
     """(request, operations it asks for) of each spec file, from requests people wrote (the
     authored format, one spec per case): what synthetic requests cannot show, how people word
     what they want."""
+    from opensesame_predictor.offline.authored import authored_cases, spec_names
+
     found: dict[str, list[tuple[str, list[str]]]] = {}
     for path in paths:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                case = json.loads(line)
-                spec, prompt, gold = case["spec"], case["prompt"], case["gold"]
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"{path}:{number}: not a request case ({error})") from None
-            if not isinstance(spec, str) or "," in spec or not isinstance(gold, list) or not gold:
-                raise ValueError(f"{path}:{number}: one spec and a list of gold operations")
-            if not isinstance(prompt, str) or not prompt.strip():
+        for number, case in authored_cases(path):
+            if len(spec_names(case)) != 1:
+                raise ValueError(f"{path}:{number}: one spec per request, not {case.spec!r}")
+            if not case.prompt.strip():
                 raise ValueError(f"{path}:{number}: no request in words")
-            found.setdefault(spec, []).append((prompt, [str(key) for key in gold]))
+            found.setdefault(case.spec.strip(), []).append((case.prompt, case.gold))
     return found
 
 
@@ -161,7 +156,7 @@ def fold_model_specs(path: Path = TUNED_FILE) -> dict[str, set[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     from opensesame_predictor.core import phrasing
-    from opensesame_predictor.offline.vectors_fit import authored_specs
+    from opensesame_predictor.offline.authored import authored_specs
 
     parser = argparse.ArgumentParser(description="Write the sentence models' tuning pairs.")
     parser.add_argument("--spec", action="append", required=True, help="corpus specs")
@@ -210,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--step-rounds: at least 0")
     if args.rounds < 1:
         parser.error("--rounds: at least 1")
-    excluded = authored_specs(args.exclude_authored)
     try:
+        excluded = authored_specs(args.exclude_authored)
         people = people_requests(args.people)
         shipped = tuning_pairs(
             args.spec,
@@ -222,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             people,
             args.people_copies,
         )
-    except (ValueError, OSError) as error:  # a malformed or unreadable requests file
+    except (ValueError, OSError) as error:  # a malformed or unreadable cases file
         parser.error(str(error))
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "pairs.json").write_text(json.dumps(shipped["pairs"]), encoding="utf-8")

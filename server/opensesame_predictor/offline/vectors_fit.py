@@ -29,6 +29,7 @@ from opensesame_predictor.core.catalog import Catalog
 from opensesame_predictor.core.features import short_text, words
 from opensesame_predictor.core.phrasing import sentence
 from opensesame_predictor.core.vectors import MAX_WORD, Vectors
+from opensesame_predictor.offline.authored import authored_specs
 
 MAX_TEXTS = 80_000
 MIN_WORDS = 2
@@ -61,16 +62,6 @@ def training_texts(specs: list[str], excluded: set[str], seed: int = 99) -> list
     unique = list(dict.fromkeys(kept))
     random.Random(1).shuffle(unique)
     return unique[:MAX_TEXTS]
-
-
-def authored_specs(paths: list[Path]) -> set[str]:
-    """The spec file names the authored validation cases use."""
-    names: set[str] = set()
-    for path in paths:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                names |= {n.strip() for n in json.loads(line)["spec"].split(",")}
-    return names
 
 
 def refine(
@@ -151,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     solve.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.step == "texts":
-        found = training_texts(args.spec, authored_specs(args.exclude_authored))
+        try:
+            excluded = authored_specs(args.exclude_authored)
+        except ValueError as error:  # a malformed or unreadable authored file
+            parser.error(str(error))
+        found = training_texts(args.spec, excluded)
         args.output.write_text(json.dumps(found), encoding="utf-8")
         print(f"wrote {args.output}: {len(found)} texts")
         return 0
