@@ -15,7 +15,7 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY server/ server/
 # the redis extra: replicas share their rate limits through Redis (compose's production profile)
 RUN pip wheel --wheel-dir /wheels '.[redis]'

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sysconfig
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -143,15 +144,28 @@ def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
             words = [w for w in copy.arguments.split() if not w.startswith("--")]
             for source in words[:-1]:
                 assert in_build_context(source.rstrip("/"), patterns), source
-    # the build needs the readme pyproject.toml names, and every file of the package
-    assert in_build_context("README.md", patterns)
+    # the build needs the readme and the licence files pyproject.toml names, and every file
+    # of the package
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for needed in (project["readme"], *project["license-files"]):
+        assert in_build_context(needed, patterns), needed
+        assert copied_by(stages()[1][0], needed), needed
     assert in_build_context("server/opensesame_predictor/data/weights.json", patterns)
+
+
+def copied_by(stage: Stage, path: str) -> bool:
+    """Whether one of the stage's COPY sources is the file or a folder holding it."""
+    for copy in stage.all("COPY"):
+        sources = [w for w in copy.arguments.split() if not w.startswith("--")][:-1]
+        if any(path == s or path.startswith(s.rstrip("/") + "/") for s in sources):
+            return True
+    return False
 
 
 def test_the_build_context_leaves_out_everything_else() -> None:
     files = context_files(ignore_patterns())
     assert "pyproject.toml" in files
-    allowed = ("server/", "pyproject.toml", "README.md", "fixtures/")
+    allowed = ("server/", "pyproject.toml", "README.md", "LICENSE", "fixtures/")
     assert all(f.startswith(allowed) for f in files), [
         f for f in files if not f.startswith(allowed)
     ]
