@@ -64,9 +64,9 @@ class Encoder:
 
     def embed_soon(self, text: str, pieces: int = REQUEST_PIECES) -> Callable[[], np.ndarray]:
         """`embed`, started now on another core while the caller does its other work; call
-        the result for the vector (the same vector `embed` gives). When every other core is
-        busy reading, the text is read in the caller's thread when it is wanted: never later
-        than `embed` would have been, but for a thread's hand-off."""
+        the result for the vector (the same vector `embed` gives). When every reader thread is
+        busy with other requests, the text is read in the caller's thread when it is wanted:
+        never later than `embed` would have been, but for a thread's hand-off."""
         pool = _request_readers()
         ids = self._pieces(text, pieces)
         if pool is None:

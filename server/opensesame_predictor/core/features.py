@@ -409,7 +409,7 @@ class LexicalScores:
     def sentence(self) -> np.ndarray:
         """The cosine of the sentence model's vectors of the request as given and of each
         operation. The model reads the request on another core while the words are matched
-        (it takes as long as the rest of the ranking put together), so this waits for it."""
+        (about a third of a prediction's time), so this waits for it when it is not done."""
         return self.read_sentence()
 
     @property
