@@ -66,8 +66,9 @@ def test_manifest_lists_the_servers_commands() -> None:
     contributed = {c["command"] for c in manifest["contributes"]["commands"]}
     server = create_server(Service(Settings()))
     assert set(server.protocol.fm.commands) <= contributed
-    licence = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]["text"]
-    assert manifest["license"] == licence
+    licence = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    assert manifest["license"] == licence  # one SPDX expression, one text
+    assert (EXTENSION / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
     assert (EXTENSION / "LICENSE").read_text().startswith(f"{licence} License")
 
 
