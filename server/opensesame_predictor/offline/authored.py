@@ -9,20 +9,18 @@ separated, are loaded together as one workspace.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 
 from opensesame_predictor.core.catalog import Catalog, LoadedSpec, split_key
 from opensesame_predictor.core.models import HistoryEvent, PredictRequest
 from opensesame_predictor.core.predictor import Predictor, feature_matrix
 from opensesame_predictor.core.predictor import Ranked as RankedOperation
 from opensesame_predictor.core.ranker import Ranker
-from opensesame_predictor.offline.evaluate import EvalCase, is_gold
+from opensesame_predictor.offline.evaluate import EvalCase, is_gold, parse_case
 
 
 @dataclass
@@ -48,13 +46,10 @@ def authored_cases(path: Path) -> Iterator[tuple[int, EvalCase]]:
         if not line.strip():
             continue
         try:
-            yield number, EvalCase.model_validate(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not a case: invalid JSON: {exc.msg}") from None
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first["loc"]) or "case"
-            raise ValueError(f"{path}:{number}: not a case: {where}: {first['msg']}") from None
+            case = parse_case(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: not a case: {exc}") from None
+        yield number, case
 
 
 def spec_names(case: EvalCase) -> list[str]:

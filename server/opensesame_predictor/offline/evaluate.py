@@ -68,21 +68,26 @@ def read_cases(path: Path) -> list[EvalCase]:
         if not line.strip():
             continue
         try:
-            case = EvalCase.model_validate(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest(
-                f"{path}:{number}: invalid JSON: {exc.msg}", field="file"
-            ) from None
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "case"  # not an object
-            raise InvalidRequest(
-                f"{path}:{number}: {where}: {first['msg']}", field="file"
-            ) from None
+            case = parse_case(line)
+        except ValueError as exc:
+            raise InvalidRequest(f"{path}:{number}: {exc}", field="file") from None
         if not is_url(case.spec):
             case.spec = str((path.parent / Path(case.spec).expanduser()).resolve())
         cases.append(case)
     return cases
+
+
+def parse_case(line: str) -> EvalCase:
+    """One JSON line as a case; a ValueError says what is wrong with it: the JSON, or the
+    first field that is missing or malformed."""
+    try:
+        return EvalCase.model_validate(json.loads(line))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg}") from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "case"  # not an object
+        raise ValueError(f"{where}: {first['msg']}") from None
 
 
 def ranking_metrics(ranks: list[int], confidences: list[float]) -> dict[str, Any]:

@@ -48,11 +48,12 @@ def people_requests(paths: list[Path]) -> dict[str, list[tuple[str, list[str]]]]
     found: dict[str, list[tuple[str, list[str]]]] = {}
     for path in paths:
         for number, case in authored_cases(path):
-            if len(spec_names(case)) != 1:
+            names = spec_names(case)
+            if len(names) != 1:
                 raise ValueError(f"{path}:{number}: one spec per request, not {case.spec!r}")
             if not case.prompt.strip():
                 raise ValueError(f"{path}:{number}: no request in words")
-            found.setdefault(case.spec.strip(), []).append((case.prompt, case.gold))
+            found.setdefault(names[0], []).append((case.prompt, case.gold))
     return found
 
 
